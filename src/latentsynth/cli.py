@@ -1,0 +1,157 @@
+"""The ``latentsynth`` command line: one typer app."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Regularized auto-encoders (AE, VAE, WAE) and latent audio synthesis.")
+
+
+def _fail(err: Exception, code: int = 2) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(code)
+
+
+def _run_guarded(fn, *args, **kwargs):
+    from .config import ConfigError
+    from .data.idx import DataError
+    from .training.module import NonFiniteLossError
+
+    try:
+        return fn(*args, **kwargs)
+    except (ConfigError, DataError, FileNotFoundError) as err:
+        _fail(err, 2)
+    except NonFiniteLossError as err:
+        _fail(err, 3)
+
+
+@app.command()
+def train(
+    config: str = typer.Argument(..., help="preset name (see `latentsynth presets`), YAML file or run folder"),
+    overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. model.latent_dim=8"),
+    out: Path = typer.Option(Path("runs"), "--out", "-o", help="parent folder of the run folder"),
+    data_dir: str = typer.Option(None, "--data-dir", help="folder with the IDX files"),
+    resume: bool = typer.Option(False, "--resume", help="continue a killed run from its last checkpoint"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Train a model; evaluates it on the test set and saves the model folder <out>/<name>."""
+    from .config import load_config
+    from .training import train as fit
+
+    def go():
+        items = list(overrides or [])
+        if data_dir:
+            items.append(f"data.data_dir={data_dir}")
+        cfg = load_config(config, items)
+        if Path(config).is_dir() and not any(o.startswith("name=") for o in items):
+            return fit(cfg, Path(config).parent, resume=resume, quiet=quiet)
+        return fit(cfg, out, resume=resume, quiet=quiet)
+
+    run = _run_guarded(go)
+    typer.echo(f"saved model folder: {run}")
+
+
+@app.command("eval")
+def eval_(
+    run: Path = typer.Argument(..., help="model folder"),
+    data_dir: str = typer.Option(None, "--data-dir"),
+    iw_samples: int = typer.Option(None, help="importance samples for the NLL (default: the run's config)"),
+) -> None:
+    """Evaluate a saved model on the test set (BCE, MSE, latent MMD, IW-NLL) and update its metrics.json."""
+    from .data.images import ImageDataModule
+    from .evaluation import evaluate
+    from .io import load, load_metrics, write_json
+    from .training.fit import format_metrics
+
+    def go():
+        model = load(run)
+        cfg = model.cfg
+        dcfg = cfg.data.model_copy(update={"data_dir": data_dir} if data_dir else {})
+        data = ImageDataModule(dcfg, cfg.train.seed)
+        data.setup("test")
+        res = evaluate(model, data.test.as_tensor(), iw_samples or cfg.train.eval_iw_samples,
+                       cfg.train.eval_mmd_samples)
+        metrics = {**load_metrics(run), **res}
+        write_json(run / "metrics.json", metrics)
+        typer.echo(format_metrics(cfg.name, metrics))
+
+    _run_guarded(go)
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="model folder"),
+    n: int = typer.Option(100, help="number of prior samples and of reconstructed test images"),
+    seed: int = typer.Option(0),
+    data_dir: str = typer.Option(None, "--data-dir"),
+) -> None:
+    """Write samples.png (decoded prior samples) and reconstructions.png (test images) into the run folder."""
+    import torch
+
+    from .data.images import ImageDataModule
+    from .io import load
+    from .plots import save_grid, save_reconstructions
+
+    def go():
+        model = load(run)
+        g = torch.Generator().manual_seed(seed)
+        p1 = save_grid(model.generate(n, generator=g), run / "samples.png", title=f"{model.cfg.name}: prior samples")
+        dcfg = model.cfg.data.model_copy(update={"data_dir": data_dir} if data_dir else {})
+        data = ImageDataModule(dcfg, seed)
+        data.setup("test")
+        x = data.test.as_tensor()[:n]
+        p2 = save_reconstructions(x, model.reconstruct(x), run / "reconstructions.png",
+                                  title=f"{model.cfg.name}: test images (odd rows) and reconstructions")
+        typer.echo(f"wrote {p1} and {p2}")
+
+    _run_guarded(go)
+
+
+@app.command()
+def compare(runs: list[Path] = typer.Argument(..., help="model folders")) -> None:
+    """Print the test metrics of several model folders side by side."""
+    from .io import load_metrics
+
+    cols = ["test_bce", "test_mse", "test_latent_mmd", "test_nll_iw", "epochs", "train_samples_per_s",
+            "wall_seconds"]
+    rows = [(str(r), load_metrics(r)) for r in runs]
+    width = max(len(r) for r, _ in rows)
+    typer.echo(f"{'run':<{width}}  " + "  ".join(f"{c.removeprefix('test_'):>12}" for c in cols))
+    for name, m in rows:
+        cells = []
+        for c in cols:
+            v = m.get(c)
+            cells.append(f"{v:>12.4g}" if isinstance(v, (int, float)) else f"{'-':>12}")
+        typer.echo(f"{name:<{width}}  " + "  ".join(cells))
+
+
+@app.command()
+def presets() -> None:
+    """List the preset names (<data>-<model>)."""
+    from .config import list_presets
+
+    for name in list_presets():
+        typer.echo(name)
+
+
+@app.command()
+def config(
+    source: str = typer.Argument(..., help="preset, YAML file or run folder"),
+    overrides: list[str] = typer.Argument(None),
+) -> None:
+    """Print the fully resolved configuration (every valid key with its value)."""
+    from .config import dump_yaml, load_config
+
+    typer.echo(_run_guarded(lambda: dump_yaml(load_config(source, list(overrides or [])))), nl=False)
+
+
+def main() -> None:
+    app(prog_name="latentsynth")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

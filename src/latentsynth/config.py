@@ -1,0 +1,279 @@
+"""Typed, validated configuration: plain data, YAML presets and ``key=value`` overrides.
+
+A run is described by one :class:`RunConfig`. Presets are composed from two YAML files, a data preset
+(``presets/data/mnist.yaml``) and a model preset (``presets/model/vae.yaml``): the preset name
+``mnist-vae`` means "data ``mnist`` + model ``vae``". Any field can then be overridden on the command line
+with dotted keys, e.g. ``model.latent_dim=8 regularizer.weight=2``.
+
+Every bad value raises :class:`ConfigError` with one message that names the offending field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the field and what to do."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    name: Literal["mnist", "fashion-mnist"] = "mnist"
+    data_dir: str | None = None  # else $LATENTSYNTH_DATA, then ~/.cache/latentsynth, then download
+    val_size: int = Field(5000, ge=0)  # held out from the official train set with `split_seed`
+    split_seed: int = 0
+    train_subset: int | None = Field(None, ge=1)  # use only the first N training images (quick runs)
+    binarize: Literal["none", "threshold", "dynamic"] = "none"
+    batch_size: int = Field(100, ge=1)
+    num_workers: int = Field(0, ge=0)
+
+
+class NetworkConfig(_Strict):
+    kind: Literal["mlp", "conv"] = "mlp"
+    hidden: list[int] = Field(default_factory=lambda: [400])  # MLP layer widths (encoder order)
+    channels: list[int] = Field(default_factory=lambda: [32, 64, 128, 256])  # conv channels (encoder order)
+    batchnorm: bool = True  # conv nets only (as in the WAE paper and the pythae benchmark)
+
+    @model_validator(mode="after")
+    def _positive(self) -> NetworkConfig:
+        for name in ("hidden", "channels"):
+            values = getattr(self, name)
+            if any(v <= 0 for v in values):
+                raise ValueError(f"{name}: every width must be > 0, got {values}")
+        if self.kind == "conv" and not self.channels:
+            raise ValueError("channels: a conv network needs at least one layer")
+        return self
+
+
+class PriorConfig(_Strict):
+    kind: Literal["gaussian", "uniform", "mixture", "hypersphere"] = "gaussian"
+    scale: float = Field(1.0, gt=0)  # std (gaussian), half-width (uniform), radius (hypersphere)
+    n_components: int = Field(10, ge=1)  # mixture
+    component_std: float = Field(0.5, gt=0)  # mixture
+    radius: float = Field(3.0, gt=0)  # mixture: distance of the component means from the origin
+    seed: int = 0  # mixture: the component means are drawn once from this seed
+
+
+class ScheduleConfig(_Strict):
+    kind: Literal["constant", "linear", "cyclical"] = "constant"
+    warmup_epochs: float = Field(10.0, gt=0)  # linear: epochs from 0 to the full weight
+    cycle_epochs: float = Field(10.0, gt=0)  # cyclical: period
+    ramp_fraction: float = Field(0.5, gt=0, le=1)  # cyclical: part of each period spent increasing
+
+
+class RegularizerConfig(_Strict):
+    kind: Literal["none", "kl", "mmd", "adversarial"] = "kl"
+    weight: float = Field(1.0, ge=0)  # beta for KL, lambda for MMD / adversarial
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    kl_estimator: Literal["auto", "analytic", "mc"] = "auto"  # auto: analytic for a Gaussian prior
+    kernel: Literal["rbf", "imq"] = "imq"  # MMD
+    multiscale: bool = True  # MMD: sum over scales {.1,.2,.5,1,2,5,10} x C (Tolstikhin et al.)
+    bandwidth: float | Literal["median"] | None = None  # MMD: C; None -> 2 * d * sigma_prior^2
+    disc_hidden: list[int] = Field(default_factory=lambda: [256, 256])  # adversarial
+    disc_lr: float = Field(5e-4, gt=0)  # adversarial (WAE paper: half the auto-encoder lr)
+
+    @model_validator(mode="after")
+    def _check(self) -> RegularizerConfig:
+        if isinstance(self.bandwidth, float) and self.bandwidth <= 0:
+            raise ValueError(f"bandwidth: must be > 0 or 'median', got {self.bandwidth}")
+        return self
+
+
+class LikelihoodConfig(_Strict):
+    kind: Literal["bernoulli", "gaussian", "mse", "l1"] = "bernoulli"
+    sigma: float = Field(1.0, gt=0)  # gaussian: fixed std, or the initial value when learned
+    learn_sigma: bool = False  # gaussian: one learned log-std shared by all dimensions
+    scale: float = Field(1.0, gt=0)  # multiplies the per-sample loss (WAE paper: 0.05 * sum of squares)
+    output: Literal["sigmoid", "identity"] = "sigmoid"  # mean of gaussian/mse/l1 (bernoulli: always logits)
+
+
+class ModelConfig(_Strict):
+    latent_dim: int = Field(16, ge=1)
+    encoder: Literal["deterministic", "gaussian"] = "gaussian"
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+
+
+class OptimConfig(_Strict):
+    name: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+    scheduler: Literal["none", "multistep", "cosine"] = "none"
+    milestones: list[int] = Field(default_factory=list)  # multistep: epochs where lr *= gamma_i
+    gammas: list[float] = Field(default_factory=list)  # multistep: one factor per milestone
+    grad_clip: float | None = Field(None, gt=0)  # max gradient norm
+
+    @model_validator(mode="after")
+    def _check(self) -> OptimConfig:
+        if self.scheduler == "multistep" and len(self.milestones) != len(self.gammas):
+            raise ValueError("gammas: give one factor per milestone")
+        return self
+
+
+class TrainConfig(_Strict):
+    max_epochs: int = Field(20, ge=1)
+    seed: int = 0
+    early_stopping_patience: int | None = Field(None, ge=1)  # epochs without val improvement
+    accelerator: str = "auto"  # cpu / cuda / gpu / mps / auto
+    devices: int | str = "auto"
+    num_nodes: int = Field(1, ge=1)
+    strategy: str = "auto"  # Lightning strategies: ddp, fsdp, ...
+    precision: str = "32-true"
+    log_every_n_steps: int = Field(50, ge=1)
+    progress_every_s: float = Field(30.0, gt=0)  # non-TTY progress line period
+    eval_iw_samples: int = Field(100, ge=1)  # importance samples for the test NLL estimate
+    eval_mmd_samples: int = Field(2000, ge=2)  # fixed sample size for the reference latent MMD
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    prior: PriorConfig = Field(default_factory=PriorConfig)
+    regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
+    likelihood: LikelihoodConfig = Field(default_factory=LikelihoodConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RunConfig:
+        reg = self.regularizer
+        if reg.kind == "kl":
+            if self.model.encoder != "gaussian":
+                raise ValueError("model.encoder: the KL regularizer needs a 'gaussian' encoder")
+            if self.prior.kind in ("uniform", "hypersphere"):
+                raise ValueError(
+                    f"prior.kind: KL to a '{self.prior.kind}' prior is infinite or undefined for a Gaussian "
+                    "posterior; use 'gaussian' or 'mixture', or regularizer.kind=mmd / adversarial"
+                )
+            if reg.kl_estimator == "analytic" and self.prior.kind != "gaussian":
+                raise ValueError("regularizer.kl_estimator: 'analytic' needs prior.kind=gaussian; use 'mc'")
+        if reg.kind == "mmd" and reg.bandwidth == "median" and reg.kernel != "rbf":
+            raise ValueError("regularizer.bandwidth: the 'median' heuristic is for kernel=rbf")
+        return self
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; `latentsynth config` prints every valid key)"
+        lines.append(f"{loc}: {msg}" + (f" (got {e['input']!r})" if e["type"] != "extra_forbidden" else ""))
+    return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
+
+
+def validate(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """Build a :class:`RunConfig` from a nested dict, raising :class:`ConfigError` naming the field."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return data
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``update`` into a copy of ``base``."""
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def list_presets() -> list[str]:
+    """All ``<data>-<model>`` preset names."""
+    datas = sorted(p.stem for p in (PRESET_DIR / "data").glob("*.yaml"))
+    models = sorted(p.stem for p in (PRESET_DIR / "model").glob("*.yaml"))
+    return [f"{d}-{m}" for d in datas for m in models]
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    """The merged dict of preset ``name`` (``<data>-<model>``), e.g. ``fashion-mnist-wae-gan``."""
+    for data_file in sorted((PRESET_DIR / "data").glob("*.yaml"), key=lambda p: -len(p.stem)):
+        prefix = data_file.stem + "-"
+        if name.startswith(prefix):
+            model_file = PRESET_DIR / "model" / f"{name[len(prefix):]}.yaml"
+            if model_file.exists():
+                merged = deep_merge(_read_yaml(data_file), _read_yaml(model_file))
+                merged["name"] = name
+                return merged
+    raise ConfigError(
+        f"unknown preset or file '{name}'. Presets: {', '.join(list_presets())}; "
+        "or give the path of a YAML file or of a run folder"
+    )
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """``'a.b=3'`` -> ``{'a': {'b': 3}}``; the value is parsed as YAML (numbers, lists, null...)."""
+    if "=" not in item:
+        raise ConfigError(f"override '{item}': expected key=value, e.g. model.latent_dim=8")
+    key, raw = item.split("=", 1)
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override '{item}': empty key")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return out
+
+
+def load_config(source: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Load a config from a preset name, a YAML file or a run folder, then apply ``key=value`` overrides."""
+    path = Path(source)
+    if path.is_dir() and (path / "config.yaml").exists():
+        data, origin = _read_yaml(path / "config.yaml"), str(path / "config.yaml")
+    elif path.suffix in (".yaml", ".yml"):
+        if not path.exists():
+            raise ConfigError(f"{path}: no such config file")
+        data, origin = _read_yaml(path), str(path)
+        if "preset" in data:  # a YAML file may start from a preset and change a few keys
+            data = deep_merge(preset_dict(str(data.pop("preset"))), data)
+        data.setdefault("name", path.stem)
+    else:
+        data, origin = preset_dict(str(source)), f"preset '{source}'"
+    for item in overrides or []:
+        data = deep_merge(data, parse_override(item))
+    if overrides:
+        origin += " with overrides " + " ".join(overrides)
+    return validate(data, origin)
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """Plain JSON/YAML-serialisable dict of a config (tuples become lists)."""
+    return cfg.model_dump(mode="json")
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

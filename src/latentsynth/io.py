@@ -1,0 +1,93 @@
+"""Atomic file writes and model folders (config + safetensors weights + metrics).
+
+A model folder holds ``config.yaml`` (the :class:`RunConfig`), ``model.json`` (data shape and format
+version), ``model.safetensors`` (weights) and ``metrics.json``. Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def save_model(model: torch.nn.Module, folder: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (an :class:`~latentsynth.models.AutoEncoder`) as a model folder."""
+    from .config import dump_yaml
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "config.yaml", dump_yaml(model.cfg))
+    write_json(folder / "model.json", {"format": FORMAT_VERSION, "data_shape": list(model.data_shape)})
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"format": str(FORMAT_VERSION)})
+        os.replace(tmp, folder / "model.safetensors")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if metrics is not None:
+        write_json(folder / "metrics.json", metrics)
+    return folder
+
+
+def load(folder: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild the model saved in ``folder`` (no pickle involved) in eval mode."""
+    from .config import load_config
+    from .models import AutoEncoder
+
+    folder = Path(folder)
+    for name in ("config.yaml", "model.json", "model.safetensors"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(
+                f"{folder}: not a latentsynth model folder (missing {name}); train one with `latentsynth train`"
+            )
+    cfg = load_config(folder)
+    meta = read_json(folder / "model.json")
+    if meta.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{folder / 'model.json'}: format {meta.get('format')} is not supported by this version")
+    model = AutoEncoder(cfg, tuple(meta["data_shape"]))
+    model.load_state_dict(load_file(folder / "model.safetensors", device=str(device)))
+    return model.to(device).eval()
+
+
+def load_metrics(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / "metrics.json"
+    return read_json(path) if path.exists() else {}

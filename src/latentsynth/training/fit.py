@@ -1,0 +1,203 @@
+"""Fit, resume and export a model with Lightning.
+
+A run folder ``<out>/<name>/`` holds::
+
+    config.yaml  model.json  model.safetensors  metrics.json     the saved model (see latentsynth.io)
+    checkpoints/last.ckpt  checkpoints/best.ckpt                 written atomically after every epoch
+    logs/tb/ (TensorBoard)  logs/csv/version_N/metrics.csv       one CSV version per (re)start
+
+``train(cfg, out, resume=True)`` continues a killed run from ``checkpoints/last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from ..config import ConfigError, RunConfig, dump_yaml, load_config, to_dict
+from ..data.images import ImageDataModule
+from ..evaluation import evaluate
+from ..io import atomic_write_text, load_metrics, save_model
+from .module import LitAutoEncoder, NonFiniteLossError
+
+# fields that may change when a run is resumed (the rest must match the saved config)
+RESUMABLE_CHANGES = {("train", "max_epochs"), ("train", "early_stopping_patience"), ("train", "progress_every_s"),
+                     ("train", "accelerator"), ("train", "devices"), ("data", "num_workers"),
+                     ("data", "data_dir")}
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints go to a temporary file in the same folder, then are renamed into place."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def load_checkpoint(self, path, map_location=None, weights_only: bool | None = None) -> dict[str, Any]:
+        # our checkpoints hold tensors and plain data only: never unpickle arbitrary objects
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+
+
+class ProgressLines(Callback):
+    """Short progress lines every ``period`` seconds and at each epoch end (for logs that are not a TTY)."""
+
+    def __init__(self, period: float = 30.0, stream=sys.stdout):
+        self.period, self.stream = period, stream
+        self._last = 0.0
+        self._t0 = 0.0
+
+    def _say(self, msg: str) -> None:
+        print(msg, file=self.stream, flush=True)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._t0 = self._last = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if now - self._last >= self.period:
+            self._last = now
+            n = trainer.num_training_batches
+            rate = (batch_idx + 1) * len(batch[0]) / (now - self._t0)
+            loss = float(outputs) if outputs is not None else float("nan")
+            self._say(f"  epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  batch {batch_idx + 1}/{n}  "
+                      f"loss {loss:.4g}  {rate:.0f} samples/s")
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        m = trainer.callback_metrics
+        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
+        for key, label in (("train/loss_epoch", "train"), ("val/loss", "val"), ("val/recon", "val recon"),
+                           ("val/reg", "val reg")):
+            if key in m:
+                parts.append(f"{label} {float(m[key]):.4g}")
+        parts.append(f"{time.perf_counter() - self._t0:.1f} s")
+        self._say("  " + "  ".join(parts))
+
+
+def _config_differences(a: dict, b: dict, prefix: tuple = ()) -> list[tuple]:
+    diffs = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            diffs += _config_differences(va, vb, prefix + (k,))
+        elif va != vb:
+            diffs.append(prefix + (k,))
+    return diffs
+
+
+def build_data(cfg: RunConfig) -> ImageDataModule:
+    return ImageDataModule(cfg.data, seed=cfg.train.seed)
+
+
+def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet: bool = False,
+          extra_callbacks: list[Callback] | None = None) -> Path:
+    """Train ``cfg`` into ``<out>/<cfg.name>``, evaluate on the test set, save the model folder.
+
+    With ``resume`` the run continues from ``checkpoints/last.ckpt`` (the config must match the saved one,
+    except ``train.max_epochs`` and a few runtime settings). Returns the run folder.
+    """
+    run = Path(out) / cfg.name
+    ckpt_dir = run / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if (run / "config.yaml").exists():
+        if not resume:
+            raise ConfigError(
+                f"{run}: a run with this name already exists. Pass --resume to continue it, or choose "
+                "another name (name=...) or output folder (--out)."
+            )
+        saved = load_config(run)
+        diffs = [d for d in _config_differences(to_dict(saved), to_dict(cfg)) if d not in RESUMABLE_CHANGES]
+        if diffs:
+            raise ConfigError(f"{run}: cannot resume with a different configuration; changed: "
+                              + ", ".join(".".join(d) for d in diffs))
+    run.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run / "config.yaml", dump_yaml(cfg))
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no tips and banners
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    data = build_data(cfg)
+    data.setup("fit")
+    module = LitAutoEncoder(to_dict(cfg), list(data.shape))
+
+    tty = sys.stderr.isatty() and not quiet
+    callbacks: list[Callback] = [
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1,
+                        save_last=True, every_n_epochs=1, enable_version_counter=False),
+    ]
+    if cfg.train.early_stopping_patience:
+        callbacks.append(EarlyStopping("val/loss", patience=cfg.train.early_stopping_patience, mode="min"))
+    if tty:
+        callbacks.append(TQDMProgressBar(refresh_rate=20))
+    elif not quiet:
+        callbacks.append(ProgressLines(cfg.train.progress_every_s))
+    callbacks += extra_callbacks or []
+    loggers = [TensorBoardLogger(run, name="logs", version="tb", default_hp_metric=False),
+               CSVLogger(run, name="logs/csv")]
+    t = cfg.train
+    trainer = L.Trainer(
+        max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=t.strategy, precision=t.precision, callbacks=callbacks, logger=loggers,
+        enable_progress_bar=tty, enable_model_summary=tty, log_every_n_steps=t.log_every_n_steps,
+        plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, deterministic=False,
+    )
+    ckpt_path = str(last) if resume and last.exists() else None
+    if not quiet:
+        what = f"resuming from {last}" if ckpt_path else "starting"
+        print(f"[{cfg.name}] {what}: {t.max_epochs} epochs, {len(data.train)} training images, "
+              f"{sum(p.numel() for p in module.parameters()):,} parameters, on {trainer.strategy.root_device}",
+              flush=True)
+    started = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    except NonFiniteLossError as err:
+        raise NonFiniteLossError(f"[{cfg.name}] {err}") from None
+    wall = time.perf_counter() - started
+    if not trainer.is_global_zero:
+        return run
+
+    best = ckpt_dir / "best.ckpt"
+    if best.exists():
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    model = module.model.cpu().eval()
+    metrics: dict[str, Any] = dict(load_metrics(run)) if ckpt_path else {}
+    m = trainer.callback_metrics
+    metrics.update({
+        "epochs": trainer.current_epoch,
+        "best_val_loss": float(m["val/loss"]) if "val/loss" in m else None,
+        "train_samples_per_s": float(m["train/samples_per_s"]) if "train/samples_per_s" in m else None,
+        "wall_seconds": metrics.get("wall_seconds", 0.0) + wall if ckpt_path else wall,
+    })
+    metrics.update(evaluate(model, data.test.as_tensor(), iw_samples=t.eval_iw_samples,
+                            mmd_samples=t.eval_mmd_samples))
+    save_model(model, run, metrics)
+    if not quiet:
+        print(format_metrics(cfg.name, metrics), flush=True)
+    return run
+
+
+def format_metrics(name: str, metrics: dict[str, Any]) -> str:
+    keys = ["test_bce", "test_mse", "test_latent_mmd", "test_nll_iw", "test_loss", "train_samples_per_s"]
+    vals = [f"{k.removeprefix('test_')}={metrics[k]:.4g}" for k in keys if metrics.get(k) is not None]
+    return f"[{name}] " + "  ".join(vals)

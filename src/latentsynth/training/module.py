@@ -1,0 +1,132 @@
+"""LightningModule around :class:`~latentsynth.models.AutoEncoder`.
+
+Optimization is manual (one code path for every model): an Adam/AdamW step on the auto-encoder, and for
+WAE-GAN a second optimizer for the latent discriminator. The loss of a batch is
+``mean_i recon_i + weight * schedule(t) * penalty`` with ``t`` in fractional epochs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from ..config import RunConfig, validate
+from ..models import AutoEncoder
+from ..models.regularizers import AdversarialRegularizer
+from ..models.schedules import schedule_factor
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; raised before the bad update is applied."""
+
+
+def _multistep_lambda(milestones: list[int], gammas: list[float]):
+    def factor(epoch: int) -> float:
+        return math.prod(g for m, g in zip(milestones, gammas, strict=True) if epoch >= m)
+
+    return factor
+
+
+class LitAutoEncoder(L.LightningModule):
+    def __init__(self, config: dict[str, Any], data_shape: list[int]):
+        super().__init__()
+        self.save_hyperparameters()  # plain dicts and lists: checkpoints load with weights_only=True
+        self.cfg: RunConfig = validate(config)
+        self.model = AutoEncoder(self.cfg, tuple(data_shape))
+        self.adversarial = isinstance(self.model.regularizer, AdversarialRegularizer)
+        self.automatic_optimization = False
+        self._epoch_start = 0.0
+        self._epoch_samples = 0
+
+    # ----------------------------------------------------------------------------------- helpers
+    def reg_weight(self, batch_idx: int) -> float:
+        """Regularizer weight at this batch: weight * schedule(fractional epoch)."""
+        n = max(1, int(self.trainer.num_training_batches)) if self._trainer is not None else 1
+        epoch = self.current_epoch + batch_idx / n
+        return self.cfg.regularizer.weight * schedule_factor(self.cfg.regularizer.schedule, epoch)
+
+    def _optimizers(self):
+        opts = self.optimizers()
+        if isinstance(opts, list):
+            return opts[0], opts[1]
+        return opts, None
+
+    # ----------------------------------------------------------------------------------- training
+    def on_train_epoch_start(self) -> None:
+        # every epoch's randomness depends only on (seed, epoch): a resumed run replays it exactly
+        torch.manual_seed(self.cfg.train.seed * 100_003 + self.current_epoch)
+        self._epoch_start, self._epoch_samples = time.perf_counter(), 0
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, _ = batch
+        opt, disc_opt = self._optimizers()
+        out = self.model(x)
+        recon = out.recon_loss.mean()
+        weight = self.reg_weight(batch_idx)
+        loss = recon + weight * out.penalty
+        if not torch.isfinite(loss):
+            ckpt = getattr(self.trainer.checkpoint_callback, "dirpath", None)
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} at epoch {self.current_epoch}, batch {batch_idx} "
+                f"(reconstruction {recon.item():.4g}, penalty {out.penalty.item():.4g}, weight {weight:.4g}). "
+                f"The run stopped before applying this update; the last good checkpoint is in {ckpt}. "
+                "Try a lower optim.lr, optim.grad_clip=1.0 or a smaller regularizer.weight."
+            )
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.cfg.optim.grad_clip:
+            self.clip_gradients(opt, gradient_clip_val=self.cfg.optim.grad_clip, gradient_clip_algorithm="norm")
+        opt.step()
+
+        logs = {"train/loss": loss, "train/recon": recon, "train/reg": out.penalty}
+        if disc_opt is not None:
+            d_loss = self.model.regularizer.discriminator_loss(out.enc.z.detach(), self.model.prior)
+            if not torch.isfinite(d_loss):
+                raise NonFiniteLossError(f"discriminator loss became {d_loss.item()} at epoch {self.current_epoch}")
+            disc_opt.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            disc_opt.step()
+            logs["train/disc_loss"] = d_loss
+        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=len(x))
+        self.log("train/reg_weight", weight, on_step=True, on_epoch=False, batch_size=len(x))
+        self._epoch_samples += len(x)
+        return loss.detach()
+
+    def on_train_epoch_end(self) -> None:
+        seconds = time.perf_counter() - self._epoch_start
+        self.log("train/samples_per_s", self._epoch_samples / max(seconds, 1e-9))
+        self.log("train/epoch_seconds", seconds)
+        scheds = self.lr_schedulers()
+        for s in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
+            s.step()
+
+    # ----------------------------------------------------------------------------------- validation
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, _ = batch
+        out = self.model(x)
+        recon = out.recon_loss.mean()
+        loss = recon + self.cfg.regularizer.weight * out.penalty  # the objective at full weight
+        self.log_dict({"val/loss": loss, "val/recon": recon, "val/reg": out.penalty},
+                      on_step=False, on_epoch=True, batch_size=len(x), prog_bar=False)
+
+    # ----------------------------------------------------------------------------------- optimizers
+    def configure_optimizers(self):
+        o = self.cfg.optim
+        cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
+        opt = cls(self.model.autoencoder_parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        opts = [opt]
+        if self.adversarial:
+            opts.append(torch.optim.Adam(self.model.regularizer.discriminator.parameters(),
+                                         lr=self.cfg.regularizer.disc_lr, betas=tuple(o.betas)))
+        scheds = []
+        for op in opts:
+            if o.scheduler == "multistep":
+                scheds.append(torch.optim.lr_scheduler.LambdaLR(op, _multistep_lambda(o.milestones, o.gammas)))
+            elif o.scheduler == "cosine":
+                scheds.append(torch.optim.lr_scheduler.CosineAnnealingLR(op, T_max=self.cfg.train.max_epochs))
+        return opts, scheds
