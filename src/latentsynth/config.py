@@ -258,9 +258,9 @@ def load_config(source: str | Path, overrides: list[str] | None = None) -> RunCo
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")
         data, origin = _read_yaml(path), str(path)
+        data.setdefault("name", path.stem)
         if "preset" in data:  # a YAML file may start from a preset and change a few keys
             data = deep_merge(preset_dict(str(data.pop("preset"))), data)
-        data.setdefault("name", path.stem)
     else:
         data, origin = preset_dict(str(source)), f"preset '{source}'"
     for item in overrides or []:

@@ -64,7 +64,9 @@ class ConvEncoder(nn.Module):
             c_in = c
         self.conv = nn.Sequential(*layers)
         with torch.no_grad():
+            self.conv.eval()  # BatchNorm cannot take a batch of one in training mode
             flat = self.conv(torch.zeros(1, *shape)).numel()
+            self.conv.train()
         self.head = nn.Linear(flat, out_dim)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -107,8 +107,8 @@ class MixturePrior(Prior):
 
     @property
     def sigma(self) -> float:
-        # per-dimension std of the mixture: sqrt(s^2 + mean over k of m_k^2 / d)
-        spread = (self.means**2).sum(1).mean().item() / self.dim
+        # root mean per-dimension variance of the mixture: sqrt(s^2 + trace(Cov of the means) / d)
+        spread = self.means.var(0, unbiased=False).sum().item() / self.dim
         return math.sqrt(self.component_std**2 + spread)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

@@ -30,6 +30,7 @@ from ..config import ConfigError, RunConfig, dump_yaml, load_config, to_dict
 from ..data.images import ImageDataModule
 from ..evaluation import evaluate
 from ..io import atomic_write_text, load_metrics, save_model
+from .curves import plot_curves
 from .module import LitAutoEncoder, NonFiniteLossError
 
 # fields that may change when a run is resumed (the rest must match the saved config)
@@ -135,6 +136,7 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no tips and banners
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into the same folder
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     data = build_data(cfg)
     data.setup("fit")
@@ -158,7 +160,7 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
     trainer = L.Trainer(
         max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=t.precision, callbacks=callbacks, logger=loggers,
-        enable_progress_bar=tty, enable_model_summary=tty, log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=tty, enable_model_summary=tty, log_every_n_steps=min(t.log_every_n_steps, max(1, len(data.train) // cfg.data.batch_size)),
         plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, deterministic=False,
     )
     ckpt_path = str(last) if resume and last.exists() else None
@@ -192,6 +194,7 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
     metrics.update(evaluate(model, data.test.as_tensor(), iw_samples=t.eval_iw_samples,
                             mmd_samples=t.eval_mmd_samples))
     save_model(model, run, metrics)
+    plot_curves(run)
     if not quiet:
         print(format_metrics(cfg.name, metrics), flush=True)
     return run

@@ -58,9 +58,15 @@ class LitAutoEncoder(L.LightningModule):
 
     # ----------------------------------------------------------------------------------- training
     def on_train_epoch_start(self) -> None:
-        # every epoch's randomness depends only on (seed, epoch): a resumed run replays it exactly
-        torch.manual_seed(self.cfg.train.seed * 100_003 + self.current_epoch)
         self._epoch_start, self._epoch_samples = time.perf_counter(), 0
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # the noise of every batch depends only on (seed, epoch, batch): a resumed run replays it exactly,
+        # whatever else (loggers, data loader iterators) drew from the global generator in between
+        torch.manual_seed((self.cfg.train.seed * 100_003 + self.current_epoch) * 1_000_003 + batch_idx)
+
+    def on_validation_epoch_start(self) -> None:
+        torch.manual_seed(self.cfg.train.seed * 100_003 + self.current_epoch + 7)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, _ = batch

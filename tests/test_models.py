@@ -1,0 +1,65 @@
+import itertools
+
+import pytest
+import torch
+
+from latentsynth import load, save_model
+from latentsynth.config import list_presets, load_config
+from latentsynth.models import AutoEncoder
+
+
+@pytest.mark.parametrize(
+    "kind, latent, encoder, shape",
+    list(itertools.product(["mlp", "conv"], [1, 2, 16], ["deterministic", "gaussian"],
+                           [(1, 28, 28), (1, 20, 20), (2, 16, 9)])),
+)
+def test_shapes_for_every_network_combination(kind, latent, encoder, shape):
+    reg = "kl" if encoder == "gaussian" else "mmd"
+    cfg = load_config("mnist-vae", [f"model.network.kind={kind}", f"model.latent_dim={latent}",
+                                    f"model.encoder={encoder}", f"regularizer.kind={reg}",
+                                    "model.network.hidden=[32]", "model.network.channels=[4, 8]"])
+    model = AutoEncoder(cfg, shape)
+    x = torch.rand(3, *shape)
+    out = model(x)
+    assert out.enc.z.shape == (3, latent)
+    assert out.out.shape == out.recon.shape == (3, *shape)
+    assert out.recon_loss.shape == (3,) and out.penalty.shape == ()
+    assert (out.enc.mu is not None) == (encoder == "gaussian")
+    assert model.generate(5).shape == (5, *shape)
+
+
+def test_conv_network_has_the_paper_layout():
+    cfg = load_config("mnist-wae-mmd-imq", ["model.network.kind=conv", "model.network.channels=[128,256,512,1024]"])
+    model = AutoEncoder(cfg, (1, 28, 28))
+    convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (128, (4, 4), (2, 2)), (256, (4, 4), (2, 2)), (512, (4, 4), (2, 2)), (1024, (4, 4), (2, 2))]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.encoder.modules()) == 4
+
+
+@pytest.mark.parametrize("preset", [p for p in list_presets() if p.startswith("mnist-")])
+def test_save_load_round_trip_and_train_step(preset, tmp_path):
+    torch.manual_seed(0)
+    cfg = load_config(preset, ["model.network.hidden=[32]", "model.latent_dim=4"])
+    model = AutoEncoder(cfg, (1, 28, 28))
+    x = torch.rand(16, 1, 28, 28)
+    params = model.autoencoder_parameters()
+    opt = torch.optim.Adam(params, lr=1e-3)
+    before = [p.detach().clone() for p in params]
+    out = model(x)
+    (out.recon_loss.mean() + cfg.regularizer.weight * out.penalty).backward()
+    opt.step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, params))
+    model.eval()
+    save_model(model, tmp_path / "m", {"test_bce": 1.0})
+    assert not list((tmp_path / "m").glob("*.tmp"))
+    loaded = load(tmp_path / "m")
+    assert loaded.cfg == cfg
+    for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
+
+
+def test_load_refuses_non_model_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a latentsynth model folder"):
+        load(tmp_path)
