@@ -8,7 +8,19 @@ LATENTSYNTH_DATA ?= $(abspath ../shared/data)
 export LATENTSYNTH_DATA
 RUNS   ?= runs/demo
 
-.PHONY: install test demo lint bench-epoch clean
+.PHONY: install sysdeps test demo lint bench-epoch clean
+
+# System libraries for audio: FluidSynth (SoundFont rendering) and the FluidR3 General MIDI SoundFont.
+# Installed with apt-get when running as root; otherwise the hint is printed and the Python code
+# raises a clear error when it needs them.
+sysdeps:
+	@if ldconfig -p 2>/dev/null | grep -q libfluidsynth.so.3 && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing libfluidsynth3 fluid-soundfont-gm (apt-get)"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3 fluid-soundfont-gm >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3 fluid-soundfont-gm >/dev/null)) \
+	  || echo "warning: apt-get could not install libfluidsynth3 fluid-soundfont-gm"; \
+	else echo "note: audio rendering needs: sudo apt-get install libfluidsynth3 fluid-soundfont-gm"; fi
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +29,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) sysdeps
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -62,8 +62,8 @@ def test_reconstruction_errors_match_naive_sums():
     x = torch.rand(7, 1, 4, 4)
     r = model.reconstruct(x).clamp(1e-6, 1 - 1e-6)
     bce = sum(-(xi * math.log(ri) + (1 - xi) * math.log(1 - ri))
-              for xi, ri in zip(x.flatten().tolist(), r.flatten().tolist())) / 7
-    mse = sum((xi - ri) ** 2 for xi, ri in zip(x.flatten().tolist(), r.flatten().tolist())) / 7
+              for xi, ri in zip(x.flatten().tolist(), r.flatten().tolist(), strict=True)) / 7
+    mse = sum((xi - ri) ** 2 for xi, ri in zip(x.flatten().tolist(), r.flatten().tolist(), strict=True)) / 7
     got = reconstruction_errors(model, x, batch_size=3)
     assert got["bce"] == pytest.approx(bce, rel=1e-5) and got["mse"] == pytest.approx(mse, rel=1e-5)
 

@@ -49,13 +49,13 @@ def test_save_load_round_trip_and_train_step(preset, tmp_path):
     out = model(x)
     (out.recon_loss.mean() + cfg.regularizer.weight * out.penalty).backward()
     opt.step()
-    assert any(not torch.equal(a, b) for a, b in zip(before, params))
+    assert any(not torch.equal(a, b) for a, b in zip(before, params, strict=True))
     model.eval()
     save_model(model, tmp_path / "m", {"test_bce": 1.0})
     assert not list((tmp_path / "m").glob("*.tmp"))
     loaded = load(tmp_path / "m")
     assert loaded.cfg == cfg
-    for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert k == k2 and torch.equal(a, b)
     torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
 

@@ -21,7 +21,7 @@ from latentsynth.models.regularizers import (
 
 def naive_mmd(x, y, kind, c, scales):
     def k(a, b):
-        d2 = sum((float(ai) - float(bi)) ** 2 for ai, bi in zip(a, b))
+        d2 = sum((float(ai) - float(bi)) ** 2 for ai, bi in zip(a, b, strict=True))
         if kind == "imq":
             return sum(c * s / (c * s + d2) for s in scales)
         return sum(math.exp(-d2 / (c * s)) for s in scales)

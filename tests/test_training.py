@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_overrides
 from lightning.pytorch.callbacks import Callback
 
+from helpers import tiny_overrides
 from latentsynth import load
 from latentsynth.config import ConfigError, load_config
 from latentsynth.io import load_metrics

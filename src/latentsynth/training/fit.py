@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import warnings
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -157,10 +157,12 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
     loggers = [TensorBoardLogger(run, name="logs", version="tb", default_hp_metric=False),
                CSVLogger(run, name="logs/csv")]
     t = cfg.train
+    batches_per_epoch = max(1, len(data.train) // cfg.data.batch_size)
     trainer = L.Trainer(
         max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=t.precision, callbacks=callbacks, logger=loggers,
-        enable_progress_bar=tty, enable_model_summary=tty, log_every_n_steps=min(t.log_every_n_steps, max(1, len(data.train) // cfg.data.batch_size)),
+        enable_progress_bar=tty, enable_model_summary=tty,
+        log_every_n_steps=min(t.log_every_n_steps, batches_per_epoch),
         plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, deterministic=False,
     )
     ckpt_path = str(last) if resume and last.exists() else None
