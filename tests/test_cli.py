@@ -2,9 +2,10 @@ import json
 
 from typer.testing import CliRunner
 
-from helpers import tiny_overrides
 from latentsynth.cli import app
 from latentsynth.data import idx
+
+from helpers import tiny_overrides
 
 runner = CliRunner()
 

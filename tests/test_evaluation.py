@@ -80,3 +80,23 @@ def test_latent_mmd_uses_the_fixed_reference_kernel():
     res = evaluate(model, x, mmd_samples=200)
     assert res["test_nll_iw"] is None  # deterministic encoder: no likelihood estimate
     assert set(res) >= {"test_bce", "test_mse", "test_latent_mmd", "test_loss", "test_recon", "test_reg"}
+
+
+def test_aggregate_posterior_statistics_by_formula():
+    from latentsynth.evaluation.latent import active_units, aggregate_posterior_stats, gaussian_kl
+
+    g = torch.Generator().manual_seed(0)
+    m0, m1 = torch.randn(3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)
+    a = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    s0 = a @ a.T + torch.eye(3, dtype=torch.float64)
+    s1 = torch.diag(torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64))
+    ref = D.kl_divergence(D.MultivariateNormal(m0, s0), D.MultivariateNormal(m1, s1)).item()
+    assert gaussian_kl(m0, s0, m1, s1) == pytest.approx(ref, rel=1e-9)
+    mu = torch.cat([torch.randn(500, 2, generator=g), torch.full((500, 1), 0.3)], 1)  # 3rd unit is inactive
+    assert active_units(mu) == 2
+    z = torch.randn(20000, 2, generator=g) * torch.tensor([2.0, 1.0]) + torch.tensor([1.0, 0.0])
+    st = aggregate_posterior_stats(z, z, torch.randn(20000, 2, generator=g))
+    assert st["agg_mean"] == pytest.approx([1.0, 0.0], abs=0.05)
+    assert st["agg_var"] == pytest.approx([4.0, 1.0], rel=0.05)
+    # KL(N([1,0], diag(4,1)) || N(0, I)) = 0.5 * (4 + 1 + 1 - 2 - log 4)
+    assert st["agg_kl_gauss"] == pytest.approx(0.5 * (4 + 1 + 1 - 2 - math.log(4)), abs=0.05)

@@ -4,10 +4,11 @@ import hashlib
 import numpy as np
 import pytest
 
-from helpers import write_idx
 from latentsynth.config import DataConfig
 from latentsynth.data.idx import FILES, SPECS, DataError, IDXSpec, load_idx_dataset, locate, read_idx
 from latentsynth.data.images import ImageDataModule, split_indices
+
+from helpers import write_idx
 
 
 def make_set(folder, n_train=12, n_test=5, seed=0, compress=True):

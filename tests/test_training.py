@@ -10,12 +10,13 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from helpers import tiny_overrides
 from latentsynth import load
 from latentsynth.config import ConfigError, load_config
 from latentsynth.io import load_metrics
 from latentsynth.training import NonFiniteLossError, train
 from latentsynth.training.curves import read_curves
+
+from helpers import tiny_overrides
 
 
 def test_loss_decreases_on_a_small_real_subset(real_data_dir, tmp_path):

@@ -130,6 +130,50 @@ def compare(runs: list[Path] = typer.Argument(..., help="model folders")) -> Non
 
 
 @app.command()
+def bench(
+    sweep: str = typer.Argument(None, help="built-in sweep (see --list) or sweep YAML file"),
+    overrides: list[str] = typer.Argument(None, help="key=value overrides applied to every run"),
+    out: Path = typer.Option(Path("runs/bench"), "--out", "-o", help="parent folder of the sweep folder"),
+    workers: int = typer.Option(1, "--workers", "-j", help="runs trained in parallel (worker processes)"),
+    paper_protocol: bool = typer.Option(None, "--paper-protocol/--cpu-protocol",
+                                        help="the sweep's full-length protocol (default: on when CUDA is present)"),
+    list_: bool = typer.Option(False, "--list", help="list the built-in sweeps and exit"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the planned runs and exit"),
+    report_only: bool = typer.Option(False, "--report-only", help="rewrite the report from finished runs"),
+) -> None:
+    """Run a sweep of model variations (resumable: finished runs are skipped) and write
+    results.csv, summary.md, summary.html and summary.png into <out>/<sweep>/."""
+    from .bench import expand, list_sweeps, load_sweep, run_sweep, write_report
+
+    if list_ or sweep is None:
+        for name in list_sweeps():
+            typer.echo(f"{name:<16} {load_sweep(name).description.strip().splitlines()[0][:100]}")
+        return
+
+    def go():
+        import torch
+
+        spec = load_sweep(sweep)
+        paper = torch.cuda.is_available() if paper_protocol is None else paper_protocol
+        runs = expand(spec, paper_protocol=paper, extra=list(overrides or []))
+        if dry_run:
+            for r in runs:
+                typer.echo(f"{r.name:<40} {r.config.model.encoder:<13} {r.config.regularizer.kind:<11} "
+                           f"{r.config.likelihood.kind:<9} {r.config.prior.kind:<11} z={r.config.model.latent_dim} "
+                           f"epochs={r.config.train.max_epochs}")
+            return
+        if report_only:
+            root = out / spec.name
+            write_report(spec, runs, root)
+        else:
+            root = run_sweep(spec, runs, out, workers)
+        typer.echo((root / "summary.md").read_text())
+        typer.echo(f"results: {root / 'results.csv'}  report: {root / 'summary.html'}")
+
+    _run_guarded(go)
+
+
+@app.command()
 def presets() -> None:
     """List the preset names (<data>-<model>)."""
     from .config import list_presets

@@ -7,6 +7,8 @@
 * ``nll_iw``: importance-weighted estimate of -log p(x) in nats (Burda et al. 2016) with K samples from
   q(z|x), for a Gaussian encoder with a normalized likelihood and a prior with a density.
 * ``loss`` / ``recon`` / ``reg``: the model's own objective at full weight on the test set.
+* aggregate posterior: per-dimension mean / variance of q(z), KL of its Gaussian fit to the prior's, active units
+  (see :mod:`latentsynth.evaluation.latent`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import Tensor
 
 from ..models import AutoEncoder
 from ..models.regularizers import MMD_SCALES, default_bandwidth, gaussian_log_density, mmd
+from .latent import aggregate_posterior_stats
 
 
 def _batches(x: Tensor, size: int):
@@ -115,4 +118,17 @@ def evaluate(model: AutoEncoder, x: Tensor, iw_samples: int = 100, mmd_samples: 
     res["latent_mmd"] = latent_mmd(model, x, mmd_samples)
     res["nll_iw"] = iw_nll(model, x, iw_samples) if supports_nll(model) else None
     res.update(objective(model, x))
+    res.update(latent_stats(model, x))
     return {prefix + k: v for k, v in res.items()}
+
+
+@torch.no_grad()
+def latent_stats(model: AutoEncoder, x: Tensor, seed: int = 0) -> dict[str, object]:
+    """Aggregate-posterior statistics of ``x`` ``[N, *shape]`` against ``N`` prior samples (fixed seed)."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    z = encode_all(model, x, sample=model.stochastic)
+    torch.random.set_rng_state(state)
+    mu = encode_all(model, x, sample=False)
+    prior = model.prior.sample(len(x), generator=torch.Generator().manual_seed(seed)).cpu()
+    return aggregate_posterior_stats(z, mu, prior)

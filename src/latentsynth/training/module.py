@@ -13,6 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..config import RunConfig, validate
@@ -117,7 +118,11 @@ class LitAutoEncoder(L.LightningModule):
         out = self.model(x)
         recon = out.recon_loss.mean()
         loss = recon + self.cfg.regularizer.weight * out.penalty  # the objective at full weight
-        self.log_dict({"val/loss": loss, "val/recon": recon, "val/reg": out.penalty},
+        # the common reconstruction metrics (as in evaluation.metrics), comparable across training losses
+        r = self.model.reconstruct(x).clamp(1e-6, 1 - 1e-6)
+        bce = F.binary_cross_entropy(r, x.clamp(0, 1), reduction="none").flatten(1).sum(1).mean()
+        mse = (r - x).pow(2).flatten(1).sum(1).mean()
+        self.log_dict({"val/loss": loss, "val/recon": recon, "val/reg": out.penalty, "val/bce": bce, "val/mse": mse},
                       on_step=False, on_epoch=True, batch_size=len(x), prog_bar=False)
 
     # ----------------------------------------------------------------------------------- optimizers

@@ -1,0 +1,207 @@
+"""Sweep results: ``results.csv`` (one row per run), ``summary.md`` / ``summary.html`` (mean ± std over seeds,
+best per column marked) and comparison figures."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from ..io import atomic_write_text, load_metrics
+from .sweep import PlannedRun, SweepSpec
+
+# summary columns: (metrics key, label, better) with better = "min", "max" or None (not ranked)
+SUMMARY_COLUMNS = [
+    ("test_bce", "BCE", "min"), ("test_mse", "MSE", "min"), ("test_nll_iw", "IW-NLL", "min"),
+    ("test_latent_mmd", "latent MMD", "min"), ("test_agg_kl_gauss", "KL(q(z) fit ‖ p)", "min"),
+    ("test_active_units", "active units", None), ("epochs", "epochs", None),
+    ("train_samples_per_s", "samples/s", "max"), ("wall_seconds", "wall s", "min"),
+]
+
+
+def describe(cfg) -> dict[str, Any]:
+    """The factors of a config, as report columns."""
+    reg = cfg.regularizer
+    kernel = (f"{reg.kernel}{'-multiscale' if reg.multiscale else ''}" if reg.kind == "mmd" else "")
+    return {
+        "dataset": cfg.data.name, "encoder": cfg.model.encoder, "network": cfg.model.network.kind,
+        "latent_dim": cfg.model.latent_dim, "regularizer": reg.kind, "weight": reg.weight, "kernel": kernel,
+        "prior": cfg.prior.kind, "likelihood": cfg.likelihood.kind, "warmup": reg.schedule.kind != "constant",
+        "max_epochs": cfg.train.max_epochs,
+    }
+
+
+def collect_rows(runs: list[PlannedRun], root: Path, status: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    rows = []
+    for r in runs:
+        run_dir = root / "runs" / r.name
+        metrics = load_metrics(run_dir) if (run_dir / "model.safetensors").exists() else {}
+        if metrics:
+            st, err = "ok", ""
+        elif r.name in status:
+            st, err = status[r.name]
+        elif (run_dir / "error.txt").exists():
+            st, err = "failed", (run_dir / "error.txt").read_text().strip().splitlines()[-1][:300]
+        else:
+            st, err = "pending", ""
+        row = {"run": r.name, "group": r.group, "variation": r.variation, "factor": r.factor, "seed": r.seed,
+               **{f"grid.{k}": v for k, v in r.grid.items()}, **describe(r.config), "status": st, "error": err}
+        row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None})
+        rows.append(row)
+    return rows
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per group of finished runs: factor columns plus (mean, std, n) per summary column."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    order: list[str] = []
+    for row in rows:
+        if row["group"] not in order:
+            order.append(row["group"])
+        if row["status"] == "ok":
+            groups[row["group"]].append(row)
+    out = []
+    for g in order:
+        members = groups.get(g, [])
+        first = next(r for r in rows if r["group"] == g)
+        entry: dict[str, Any] = {"group": g, "factor": first["factor"], "n": len(members),
+                                 "runs": [m["run"] for m in members]}
+        for key, _, _ in SUMMARY_COLUMNS:
+            vals = [float(m[key]) for m in members if m.get(key) is not None and not math.isnan(float(m[key]))]
+            if vals:
+                mean = sum(vals) / len(vals)
+                std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+                entry[key] = (mean, std)
+        out.append(entry)
+    return out
+
+
+def _best(summary: list[dict[str, Any]]) -> dict[str, float]:
+    best = {}
+    for key, _, better in SUMMARY_COLUMNS:
+        vals = [e[key][0] for e in summary if key in e]
+        if vals and better:
+            best[key] = min(vals) if better == "min" else max(vals)
+    return best
+
+
+def _cell(entry: dict[str, Any], key: str, best: dict[str, float]) -> tuple[str, bool]:
+    if key not in entry:
+        return "–", False
+    mean, std = entry[key]
+    digits = 4 if abs(mean) < 1 else 2 if abs(mean) < 1000 else 0
+    text = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if entry["n"] > 1 else "")
+    return text, key in best and math.isclose(mean, best[key], rel_tol=1e-12)
+
+
+def summary_markdown(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
+    best = _best(summary)
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    failed = [r for r in rows if r["status"] == "failed"]
+    lines = [f"# Sweep `{spec.name}`", "", spec.description.strip(), "",
+             f"{n_ok} of {len(rows)} runs finished, {len(failed)} failed. Mean ± std over seeds; best per "
+             "column in bold (lower is better except samples/s). Test-set metrics from "
+             "`latentsynth.evaluation` (see docs/evaluation.md).", "",
+             "| group | factor | n | " + " | ".join(label for _, label, _ in SUMMARY_COLUMNS) + " |",
+             "|---|---|---:|" + "---:|" * len(SUMMARY_COLUMNS)]
+    for e in summary:
+        cells = []
+        for key, _, _ in SUMMARY_COLUMNS:
+            text, is_best = _cell(e, key, best)
+            cells.append(f"**{text}**" if is_best else text)
+        lines.append(f"| {e['group']} | {e['factor']} | {e['n']} | " + " | ".join(cells) + " |")
+    if failed:
+        lines += ["", "## Failed runs", ""] + [f"- `{r['run']}`: {r.get('error', '')}" for r in failed]
+    return "\n".join(lines) + "\n"
+
+
+def summary_html(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
+    best = _best(summary)
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in SUMMARY_COLUMNS)
+    body = []
+    for e in summary:
+        cells = []
+        for key, _, _ in SUMMARY_COLUMNS:
+            text, is_best = _cell(e, key, best)
+            cells.append(f"<td class='{'best' if is_best else ''}'>{html.escape(text)}</td>")
+        body.append(f"<tr><td>{html.escape(e['group'])}</td><td>{html.escape(e['factor'])}</td><td>{e['n']}</td>"
+                    + "".join(cells) + "</tr>")
+    figs = []
+    for e in summary:
+        if not e["runs"]:
+            continue
+        r = e["runs"][0]
+        imgs = "".join(f"<img src='runs/{r}/{f}' alt='{f}'>" for f in ("curves.png", "samples.png",
+                                                                         "reconstructions.png"))
+        title = f"<h3>{html.escape(e['group'])} <small>({html.escape(r)})</small></h3>"
+        figs.append(f"{title}<div class='row'>{imgs}</div>")
+    failed = "".join(f"<li><code>{html.escape(r['run'])}</code>: {html.escape(r.get('error', ''))}</li>"
+                     for r in rows if r["status"] == "failed")
+    return f"""<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(spec.name)}</title><style>
+body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;
+padding:3px 8px;text-align:right}} td:first-child,td:nth-child(2){{text-align:left}} .best{{font-weight:bold;
+background:#e6f4e6}} .row img{{height:220px;margin-right:8px}}</style></head><body>
+<h1>Sweep {html.escape(spec.name)}</h1><p>{html.escape(spec.description)}</p>
+<p><img src='summary.png' style='max-width:100%'></p>
+<table><tr><th>group</th><th>factor</th><th>n</th>{head}</tr>{''.join(body)}</table>
+{'<h2>Failed runs</h2><ul>' + failed + '</ul>' if failed else ''}
+<h2>Per-group figures (first seed)</h2>{''.join(figs)}</body></html>
+"""
+
+
+def plot_summary(summary: list[dict[str, Any]], root: Path) -> Path | None:
+    """Bar charts of test BCE and latent MMD per group (error bars: std over seeds), and the validation BCE
+    curves of every group, into ``summary.png``."""
+    from ..plots import _save, plt
+    from ..training.curves import read_curves
+
+    done = [e for e in summary if "test_bce" in e]
+    if not done:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(18, max(3.5, 0.28 * len(done) + 1.5)))
+    names = [e["group"] for e in done]
+    for ax, key, label in ((axes[0], "test_bce", "test BCE (nats / image)"),
+                           (axes[1], "test_latent_mmd", "latent MMD to the prior")):
+        means = [e.get(key, (math.nan, 0))[0] for e in done]
+        stds = [e.get(key, (math.nan, 0))[1] for e in done]
+        ax.barh(range(len(done)), means, xerr=stds, color="#6b8fb5")
+        ax.set_yticks(range(len(done)), names, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(label, fontsize=10)
+    for e in done:
+        curves = read_curves(root / "runs" / e["runs"][0])
+        if "val/bce" in curves:
+            xs, ys = zip(*curves["val/bce"], strict=True)
+            axes[2].plot([x + 1 for x in xs], ys, label=e["group"], lw=1)
+    axes[2].set_title("validation BCE by epoch (first seed)", fontsize=10)
+    axes[2].set_xlabel("epoch")
+    axes[2].legend(fontsize=6, ncol=2)
+    return _save(fig, root / "summary.png")
+
+
+def write_report(spec: SweepSpec, runs: list[PlannedRun], root: Path,
+                 status: dict[str, tuple[str, str]] | None = None, figures: bool = True) -> Path:
+    """(Re)write results.csv, summary.md, summary.html and summary.png of the sweep in ``root``."""
+    rows = collect_rows(runs, root, status or {})
+    atomic_write_text(root / "results.csv", _csv_text(rows))
+    summary = summarize(rows)
+    atomic_write_text(root / "summary.md", summary_markdown(spec, summary, rows))
+    atomic_write_text(root / "summary.html", summary_html(spec, summary, rows))
+    if figures:
+        plot_summary(summary, root)
+    return root / "results.csv"

@@ -1,0 +1,136 @@
+"""Run a sweep: one run after another or in N worker processes, resumable, failure-tolerant.
+
+Layout of ``<out>/<sweep>/``: ``sweep.yaml`` (the spec), ``runs/<run>/`` (model folders, see
+:mod:`latentsynth.training.fit`), ``runs/<run>/error.txt`` for a failed run, and the report files written by
+:mod:`latentsynth.bench.report` (``results.csv``, ``summary.md``, ``summary.html``).
+
+A run is finished when its folder holds ``model.safetensors`` and ``metrics.json``; finished runs are never
+re-run. An interrupted run continues from its last checkpoint; a failed run is tried again on the next call.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import to_dict, validate
+from ..io import atomic_write_text, load_metrics
+from .sweep import PlannedRun, SweepSpec
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (run_dir / "model.safetensors").is_file() and (run_dir / "metrics.json").is_file()
+
+
+def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None) -> tuple[str, str, str, float]:
+    """Train one run (in this process). Returns (name, status, error message, seconds); never raises."""
+    import torch
+
+    from ..training import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = validate(config)
+    run_dir = Path(runs_dir) / cfg.name
+    t0 = time.perf_counter()
+    try:
+        train(cfg, runs_dir, resume=True, quiet=True)
+        _write_figures(run_dir)
+        (run_dir / "error.txt").unlink(missing_ok=True)
+        return cfg.name, "ok", "", time.perf_counter() - t0
+    except Exception as err:  # noqa: BLE001 - a failing run is recorded, the sweep goes on
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "error.txt", traceback.format_exc())
+        return cfg.name, "failed", f"{type(err).__name__}: {err}".splitlines()[0][:300], time.perf_counter() - t0
+
+
+def _write_figures(run_dir: Path) -> None:
+    """Prior samples and test reconstructions next to the model (as `latentsynth sample` does)."""
+    import torch
+
+    from ..data.images import ImageDataModule
+    from ..io import load
+    from ..plots import save_grid, save_reconstructions
+
+    model = load(run_dir)
+    g = torch.Generator().manual_seed(0)
+    save_grid(model.generate(64, generator=g), run_dir / "samples.png", nrow=8, title=f"{model.cfg.name}: samples")
+    data = ImageDataModule(model.cfg.data, model.cfg.train.seed)
+    data.setup("test")
+    x = data.test.as_tensor()[:32]
+    save_reconstructions(x, model.reconstruct(x), run_dir / "reconstructions.png", nrow=8,
+                         title=f"{model.cfg.name}: test images / reconstructions")
+
+
+def _fmt_time(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class Progress:
+    """One line per finished run: done / left / failed, elapsed time and an ETA."""
+
+    def __init__(self, total: int, skipped: int, stream=sys.stdout):
+        self.total, self.done, self.failed, self.stream = total, skipped, 0, stream
+        self.started, self.new = time.perf_counter(), 0
+
+    def update(self, name: str, status: str, err: str, seconds: float, metrics: dict[str, Any]) -> None:
+        self.done += 1
+        self.new += 1
+        self.failed += status != "ok"
+        elapsed = time.perf_counter() - self.started
+        left = self.total - self.done
+        eta = elapsed / self.new * left
+        what = (f"bce {metrics.get('test_bce', float('nan')):.2f}  mse {metrics.get('test_mse', float('nan')):.2f}  "
+                f"mmd {metrics.get('test_latent_mmd', float('nan')):.4f}") if status == "ok" else f"FAILED: {err}"
+        print(f"[{self.done}/{self.total} done, {left} left, {self.failed} failed, {_fmt_time(elapsed)} elapsed, "
+              f"ETA {_fmt_time(eta)}] {name} ({seconds:.0f} s): {what}", file=self.stream, flush=True)
+
+
+def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers: int = 1,
+              stream=sys.stdout) -> Path:
+    """Train every unfinished run of ``runs`` under ``<out>/<spec.name>/runs``; returns the sweep folder."""
+    from ..data.idx import SPECS, locate
+    from .report import write_report
+
+    for name, data_dir in sorted({(r.config.data.name, r.config.data.data_dir or "") for r in runs}):
+        locate(SPECS[name], data_dir or None)  # missing data is one clear error, not N failed runs
+    root = Path(out) / spec.name
+    runs_dir = root / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(root / "sweep.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    todo = [r for r in runs if not is_finished(runs_dir / r.name)]
+    skipped = len(runs) - len(todo)
+    print(f"sweep {spec.name}: {len(runs)} runs, {skipped} already finished, {len(todo)} to run "
+          f"with {workers} worker(s) -> {root}", file=stream, flush=True)
+    progress = Progress(len(runs), skipped, stream)
+    status: dict[str, tuple[str, str]] = {}
+
+    def record(result: tuple[str, str, str, float]) -> None:
+        name, st, err, secs = result
+        status[name] = (st, err)
+        progress.update(name, st, err, secs, load_metrics(runs_dir / name) if st == "ok" else {})
+        write_report(spec, runs, root, status)  # partial results are always on disk
+
+    if workers <= 1:
+        for r in todo:
+            record(run_one(to_dict(r.config), str(runs_dir)))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            pending = {pool.submit(run_one, to_dict(r.config), str(runs_dir), threads) for r in todo}
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    record(fut.result())
+    write_report(spec, runs, root, status)
+    return root

@@ -1,0 +1,137 @@
+"""Sweeps: a YAML list of model variations (preset + overrides), an optional grid and seeds, expanded into
+one :class:`~latentsynth.config.RunConfig` per run.
+
+.. code-block:: yaml
+
+    name: mnist-quick
+    base: [train.max_epochs=5]            # applied to every run
+    paper: [train.max_epochs=100]         # added with --paper-protocol (default on a GPU)
+    data: mnist                           # optional: presets below are then model presets
+    variations:
+      - {name: vae, preset: vae}
+      - {name: vae-mixture, preset: vae, overrides: [prior.kind=mixture], factor: prior}
+    grid: {model.latent_dim: [8, 16]}     # optional cartesian product over every variation
+    seeds: [0, 1, 2]
+
+``extends: <sweep>`` starts from another sweep (e.g. ``fashion-full`` = ``mnist-full`` with ``data: fashion-mnist``).
+Run names are ``<variation>[-<key>=<value>...]-s<seed>``; the seed sets ``train.seed`` only (the data split
+stays the same for every run).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..config import PRESET_DIR, ConfigError, RunConfig, load_config
+
+SWEEP_DIR = PRESET_DIR / "sweeps"
+
+
+class Variation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    preset: str
+    overrides: list[str] = Field(default_factory=list)
+    factor: str = "reference"  # which factor this variation changes (for the report)
+
+
+class SweepSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    data: str | None = None  # if set, a variation's preset is "<data>-<preset>" (e.g. mnist + vae)
+    base: list[str] = Field(default_factory=list)
+    paper: list[str] = Field(default_factory=list)
+    variations: list[Variation]
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+
+    @field_validator("variations")
+    @classmethod
+    def _unique(cls, v: list[Variation]) -> list[Variation]:
+        names = [x.name for x in v]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"duplicate variation names: {sorted(dup)}")
+        if not v:
+            raise ValueError("at least one variation is needed")
+        return v
+
+
+@dataclass
+class PlannedRun:
+    """One run of a sweep: its name, config and the factor values that identify its group."""
+
+    name: str
+    config: RunConfig
+    variation: str
+    factor: str
+    seed: int
+    grid: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def group(self) -> str:
+        """Name without the seed: runs of one group differ only by seed."""
+        return self.name.rsplit("-s", 1)[0]
+
+
+def list_sweeps() -> list[str]:
+    return sorted(p.stem for p in SWEEP_DIR.glob("*.yaml"))
+
+
+def load_sweep(source: str | Path) -> SweepSpec:
+    """A sweep from a YAML file or a built-in name (``latentsynth bench --list`` shows them)."""
+    path = Path(source)
+    if not path.suffix:
+        path = SWEEP_DIR / f"{source}.yaml"
+        if not path.exists():
+            raise ConfigError(f"unknown sweep '{source}'; built-in sweeps: {', '.join(list_sweeps())}, "
+                              "or give the path of a sweep YAML file")
+    if not path.exists():
+        raise ConfigError(f"{path}: no such sweep file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        if "extends" in data:  # reuse another sweep's variations, e.g. the same study on another data set
+            parent = load_sweep(str(data.pop("extends"))).model_dump()
+            data = {**parent, "description": "", **data}
+        data.setdefault("name", path.stem)
+        return SweepSpec.model_validate(data)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    except ValidationError as err:
+        msgs = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"{path}: invalid sweep: {msgs}") from None
+
+
+def _fmt(v: Any) -> str:
+    return str(v).replace(" ", "").replace("/", "_")
+
+
+def expand(spec: SweepSpec, paper_protocol: bool = False, extra: list[str] | None = None) -> list[PlannedRun]:
+    """Every run of the sweep, validated (a bad variation fails here, before anything trains)."""
+    keys = list(spec.grid)
+    combos = list(itertools.product(*(spec.grid[k] for k in keys))) or [()]
+    runs: list[PlannedRun] = []
+    for var in spec.variations:
+        for combo in combos:
+            grid = dict(zip(keys, combo, strict=True))
+            for seed in spec.seeds:
+                suffix = "".join(f"-{k.split('.')[-1]}={_fmt(v)}" for k, v in grid.items())
+                name = f"{var.name}{suffix}-s{seed}"
+                items = [*spec.base, *(spec.paper if paper_protocol else []), *var.overrides,
+                         *(f"{k}={json.dumps(v)}" for k, v in grid.items()),
+                         *(extra or []), f"train.seed={seed}", f"name={name}"]
+                preset = f"{spec.data}-{var.preset}" if spec.data else var.preset
+                try:
+                    cfg = load_config(preset, items)
+                except ConfigError as err:
+                    raise ConfigError(f"sweep {spec.name}, variation '{var.name}': {err}") from None
+                runs.append(PlannedRun(name, cfg, var.name, var.factor, seed, grid))
+    return runs

@@ -1,0 +1,107 @@
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from latentsynth.bench import expand, load_sweep, run_sweep
+from latentsynth.bench.report import summarize
+from latentsynth.config import ConfigError
+
+from helpers import tiny_overrides
+
+
+def write_sweep(tmp_path: Path, data_dir: Path, variations: str, seeds="[0]", grid="{}") -> Path:
+    base = json.dumps(tiny_overrides(data_dir, **{"train.max_epochs": 1}))
+    f = tmp_path / "tiny.yaml"
+    f.write_text(f"name: tiny\ndata: mnist\nbase: {base}\nvariations:\n{variations}\nseeds: {seeds}\ngrid: {grid}\n")
+    return f
+
+
+def test_expansion_of_variations_grid_and_seeds(tmp_path):
+    f = write_sweep(tmp_path, tmp_path, "  - {name: vae, preset: vae}\n  - {name: wae, preset: wae-mmd-imq, "
+                    "overrides: [prior.kind=mixture], factor: prior}", seeds="[0, 5]",
+                    grid="{model.latent_dim: [2, 8]}")
+    runs = expand(load_sweep(f))
+    assert [r.name for r in runs] == [f"{v}-latent_dim={d}-s{s}" for v in ("vae", "wae") for d in (2, 8)
+                                      for s in (0, 5)]
+    assert {(r.config.model.latent_dim, r.config.train.seed) for r in runs[:4]} == {(2, 0), (2, 5), (8, 0), (8, 5)}
+    assert all(r.config.prior.kind == "mixture" for r in runs[4:]) and runs[4].factor == "prior"
+    assert len({r.config.data.split_seed for r in runs}) == 1  # seeds never change the data split
+    assert runs[0].group == "vae-latent_dim=2"
+    full, paper = expand(load_sweep("mnist-full")), expand(load_sweep("mnist-full"), paper_protocol=True)
+    assert len(full) == 78 and {r.config.train.max_epochs for r in paper} == {100}
+    fashion = expand(load_sweep("fashion-full"))
+    assert [r.name for r in fashion] == [r.name for r in full] and fashion[0].config.data.name == "fashion-mnist"
+
+
+def test_bad_sweeps_fail_before_training(tmp_path):
+    f = write_sweep(tmp_path, tmp_path, "  - {name: a, preset: vae, overrides: [model.latent_dim=0]}")
+    with pytest.raises(ConfigError, match="variation 'a'.*model.latent_dim"):
+        expand(load_sweep(f))
+    with pytest.raises(ConfigError, match="unknown sweep"):
+        load_sweep("no-such-sweep")
+    (tmp_path / "dup.yaml").write_text("name: d\nvariations: [{name: a, preset: mnist-vae}, "
+                                       "{name: a, preset: mnist-ae}]\n")
+    with pytest.raises(ConfigError, match="duplicate"):
+        load_sweep(tmp_path / "dup.yaml")
+
+
+def test_failing_run_is_recorded_and_the_sweep_goes_on(real_data_dir, tmp_path):
+    # a learning rate this large overflows at once: the NaN guard stops that run, the others go on
+    f = write_sweep(tmp_path, real_data_dir, "  - {name: ok, preset: ae}\n  - {name: bad, preset: ae, overrides: "
+                    "[optim.lr=1.0e+30]}\n  - {name: ok2, preset: wae-mmd-imq}")
+    spec = load_sweep(f)
+    root = run_sweep(spec, expand(spec), tmp_path / "out", stream=open(os.devnull, "w"))
+    rows = list(csv.DictReader((root / "results.csv").open()))
+    status = {r["run"]: r["status"] for r in rows}
+    assert status == {"ok-s0": "ok", "bad-s0": "failed", "ok2-s0": "ok"}
+    bad = next(r for r in rows if r["run"] == "bad-s0")
+    assert "NonFiniteLossError" in bad["error"] and (root / "runs" / "bad-s0" / "error.txt").exists()
+    assert "Failed runs" in (root / "summary.md").read_text()
+    assert (root / "summary.html").exists() and (root / "summary.png").exists()
+    assert (root / "runs" / "ok-s0" / "samples.png").exists()
+
+
+def test_resume_after_kill_skips_finished_runs(real_data_dir, tmp_path):
+    f = write_sweep(tmp_path, real_data_dir, "  - {name: a, preset: ae}\n  - {name: b, preset: ae}\n"
+                    "  - {name: c, preset: ae}")
+    cmd = [sys.executable, "-m", "latentsynth", "bench", str(f), "--out", str(tmp_path / "out")]
+    runs = tmp_path / "out" / "tiny" / "runs"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while not (runs / "a-s0" / "metrics.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_a = (runs / "a-s0" / "model.safetensors").stat().st_mtime_ns
+    assert not (runs / "c-s0" / "metrics.json").exists(), "the sweep finished before it could be killed"
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "3 runs, 1 already finished, 2 to run" in res.stdout or "3 runs, 2 already finished" in res.stdout
+    assert (runs / "a-s0" / "model.safetensors").stat().st_mtime_ns == finished_a  # not re-run
+    rows = list(csv.DictReader((tmp_path / "out" / "tiny" / "results.csv").open()))
+    assert [r["status"] for r in rows] == ["ok", "ok", "ok"]
+
+
+def test_summary_mean_std_and_best_by_hand(tmp_path):
+    rows = [
+        {"group": "x", "run": "x-s0", "factor": "f", "status": "ok", "test_bce": 100.0, "train_samples_per_s": 10},
+        {"group": "x", "run": "x-s1", "factor": "f", "status": "ok", "test_bce": 104.0, "train_samples_per_s": 30},
+        {"group": "y", "run": "y-s0", "factor": "f", "status": "ok", "test_bce": 90.0, "train_samples_per_s": 5},
+        {"group": "y", "run": "y-s1", "factor": "f", "status": "failed", "test_bce": None},
+    ]
+    s = summarize(rows)
+    assert s[0]["test_bce"] == (102.0, pytest.approx(math.sqrt(8.0))) and s[0]["n"] == 2
+    assert s[1]["test_bce"] == (90.0, 0.0) and s[1]["n"] == 1
+    from latentsynth.bench.report import summary_markdown
+    from latentsynth.bench.sweep import SweepSpec, Variation
+
+    md = summary_markdown(SweepSpec(name="t", variations=[Variation(name="x", preset="ae")]), s, rows)
+    assert "**90.00**" in md and "**20.00 ± 14.14**" in md  # lowest BCE, highest throughput
+    assert "102.00 ± 2.83" in md and "**102" not in md
