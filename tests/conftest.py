@@ -6,7 +6,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """Folder holding the real MNIST / Fashion-MNIST files ($LATENTSYNTH_DATA, else ../shared/data)."""
     for cand in (os.environ.get("LATENTSYNTH_DATA"), REPO.parent / "shared" / "data"):

@@ -58,7 +58,7 @@ def test_failing_run_is_recorded_and_the_sweep_goes_on(real_data_dir, tmp_path):
     f = write_sweep(tmp_path, real_data_dir, "  - {name: ok, preset: ae}\n  - {name: bad, preset: ae, overrides: "
                     "[optim.lr=1.0e+30]}\n  - {name: ok2, preset: wae-mmd-imq}")
     spec = load_sweep(f)
-    root = run_sweep(spec, expand(spec), tmp_path / "out", stream=open(os.devnull, "w"))
+    root = run_sweep(spec, expand(spec), tmp_path / "out", stream=open(os.devnull, "w"), generation=False)
     rows = list(csv.DictReader((root / "results.csv").open()))
     status = {r["run"]: r["status"] for r in rows}
     assert status == {"ok-s0": "ok", "bad-s0": "failed", "ok2-s0": "ok"}
@@ -72,7 +72,7 @@ def test_failing_run_is_recorded_and_the_sweep_goes_on(real_data_dir, tmp_path):
 def test_resume_after_kill_skips_finished_runs(real_data_dir, tmp_path):
     f = write_sweep(tmp_path, real_data_dir, "  - {name: a, preset: ae}\n  - {name: b, preset: ae}\n"
                     "  - {name: c, preset: ae}")
-    cmd = [sys.executable, "-m", "latentsynth", "bench", str(f), "--out", str(tmp_path / "out")]
+    cmd = [sys.executable, "-m", "latentsynth", "bench", str(f), "--out", str(tmp_path / "out"), "--no-generation"]
     runs = tmp_path / "out" / "tiny" / "runs"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180

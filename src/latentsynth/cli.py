@@ -112,6 +112,57 @@ def sample(
 
 
 @app.command()
+def explore(
+    runs: list[Path] = typer.Argument(..., help="one or more image model folders"),
+    tsne: bool = typer.Option(False, "--tsne", help="also a t-SNE projection (slower)"),
+    out: Path = typer.Option(None, "--out", help="folder for the joint projection of several models"),
+    data_dir: str = typer.Option(None, "--data-dir"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Latent structure and generation figures: projections coloured by class, prior and aggregate-posterior
+    samples, traversals, linear and spherical interpolations (into <run>/explore/)."""
+    from .io import load
+    from .latent.explore import encodings, load_data
+    from .latent.explore import explore as explore_run
+    from .latent.projections import plot_projections
+
+    def go():
+        joint = []
+        for run in runs:
+            model = load(run)
+            data = load_data(model, data_dir)
+            for p in explore_run(model, run / "explore", data, tsne=tsne, seed=seed):
+                typer.echo(f"wrote {p}")
+            if len(runs) > 1:
+                zt, yt, zv, yv = encodings(model, data, n=3000, seed=seed)
+                joint.append((model.cfg.name, zt, yt, zv, yv))
+        if joint:
+            target = (out or runs[0].parent) / "projections_pca.png"
+            typer.echo(f"wrote {plot_projections(joint, target, 'pca', data.classes)}")
+
+    _run_guarded(go)
+
+
+@app.command()
+def classifier(
+    dataset: str = typer.Argument(..., help="mnist or fashion-mnist"),
+    out: Path = typer.Option(None, "--out", help="folder (default: ~/.cache/latentsynth/classifiers/<dataset>)"),
+    epochs: int = typer.Option(None, help="default 3 for MNIST, 8 for Fashion-MNIST"),
+    data_dir: str = typer.Option(None, "--data-dir"),
+) -> None:
+    """Train (if absent) the domain classifier used by the generation scores and print its test accuracy."""
+    from .evaluation.classifier import default_classifier_dir, ensure_classifier
+    from .io import load_metrics
+
+    def go():
+        folder = out or default_classifier_dir(dataset)
+        ensure_classifier(dataset, folder, data_dir, epochs)
+        typer.echo(f"{folder}: test accuracy {load_metrics(folder).get('test_accuracy', float('nan')):.4f}")
+
+    _run_guarded(go)
+
+
+@app.command()
 def compare(runs: list[Path] = typer.Argument(..., help="model folders")) -> None:
     """Print the test metrics of several model folders side by side."""
     from .io import load_metrics
@@ -140,6 +191,8 @@ def bench(
     list_: bool = typer.Option(False, "--list", help="list the built-in sweeps and exit"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the planned runs and exit"),
     report_only: bool = typer.Option(False, "--report-only", help="rewrite the report from finished runs"),
+    generation: bool = typer.Option(True, "--generation/--no-generation",
+                                    help="score generation with the domain classifier (trained once if missing)"),
 ) -> None:
     """Run a sweep of model variations (resumable: finished runs are skipped) and write
     results.csv, summary.md, summary.html and summary.png into <out>/<sweep>/."""
@@ -166,7 +219,7 @@ def bench(
             root = out / spec.name
             write_report(spec, runs, root)
         else:
-            root = run_sweep(spec, runs, out, workers)
+            root = run_sweep(spec, runs, out, workers, generation=generation)
         typer.echo((root / "summary.md").read_text())
         typer.echo(f"results: {root / 'results.csv'}  report: {root / 'summary.html'}")
 

@@ -18,7 +18,10 @@ from .sweep import PlannedRun, SweepSpec
 SUMMARY_COLUMNS = [
     ("test_bce", "BCE", "min"), ("test_mse", "MSE", "min"), ("test_nll_iw", "IW-NLL", "min"),
     ("test_latent_mmd", "latent MMD", "min"), ("test_agg_kl_gauss", "KL(q(z) fit ‖ p)", "min"),
-    ("test_active_units", "active units", None), ("epochs", "epochs", None),
+    ("test_active_units", "active units", None),
+    ("gen_fd", "FD (clf features)", "min"), ("gen_precision", "precision", "max"), ("gen_recall", "recall", "max"),
+    ("gen_confidence", "clf confidence", "max"), ("gen_class_coverage", "class coverage", "max"),
+    ("gen_mmd_data", "MMD pixels", "min"), ("epochs", "epochs", None),
     ("train_samples_per_s", "samples/s", "max"), ("wall_seconds", "wall s", "min"),
 ]
 

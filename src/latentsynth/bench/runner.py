@@ -30,8 +30,10 @@ def is_finished(run_dir: Path) -> bool:
     return (run_dir / "model.safetensors").is_file() and (run_dir / "metrics.json").is_file()
 
 
-def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None) -> tuple[str, str, str, float]:
-    """Train one run (in this process). Returns (name, status, error message, seconds); never raises."""
+def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None,
+            classifier_dir: str | None = None) -> tuple[str, str, str, float]:
+    """Train one run (in this process), then its figures and, with a classifier, its generation scores.
+    Returns (name, status, error message, seconds); never raises."""
     import torch
 
     from ..training import train
@@ -44,6 +46,8 @@ def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None) -
     try:
         train(cfg, runs_dir, resume=True, quiet=True)
         _write_figures(run_dir)
+        if classifier_dir:
+            _score_generation(run_dir, classifier_dir)
         (run_dir / "error.txt").unlink(missing_ok=True)
         return cfg.name, "ok", "", time.perf_counter() - t0
     except Exception as err:  # noqa: BLE001 - a failing run is recorded, the sweep goes on
@@ -68,6 +72,20 @@ def _write_figures(run_dir: Path) -> None:
     x = data.test.as_tensor()[:32]
     save_reconstructions(x, model.reconstruct(x), run_dir / "reconstructions.png", nrow=8,
                          title=f"{model.cfg.name}: test images / reconstructions")
+
+
+def _score_generation(run_dir: Path, classifier_dir: str) -> None:
+    """Add the generation scores (gen_*) to the run's metrics.json."""
+    from ..data.images import ImageDataModule
+    from ..evaluation.classifier import load_classifier
+    from ..evaluation.generation import score_model
+    from ..io import load, write_json
+
+    model = load(run_dir)
+    data = ImageDataModule(model.cfg.data, model.cfg.train.seed)
+    data.setup("test")
+    scores = score_model(model, load_classifier(classifier_dir), data.test.as_tensor())
+    write_json(run_dir / "metrics.json", {**load_metrics(run_dir), **scores})
 
 
 def _fmt_time(s: float) -> str:
@@ -96,8 +114,11 @@ class Progress:
 
 
 def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers: int = 1,
-              stream=sys.stdout) -> Path:
-    """Train every unfinished run of ``runs`` under ``<out>/<spec.name>/runs``; returns the sweep folder."""
+              stream=sys.stdout, generation: bool = True) -> Path:
+    """Train every unfinished run of ``runs`` under ``<out>/<spec.name>/runs``; returns the sweep folder.
+
+    With ``generation`` every run is also scored by the data set's domain classifier (trained once, first, if
+    the user cache has none: see :func:`latentsynth.evaluation.classifier.ensure_classifier`)."""
     from ..data.idx import SPECS, locate
     from .report import write_report
 
@@ -107,6 +128,15 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
     runs_dir = root / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / "sweep.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    classifiers: dict[str, str | None] = {}
+    for name, data_dir in sorted({(r.config.data.name, r.config.data.data_dir) for r in runs}):
+        if generation:
+            from ..evaluation.classifier import default_classifier_dir, ensure_classifier
+
+            ensure_classifier(name, None, data_dir)
+            classifiers[name] = str(default_classifier_dir(name))
+        else:
+            classifiers[name] = None
     todo = [r for r in runs if not is_finished(runs_dir / r.name)]
     skipped = len(runs) - len(todo)
     print(f"sweep {spec.name}: {len(runs)} runs, {skipped} already finished, {len(todo)} to run "
@@ -122,12 +152,13 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
 
     if workers <= 1:
         for r in todo:
-            record(run_one(to_dict(r.config), str(runs_dir)))
+            record(run_one(to_dict(r.config), str(runs_dir), None, classifiers[r.config.data.name]))
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            pending = {pool.submit(run_one, to_dict(r.config), str(runs_dir), threads) for r in todo}
+            pending = {pool.submit(run_one, to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name])
+                       for r in todo}
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
