@@ -149,13 +149,13 @@ def test_scores_validate_on_real_data(mnist_classifier):
 def test_bench_scores_generation_and_explore_writes_every_figure(mnist_classifier, real_data_dir, tmp_path):
     import json
 
-    from helpers import tiny_overrides
-
     from latentsynth import load
     from latentsynth.bench.runner import _score_generation
     from latentsynth.config import load_config
     from latentsynth.latent.explore import explore, load_data
     from latentsynth.training import train
+
+    from helpers import tiny_overrides
 
     clf = mnist_classifier[0]
     save_classifier(clf, tmp_path / "clf", {})
