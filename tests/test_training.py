@@ -100,3 +100,15 @@ def test_nan_loss_stops_with_clear_message_and_good_checkpoint(real_data_dir, tm
     ckpt = torch.load(tmp_path / "mnist-vae" / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+def test_non_tty_progress_is_a_few_plain_lines(real_data_dir, tmp_path):
+    over = tiny_overrides(real_data_dir, **{"train.max_epochs": 3})
+    res = subprocess.run([sys.executable, "-m", "latentsynth", "train", "mnist-ae", "--out", str(tmp_path), *over],
+                         capture_output=True, text=True, check=True)
+    out = res.stdout + res.stderr
+    assert "\r" not in out  # no progress-bar redraws in logs
+    epoch_lines = [line for line in out.splitlines() if line.strip().startswith("epoch ")]
+    assert [line.split()[1] for line in epoch_lines] == ["1/3", "2/3", "3/3"]
+    assert "val" in epoch_lines[-1] and "bce=" in out
+    assert len(out.splitlines()) < 20, out
