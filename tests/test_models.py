@@ -11,7 +11,7 @@ from latentsynth.models import AutoEncoder
 @pytest.mark.parametrize(
     "kind, latent, encoder, shape",
     list(itertools.product(["mlp", "conv"], [1, 2, 16], ["deterministic", "gaussian"],
-                           [(1, 28, 28), (1, 20, 20), (2, 16, 9)])),
+                           [(1, 28, 28), (1, 20, 20), (2, 16, 9), (1, 257), (5, 84)])),
 )
 def test_shapes_for_every_network_combination(kind, latent, encoder, shape):
     reg = "kl" if encoder == "gaussian" else "mmd"
@@ -63,3 +63,12 @@ def test_save_load_round_trip_and_train_step(preset, tmp_path):
 def test_load_refuses_non_model_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a latentsynth model folder"):
         load(tmp_path)
+
+
+def test_conv_on_frames_is_one_dimensional_and_flat_input_is_refused():
+    cfg = load_config("mnist-vae", ["model.network.kind=conv", "model.network.channels=[4, 8]"])
+    model = AutoEncoder(cfg, (3, 100))
+    assert any(isinstance(m, torch.nn.Conv1d) for m in model.encoder.modules())
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    with pytest.raises(ValueError, match="conv needs"):
+        AutoEncoder(cfg, (784,))

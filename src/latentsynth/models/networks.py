@@ -1,4 +1,5 @@
-"""Encoder and decoder networks for data of shape ``[C, H, W]`` (images) or any flat shape (MLP).
+"""Encoder and decoder networks for data of shape ``[C, H, W]`` (images), ``[C, L]`` (spectrogram frames:
+C = frames in a window, L = frequency bins; 1-D convolutions along frequency) or any shape (MLP).
 
 Conv networks follow the WAE paper / pythae benchmark: 4x4 stride-2 convolutions with BatchNorm and ReLU,
 widths configurable (the paper's 128-256-512-1024 is ``channels=[128,256,512,1024]``; the presets use a
@@ -46,21 +47,26 @@ class MLPDecoder(nn.Module):
         return self.net(z).view(len(z), *self.shape)
 
 
-def _norm(ch: int, batchnorm: bool) -> nn.Module:
-    return nn.BatchNorm2d(ch) if batchnorm else nn.Identity()
+def _layers(ndim: int):
+    """(Conv, ConvTranspose, BatchNorm) classes for 1-D ([C, L]) or 2-D ([C, H, W]) inputs."""
+    if ndim == 2:
+        return nn.Conv1d, nn.ConvTranspose1d, nn.BatchNorm1d
+    if ndim == 3:
+        return nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d
+    raise ValueError(f"model.network.kind: conv needs [C, L] or [C, H, W] inputs, got {ndim} dimensions; "
+                     "use mlp")
 
 
 class ConvEncoder(nn.Module):
-    """``[B, C, H, W]`` -> ``[B, out_dim]``: Conv(k4, s2, p1) + BN + ReLU per width, then Linear."""
+    """``[B, C, H, W]`` (or ``[B, C, L]``) -> ``[B, out_dim]``: Conv(k4, s2, p1) + BN + ReLU per width, then Linear."""
 
     def __init__(self, shape: tuple[int, ...], channels: list[int], out_dim: int, batchnorm: bool = True):
         super().__init__()
-        if len(shape) != 3:
-            raise ValueError(f"model.network.kind: conv needs [C, H, W] inputs, got shape {shape}; use mlp")
+        conv, _, norm = _layers(len(shape))
         layers: list[nn.Module] = []
         c_in = shape[0]
         for c in channels:
-            layers += [nn.Conv2d(c_in, c, 4, 2, 1), _norm(c, batchnorm), nn.ReLU()]
+            layers += [conv(c_in, c, 4, 2, 1), norm(c) if batchnorm else nn.Identity(), nn.ReLU()]
             c_in = c
         self.conv = nn.Sequential(*layers)
         with torch.no_grad():
@@ -74,27 +80,30 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """``[B, latent]`` -> ``[B, C, H, W]``: Linear to a ceil(H/2^L) x ceil(W/2^L) map, then L transposed
-    convolutions (k4, s2, p1) doubling the size, cropped to H x W."""
+    """``[B, latent]`` -> ``[B, C, H, W]`` (or ``[B, C, L]``): Linear to a map of size ceil(H/2^n) (per spatial
+    axis), then n transposed convolutions (k4, s2, p1) doubling the size, centre-cropped to the data size."""
 
     def __init__(self, shape: tuple[int, ...], channels: list[int], latent: int, batchnorm: bool = True):
         super().__init__()
-        c_out, self.h, self.w = shape
+        _, deconv, norm = _layers(len(shape))
+        c_out, *self.size = shape
         n = len(channels)
-        self.h0, self.w0 = math.ceil(self.h / 2**n), math.ceil(self.w / 2**n)
+        self.size0 = [math.ceil(s / 2**n) for s in self.size]
         rev = list(reversed(channels))
         self.c0 = rev[0]
-        self.head = nn.Sequential(nn.Linear(latent, self.c0 * self.h0 * self.w0), nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(latent, self.c0 * math.prod(self.size0)), nn.ReLU())
         layers: list[nn.Module] = []
         for a, b in zip(rev[:-1], rev[1:], strict=True):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1), _norm(b, batchnorm), nn.ReLU()]
-        layers.append(nn.ConvTranspose2d(rev[-1], c_out, 4, 2, 1))
+            layers += [deconv(a, b, 4, 2, 1), norm(b) if batchnorm else nn.Identity(), nn.ReLU()]
+        layers.append(deconv(rev[-1], c_out, 4, 2, 1))
         self.deconv = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
-        y = self.deconv(self.head(z).view(len(z), self.c0, self.h0, self.w0))
-        top, left = (y.shape[2] - self.h) // 2, (y.shape[3] - self.w) // 2
-        return y[:, :, top : top + self.h, left : left + self.w]
+        y = self.deconv(self.head(z).view(len(z), self.c0, *self.size0))
+        for axis, s in enumerate(self.size, start=2):
+            start = (y.shape[axis] - s) // 2
+            y = y.narrow(axis, start, s)
+        return y
 
 
 def build_encoder(cfg: NetworkConfig, shape: tuple[int, ...], out_dim: int) -> nn.Module:
