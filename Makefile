@@ -8,7 +8,7 @@ LATENTSYNTH_DATA ?= $(abspath ../shared/data)
 export LATENTSYNTH_DATA
 RUNS   ?= runs/demo
 
-.PHONY: install sysdeps test demo lint bench-epoch bench-peer clean
+.PHONY: install sysdeps test demo lint bench-epoch bench-peer bench-audio clean
 
 # System libraries for audio: FluidSynth (SoundFont rendering) and the FluidR3 General MIDI SoundFont.
 # Installed with apt-get when running as root; otherwise the hint is printed and the Python code
@@ -46,6 +46,11 @@ demo: install
 
 bench-epoch: install
 	$(BIN)/python benchmarks/epoch_time.py
+
+# Griffin-Lim (torch vs librosa) and corpus build throughput; write docs/benchmarks/.
+bench-audio: install
+	$(BIN)/python benchmarks/griffinlim.py
+	$(BIN)/python benchmarks/corpus_build.py
 
 # Peer check against pythae (installed into .venv for this benchmark only; torch stays pinned).
 bench-peer: install

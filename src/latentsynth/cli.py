@@ -11,6 +11,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Regularized auto-encoders (AE, VAE, WAE) and latent audio synthesis.")
 
 
+def _mount_audio() -> None:
+    from .audio_cli import app as audio_app
+
+    app.add_typer(audio_app, name="audio", help="Audio corpora (render, import), spectrogram frames, round trips.")
+
+
+_mount_audio()
+
+
 def _fail(err: Exception, code: int = 2) -> None:
     typer.echo(f"error: {err}", err=True)
     raise typer.Exit(code)
@@ -147,7 +156,7 @@ def explore(
 def classifier(
     dataset: str = typer.Argument(..., help="mnist or fashion-mnist"),
     out: Path = typer.Option(None, "--out", help="folder (default: ~/.cache/latentsynth/classifiers/<dataset>)"),
-    epochs: int = typer.Option(None, help="default 3 for MNIST, 8 for Fashion-MNIST"),
+    epochs: int = typer.Option(None, help="default 4 for MNIST, 10 for Fashion-MNIST"),
     data_dir: str = typer.Option(None, "--data-dir"),
 ) -> None:
     """Train (if absent) the domain classifier used by the generation scores and print its test accuracy."""

@@ -27,10 +27,10 @@ class Classifier(nn.Module):
     def __init__(self, n_classes: int = 10, in_channels: int = 1):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),  # 14x14
-            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),  # 7x7
-            nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(), nn.Linear(128, FEATURES), nn.ReLU(),
+            nn.Conv2d(in_channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),  # 14 x 14
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),  # 7 x 7
+            nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, FEATURES), nn.ReLU(),
         )
         self.dropout = nn.Dropout(0.3)
         self.head = nn.Linear(FEATURES, n_classes)
@@ -63,7 +63,7 @@ def train_classifier(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: T
     clf = Classifier(int(train_y.max()) + 1)
     opt = torch.optim.Adam(clf.parameters(), lr=lr)
     steps = epochs * ((len(train_x) + batch_size - 1) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     for epoch in range(epochs):
         clf.train()
         t0 = time.perf_counter()
@@ -131,7 +131,7 @@ def ensure_classifier(dataset: str, folder: str | Path | None = None, data_dir: 
     def prep(key: str) -> Tensor:
         return torch.from_numpy(arrays[key].copy()).float().div_(255).unsqueeze(1)
 
-    epochs = epochs or (3 if dataset == "mnist" else 8)
+    epochs = epochs or (4 if dataset == "mnist" else 10)
     if not quiet:
         print(f"training the {dataset} domain classifier ({epochs} epochs) -> {folder}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()

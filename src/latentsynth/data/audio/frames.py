@@ -1,0 +1,314 @@
+"""Preprocessing of a note corpus into cached spectrogram frames, note-level splits and a frame dataset.
+
+``prepare(corpus, PrepConfig())`` turns every note into compressed magnitude frames::
+
+    <cache>/<key>/shards/<note>.npy   per-note frames [T, F] while the build runs (resume points)
+    <cache>/<key>/features.npy        all frames [n_frames, F] float16 (memory-mapped when read)
+    <cache>/<key>/frames.csv          note, frame, time (s) of every row of features.npy
+    <cache>/<key>/notes.csv           the corpus metadata of every kept note + frame_start, n_frames
+    <cache>/<key>/settings.json       the PrepConfig; <key> is its hash, so a changed setting rebuilds
+    <cache>/<key>/build_report.json   skipped notes with the reason
+    <cache>/<key>/splits/<skey>.json  split of every note + normalisation statistics of its train frames
+
+A killed build keeps its finished shards and resumes from them; the consolidated files are written last.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing as mp
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Literal
+
+import librosa
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...dsp.transforms import NormStats, SpecConfig, compress, decompress, magnitude
+from ...io import atomic_write_bytes, atomic_write_text, read_json, write_json
+from ..idx import DataError
+from .corpus import AudioChecks, BadAudio, BuildReport, Note, Progress, assign_splits, read_audio, read_metadata
+
+
+class PrepConfig(BaseModel):
+    """Preprocessing settings (all part of the cache key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spec: SpecConfig = Field(default_factory=SpecConfig)
+    trim_db: float | None = Field(60.0, gt=0)  # trim leading/trailing audio this far below the peak
+    normalize: Literal["peak", "rms", "none"] = "peak"
+    peak: float = Field(0.9, gt=0, le=1)  # target peak (normalize=peak) or 0.1 * peak RMS (normalize=rms)
+    max_duration: float | None = Field(2.0, gt=0)  # crop notes to this many seconds after trimming
+    min_duration: float = Field(0.1, ge=0)  # shorter notes (after trimming) are skipped
+    dtype: Literal["float16", "float32"] = "float16"  # storage (dB values: float16 is within 0.03 dB)
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+class SplitConfig(BaseModel):
+    """How notes are assigned to train / val / test (frames always follow their note)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_corpus: bool = True  # use the corpus ``split`` column (ignored when a holdout is given)
+    val: float = Field(0.1, ge=0, lt=1)
+    test: float = Field(0.1, ge=0, lt=1)
+    seed: int = 0
+    holdout_instruments: tuple[str, ...] = ()  # every note of these instruments goes to test
+    holdout_pitch: tuple[int, int] | None = None  # MIDI range (inclusive) that goes to test
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def load_note(path: str | Path, cfg: PrepConfig, checks: AudioChecks = AudioChecks()) -> np.ndarray:
+    """Load, mix to mono, resample, trim, crop and normalise one note: -> ``y [N]`` float32 at spec rate.
+
+    Raises :class:`~.corpus.BadAudio` with the reason when the note is unusable.
+    """
+    y, sr, _ = read_audio(path, checks)
+    if sr != cfg.spec.sample_rate:
+        y = librosa.resample(y, orig_sr=sr, target_sr=cfg.spec.sample_rate, res_type="soxr_hq")
+    if cfg.trim_db is not None:
+        y, _ = librosa.effects.trim(y, top_db=cfg.trim_db, frame_length=1024, hop_length=256)
+    if len(y) < cfg.min_duration * cfg.spec.sample_rate:
+        raise BadAudio(f"too short after trimming ({len(y) / cfg.spec.sample_rate * 1000:.0f} ms < "
+                       f"{cfg.min_duration * 1000:.0f} ms)")
+    if cfg.max_duration is not None:
+        y = y[: int(cfg.max_duration * cfg.spec.sample_rate)]
+    if cfg.normalize == "peak":
+        y = y * (cfg.peak / np.abs(y).max())
+    elif cfg.normalize == "rms":
+        y = y * (0.1 * cfg.peak / np.sqrt(np.mean(y**2)))
+        y = np.clip(y, -1, 1)
+    return y.astype(np.float32)
+
+
+def note_features(path: str | Path, cfg: PrepConfig) -> np.ndarray:
+    """One note file -> compressed magnitude frames ``[T, F]`` (time first, one row per frame)."""
+    return np.ascontiguousarray(compress(magnitude(load_note(path, cfg), cfg.spec), cfg.spec).T)
+
+
+def _shard_name(corpus: Path, note: Note) -> str:
+    st = (corpus / note.path).stat()
+    tag = hashlib.sha256(f"{note.path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
+    return f"{Path(note.path).stem}-{tag}.npy"
+
+
+def _work(args: tuple[str, str, PrepConfig]) -> tuple[str, int | str]:
+    """Worker: compute one note's frames into its shard; returns (shard, n_frames) or (shard, reason)."""
+    src, shard, cfg = args
+    try:
+        x = note_features(src, cfg)
+    except BadAudio as err:
+        return shard, str(err)
+    except FileNotFoundError:
+        return shard, "file listed in metadata.csv is missing"
+    buf = io.BytesIO()
+    np.save(buf, x.astype(cfg.dtype))
+    atomic_write_bytes(shard, buf.getvalue())
+    return shard, int(x.shape[0])
+
+
+def _one_thread() -> None:
+    """Worker initializer: one BLAS/OpenMP thread per worker process (no oversubscription, no spin-waits)."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+
+
+def _fingerprint(corpus: Path) -> str:
+    return hashlib.sha256((corpus / "metadata.csv").read_bytes()).hexdigest()[:16]
+
+
+def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Path | None = None,
+            splits: SplitConfig = SplitConfig(), workers: int = 2, quiet: bool = False) -> Path:
+    """Build (or resume, or reuse) the frame cache of ``corpus``; returns the cache folder ``<cache>/<key>``.
+
+    ``cache`` defaults to ``<corpus>/cache``. Notes are processed by ``workers`` processes; each finished
+    note is written as a shard at once, so a killed build loses at most the notes in flight.
+    """
+    t0, corpus = time.time(), Path(corpus)
+    notes = read_metadata(corpus)
+    out = Path(cache or corpus / "cache") / cfg.key()
+    manifest = out / "manifest.json"
+    fp = _fingerprint(corpus)
+    if manifest.is_file() and read_json(manifest).get("corpus") == fp and (out / "features.npy").is_file():
+        write_splits(out, splits)
+        return out
+    (out / "shards").mkdir(parents=True, exist_ok=True)
+    write_json(out / "settings.json", cfg.model_dump())
+    report = BuildReport(kind="prepare")
+    jobs, shards = [], {}
+    for i, n in enumerate(notes):
+        src = corpus / n.path
+        if not src.is_file():
+            report.skip(n.path, "file listed in metadata.csv is missing")
+            continue
+        shard = out / "shards" / _shard_name(corpus, n)
+        shards[i] = shard
+        if shard.is_file():
+            report.kept += 1
+        else:
+            jobs.append((str(src), str(shard), cfg))
+    result: dict[str, int | str] = {}
+    prog = Progress(len(jobs), "prepare", every=250, quiet=quiet)
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_one_thread) as pool:
+            for shard, r in pool.map(_work, jobs, chunksize=4):
+                result[shard] = r
+                prog.update()
+    else:
+        for job in jobs:
+            shard, r = _work(job)
+            result[shard] = r
+            prog.update()
+    prog.close()
+    kept = []
+    for i, shard in shards.items():
+        r = result.get(str(shard))
+        if isinstance(r, str):
+            report.skip(notes[i].path, r)
+        else:
+            report.built += isinstance(r, int)
+            kept.append(i)
+    _consolidate(out, [notes[i] for i in kept], [shards[i] for i in kept], cfg)
+    report.seconds = time.time() - t0
+    report.write(out / "build_report.json")
+    write_json(manifest, {"corpus": fp, "notes": len(kept), "key": cfg.key(), "complete": True})
+    shutil.rmtree(out / "shards", ignore_errors=True)
+    write_splits(out, splits)
+    return out
+
+
+def _consolidate(out: Path, notes: list[Note], shards: list[Path], cfg: PrepConfig) -> None:
+    """Join the shards into ``features.npy`` + ``frames.csv`` + ``notes.csv`` (each written atomically)."""
+    arrays = [np.load(s, mmap_mode="r") for s in shards]
+    total, n_bins = sum(a.shape[0] for a in arrays), cfg.spec.n_bins
+    tmp = out / ".features.npy.tmp"
+    feats = np.lib.format.open_memmap(tmp, mode="w+", dtype=cfg.dtype, shape=(total, n_bins))
+    frames, rows, start = io.StringIO(), io.StringIO(), 0
+    fw = csv.writer(frames, lineterminator="\n")
+    fw.writerow(["note", "frame", "time"])
+    nw = csv.DictWriter(rows, fieldnames=[*asdict(notes[0]).keys(), "frame_start", "n_frames"] if notes
+                        else ["path"], lineterminator="\n")
+    nw.writeheader()
+    hop_s = cfg.spec.hop_length / cfg.spec.sample_rate
+    for k, (note, a) in enumerate(zip(notes, arrays, strict=False)):
+        feats[start:start + len(a)] = a
+        fw.writerows([k, t, f"{t * hop_s:.4f}"] for t in range(len(a)))
+        nw.writerow({**asdict(note), "frame_start": start, "n_frames": len(a)})
+        start += len(a)
+    feats.flush()
+    del feats
+    tmp.replace(out / "features.npy")
+    atomic_write_text(out / "frames.csv", frames.getvalue())
+    atomic_write_text(out / "notes.csv", rows.getvalue())
+
+
+def _read_notes(out: Path) -> list[dict]:
+    with (out / "notes.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_splits(out: str | Path, splits: SplitConfig = SplitConfig()) -> Path:
+    """Assign splits to the notes of a prepared cache and store them with the train-frame statistics."""
+    out = Path(out)
+    path = out / "splits" / f"{splits.key()}.json"
+    if path.is_file():
+        return path
+    rows = _read_notes(out)
+    notes = [Note(**{k: (int(r[k]) if k in ("pitch", "sample_rate") else float(r[k]) if k == "duration"
+                         else r[k]) for k in Note.__dataclass_fields__}) for r in rows]
+    held = bool(splits.holdout_instruments or splits.holdout_pitch)
+    if splits.from_corpus and not held:
+        names = [n.split for n in notes]
+    else:
+        names = assign_splits(notes, splits.val, splits.test, splits.seed, splits.holdout_instruments,
+                              splits.holdout_pitch)
+    feats = np.load(out / "features.npy", mmap_mode="r")
+    n_bins = feats.shape[1]
+    s1, s2, n, lo, hi = np.zeros(n_bins), np.zeros(n_bins), 0, np.inf, -np.inf
+    for r, name in zip(rows, names, strict=False):
+        if name != "train":
+            continue
+        a = np.asarray(feats[int(r["frame_start"]): int(r["frame_start"]) + int(r["n_frames"])], np.float64)
+        s1, s2, n = s1 + a.sum(0), s2 + (a**2).sum(0), n + len(a)
+        lo, hi = min(lo, float(a.min())), max(hi, float(a.max()))
+    if n == 0:
+        raise DataError(f"{out}: no training frames with these split settings; lower val/test or the holdout")
+    stats = NormStats.from_sums(s1, s2, lo, hi, n)
+    write_json(path, {"settings": splits.model_dump(), "splits": names, "stats": stats.model_dump()})
+    return path
+
+
+class FrameDataset(torch.utils.data.Dataset):
+    """Frames (or windows of ``window`` frames every ``hop`` frames) of one split of a prepared cache.
+
+    Item: ``{"x": [F] (window=1) or [F, window], "note": int, "frame": int (first frame), "time": float}``,
+    ``x`` normalised with the train statistics (``standard``: per-bin z-score, ``minmax``: [0, 1], or
+    ``none``). Windows never cross notes.
+    """
+
+    def __init__(self, cache_dir: str | Path, split: str = "train", window: int = 1, hop: int = 1,
+                 normalize: Literal["standard", "minmax", "none"] = "standard",
+                 splits: SplitConfig = SplitConfig()) -> None:
+        self.dir = Path(cache_dir)
+        if not (self.dir / "features.npy").is_file():
+            raise DataError(f"{self.dir}: not a prepared frame cache; run `latentsynth audio prepare` first")
+        if window < 1 or hop < 1:
+            raise ValueError(f"window/hop: must be >= 1, got window={window} hop={hop}")
+        info = read_json(write_splits(self.dir, splits))
+        self.cfg = PrepConfig.model_validate(read_json(self.dir / "settings.json"))
+        self.stats = NormStats.model_validate(info["stats"])
+        self.features = np.load(self.dir / "features.npy", mmap_mode="r")  # [n_frames, F]
+        self.notes = _read_notes(self.dir)
+        self.window, self.normalize = window, normalize
+        self.note_split = info["splits"]
+        starts, note_ids, frame_ids = [], [], []
+        for k, (r, s) in enumerate(zip(self.notes, self.note_split, strict=False)):
+            if s != split:
+                continue
+            first, count = int(r["frame_start"]), int(r["n_frames"])
+            for t in range(0, count - window + 1, hop):
+                starts.append(first + t), note_ids.append(k), frame_ids.append(t)
+        self.starts, self.note_ids, self.frame_ids = np.array(starts), np.array(note_ids), np.array(frame_ids)
+        self.hop_s = self.cfg.spec.hop_length / self.cfg.spec.sample_rate
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> dict:
+        s = int(self.starts[i])
+        x = torch.from_numpy(np.array(self.features[s:s + self.window], dtype=np.float32))  # [window, F]
+        if self.normalize != "none":
+            x = self.stats.normalize(x, self.normalize)
+        x = x[0] if self.window == 1 else x.T
+        return {"x": x, "note": int(self.note_ids[i]), "frame": int(self.frame_ids[i]),
+                "time": float(self.frame_ids[i] * self.hop_s)}
+
+    def to_magnitude(self, x: torch.Tensor) -> torch.Tensor:
+        """Model-space frames ``[..., F, T]`` (as returned in ``x``, stacked over time) -> linear magnitude."""
+        x = x.transpose(-1, -2)  # [..., T, F]
+        if self.normalize != "none":
+            x = self.stats.denormalize(x, self.normalize)
+        return decompress(x, self.cfg.spec).transpose(-1, -2)
+
+    def note_frames(self, note: int) -> torch.Tensor:
+        """All compressed (unnormalised) frames of one note as a spectrogram ``[F, T]``."""
+        r = self.notes[note]
+        s, n = int(r["frame_start"]), int(r["n_frames"])
+        return torch.from_numpy(np.array(self.features[s:s + n], dtype=np.float32)).T

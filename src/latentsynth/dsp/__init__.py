@@ -1,0 +1,20 @@
+"""Signal processing: magnitude representations, Griffin-Lim phase reconstruction and spectral metrics."""
+
+from .griffinlim import griffinlim, istft, reconstruct, stft
+from .metrics import log_spectral_distance, multi_resolution_stft_distance, spectral_convergence
+from .transforms import (
+    REPRESENTATIONS,
+    NormStats,
+    SpecConfig,
+    compress,
+    decompress,
+    magnitude,
+    mel_basis,
+    mel_to_linear,
+)
+
+__all__ = [
+    "REPRESENTATIONS", "NormStats", "SpecConfig", "compress", "decompress", "griffinlim", "istft",
+    "log_spectral_distance", "magnitude", "mel_basis", "mel_to_linear", "multi_resolution_stft_distance",
+    "reconstruct", "spectral_convergence", "stft",
+]

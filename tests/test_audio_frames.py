@@ -1,0 +1,237 @@
+"""Preprocessing, the frame cache (invalidation, resume, bad notes), splits, the frame dataset, validate."""
+
+import json
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from latentsynth.audio_cli import app
+from latentsynth.data.audio import FrameDataset, PrepConfig, SplitConfig, prepare
+from latentsynth.data.audio import corpus as C
+from latentsynth.data.audio import frames as F
+from latentsynth.data.idx import DataError
+from latentsynth.dsp import SpecConfig
+
+SR = 44100  # corpus rate; prepare resamples to 22,050 Hz
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def harmonic(f0: float, seconds: float, sr: int = SR, amp: float = 0.3, lead: float = 0.1) -> np.ndarray:
+    """A decaying harmonic tone after ``lead`` seconds of silence, then 0.1 s of silence."""
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 8) if f0 * k < sr / 2)
+    y = amp * y * np.minimum(1, t / 0.01) * np.exp(-2 * t) / 2
+    return np.concatenate([np.zeros(int(lead * sr)), y, np.zeros(int(0.1 * sr))]).astype(np.float32)
+
+
+def make_corpus(root: Path, per_instrument: int = 6) -> Path:
+    notes = []
+    for inst, fam, base in (("Fl", "Winds", 72), ("Vc", "Strings", 48), ("Tbn", "Brass", 45)):
+        for i in range(per_instrument):
+            pitch = base + 2 * i
+            rel = f"wav/{C.note_filename(inst, 'ord', pitch, 'mf')}"
+            seconds = 0.4 + 0.05 * i
+            C.write_wav(root / rel, harmonic(librosa.midi_to_hz(pitch), seconds), SR)
+            notes.append(C.Note(inst, fam, pitch, C.pitch_name(pitch), "mf", "ord", "test", seconds + 0.2, SR,
+                                "train", rel))
+    for n, s in zip(notes, C.assign_splits(notes, val=0.2, test=0.2), strict=False):
+        n.split = s
+    C.write_metadata(root, notes)
+    return root
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return make_corpus(tmp_path / "corpus")
+
+
+def test_load_note_resamples_trims_and_normalises(corpus):
+    note = C.read_metadata(corpus)[0]
+    y = F.load_note(corpus / note.path, PrepConfig())
+    raw, _ = sf.read(corpus / note.path)
+    ref = librosa.resample(raw.astype(np.float32), orig_sr=SR, target_sr=22050, res_type="soxr_hq")
+    ref, _ = librosa.effects.trim(ref, top_db=60, frame_length=1024, hop_length=256)
+    assert np.abs(y).max() == pytest.approx(0.9, abs=1e-5)
+    np.testing.assert_allclose(y, ref * 0.9 / np.abs(ref).max(), atol=1e-5)
+    assert len(y) < (note.duration - 0.15) * 22050  # the leading and trailing silence are gone
+    short = F.load_note(corpus / note.path, PrepConfig(max_duration=0.1, normalize="none"))
+    assert len(short) == 2205
+
+
+def test_prepare_builds_the_cache(corpus):
+    out = prepare(corpus, workers=1, quiet=True)
+    cfg = PrepConfig()
+    assert out == corpus / "cache" / cfg.key()
+    feats = np.load(out / "features.npy", mmap_mode="r")
+    notes = F._read_notes(out)
+    assert feats.shape == (sum(int(n["n_frames"]) for n in notes), 513) and feats.dtype == np.float16
+    # one note against an independent computation: librosa STFT of the preprocessed audio, in dB
+    n = notes[4]
+    y = F.load_note(corpus / n["path"], cfg)
+    ref = librosa.amplitude_to_db(np.abs(librosa.stft(y, n_fft=1024, hop_length=256)), ref=1.0, amin=1e-10,
+                                  top_db=None).clip(-80, None).T
+    got = feats[int(n["frame_start"]): int(n["frame_start"]) + int(n["n_frames"])]
+    np.testing.assert_allclose(got, ref, atol=0.05)
+    times = np.loadtxt(out / "frames.csv", delimiter=",", skiprows=1)
+    assert len(times) == len(feats)
+    np.testing.assert_allclose(times[:, 2], times[:, 1] * 256 / 22050, atol=1e-4)
+    assert json.loads((out / "settings.json").read_text()) == cfg.model_dump(mode="json")
+    assert not (out / "shards").exists()
+
+
+def test_splits_follow_notes_and_stats_are_train_only(corpus):
+    out = prepare(corpus, workers=1, quiet=True)
+    feats = np.load(out / "features.npy").astype(np.float64)
+    notes = F._read_notes(out)
+    corpus_split = {n.path: n.split for n in C.read_metadata(corpus)}
+    info = json.loads(F.write_splits(out).read_text())
+    assert info["splits"] == [corpus_split[n["path"]] for n in notes]
+    train = np.concatenate([feats[int(n["frame_start"]): int(n["frame_start"]) + int(n["n_frames"])]
+                            for n, s in zip(notes, info["splits"], strict=False) if s == "train"])
+    np.testing.assert_allclose(info["stats"]["mean"], train.mean(0), atol=1e-6)
+    np.testing.assert_allclose(info["stats"]["std"], np.maximum(train.std(0), 1e-5), rtol=1e-5, atol=1e-6)
+    seen = {}
+    for split in ("train", "val", "test"):
+        ds = FrameDataset(out, split)
+        for i in range(len(ds)):
+            seen.setdefault(ds[i]["note"], set()).add(split)
+    assert all(len(s) == 1 for s in seen.values()) and len(seen) == len(notes)
+    held = SplitConfig(holdout_instruments=("Vc",), holdout_pitch=(45, 46))
+    ds = FrameDataset(out, "train", splits=held)
+    assert all(notes[n]["instrument"] != "Vc" and int(notes[n]["pitch"]) > 46 for n in set(ds.note_ids))
+    test_notes = {notes[n]["instrument"] for n in set(FrameDataset(out, "test", splits=held).note_ids)}
+    assert "Vc" in test_notes
+
+
+def test_frame_windows(corpus):
+    out = prepare(corpus, workers=1, quiet=True)
+    notes = F._read_notes(out)
+    raw = np.load(out / "features.npy").astype(np.float32)
+    single = FrameDataset(out, "train", normalize="none")
+    item = single[3]
+    assert item["x"].shape == (513,)
+    s = int(notes[item["note"]]["frame_start"]) + item["frame"]
+    np.testing.assert_array_equal(item["x"].numpy(), raw[s])
+    assert item["time"] == pytest.approx(item["frame"] * 256 / 22050)
+    win = FrameDataset(out, "train", window=5, hop=3)
+    expected = sum(len(range(0, int(n["n_frames"]) - 5 + 1, 3))
+                   for n, sp in zip(notes, win.note_split, strict=True) if sp == "train")
+    assert len(win) == expected
+    for i in range(len(win)):
+        it = win[i]
+        assert it["x"].shape == (513, 5) and it["frame"] % 3 == 0
+        assert it["frame"] + 5 <= int(notes[it["note"]]["n_frames"])  # never crosses into the next note
+    it = win[len(win) // 2]
+    s = int(notes[it["note"]]["frame_start"]) + it["frame"]
+    np.testing.assert_allclose(win.stats.denormalize(it["x"].T).numpy(), raw[s:s + 5], atol=1e-3)
+    mag = win.to_magnitude(it["x"])
+    np.testing.assert_allclose(mag.numpy(), 10 ** (raw[s:s + 5].T / 20), rtol=1e-3)
+    mm = FrameDataset(out, "train", normalize="minmax")
+    xs = torch.stack([mm[i]["x"] for i in range(len(mm))])
+    assert float(xs.min()) == pytest.approx(0, abs=1e-5) and float(xs.max()) == pytest.approx(1, abs=1e-5)
+
+
+def test_changed_setting_rebuilds_and_same_setting_reuses(corpus, monkeypatch):
+    out = prepare(corpus, workers=1, quiet=True)
+    stamp = (out / "features.npy").stat().st_mtime_ns
+    calls = []
+    monkeypatch.setattr(F, "note_features", lambda *a: calls.append(a) or np.zeros((3, 513), np.float32))
+    assert prepare(corpus, workers=1, quiet=True) == out and not calls
+    assert (out / "features.npy").stat().st_mtime_ns == stamp
+    monkeypatch.undo()
+    other = prepare(corpus, PrepConfig(spec=SpecConfig(n_fft=512, hop_length=128)), workers=1, quiet=True)
+    assert other != out and np.load(other / "features.npy").shape[1] == 257
+    mel = prepare(corpus, PrepConfig(spec=SpecConfig(representation="mel", n_mels=40)), workers=2, quiet=True)
+    assert np.load(mel / "features.npy").shape[1] == 40
+    # an edited corpus (one note fewer) re-consolidates, reusing nothing stale
+    notes = C.read_metadata(corpus)
+    C.write_metadata(corpus, notes[1:])
+    assert len(F._read_notes(prepare(corpus, workers=1, quiet=True))) == len(notes) - 1
+
+
+def test_killed_prepare_resumes(corpus, monkeypatch):
+    real, done = F.note_features, []
+
+    def dies_after_five(path, cfg):
+        if len(done) == 5:
+            raise KeyboardInterrupt
+        done.append(path)
+        return real(path, cfg)
+
+    monkeypatch.setattr(F, "note_features", dies_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(corpus, workers=1, quiet=True)
+    out = corpus / "cache" / PrepConfig().key()
+    assert len(list((out / "shards").glob("*.npy"))) == 5 and not (out / "features.npy").exists()
+    again = []
+    monkeypatch.setattr(F, "note_features", lambda path, cfg: again.append(path) or real(path, cfg))
+    prepare(corpus, workers=1, quiet=True)
+    n = len(C.read_metadata(corpus))
+    assert len(again) == n - 5 and not set(again) & set(done)
+    report = json.loads((out / "build_report.json").read_text())
+    assert (report["kept"], report["built"]) == (5, n - 5)
+    fresh = prepare(corpus, cache=corpus / "fresh", workers=1, quiet=True)
+    np.testing.assert_array_equal(np.load(fresh / "features.npy"), np.load(out / "features.npy"))
+
+
+def test_bad_notes_are_skipped_with_the_reason(corpus):
+    notes = C.read_metadata(corpus)
+    (corpus / notes[0].path).write_bytes(b"")
+    (corpus / notes[1].path).unlink()
+    C.write_wav(corpus / notes[2].path, np.zeros(SR), SR)  # silent
+    tail = np.concatenate([harmonic(440, 0.05, lead=0), np.zeros(SR)])  # 50 ms of sound in 1 s
+    C.write_wav(corpus / notes[3].path, tail, SR)
+    out = prepare(corpus, PrepConfig(min_duration=0.2), workers=2, quiet=True)
+    reasons = {s["file"]: s["reason"] for s in json.loads((out / "build_report.json").read_text())["skipped"]}
+    assert "empty" in reasons[notes[0].path] and "missing" in reasons[notes[1].path]
+    assert "silent" in reasons[notes[2].path] and "too short after trimming" in reasons[notes[3].path]
+    assert len(F._read_notes(out)) == len(notes) - 4
+
+
+def test_errors_name_the_problem(tmp_path, corpus):
+    with pytest.raises(DataError, match="metadata.csv: not found"):
+        prepare(tmp_path / "nothing")
+    with pytest.raises(DataError, match="not a prepared frame cache"):
+        FrameDataset(tmp_path)
+    out = prepare(corpus, workers=1, quiet=True)
+    with pytest.raises(DataError, match="no training frames"):
+        FrameDataset(out, splits=SplitConfig(holdout_pitch=(0, 127)))
+    with pytest.raises(ValueError, match="window"):
+        FrameDataset(out, window=0)
+    with pytest.raises(ValueError, match="extra"):
+        PrepConfig(trim=10)
+
+
+def test_prepare_and_validate_cli(tmp_path):
+    corpus = make_corpus(tmp_path / "c", per_instrument=3)
+    run = CliRunner().invoke
+    res = run(app, ["prepare", str(corpus), "--representation", "cqt", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "prepared 9 notes" in res.output and "cache:" in res.output
+    res = run(app, ["prepare", str(corpus), "--holdout-pitch", "C2:C3", "--holdout-instruments", "Fl", "-q"])
+    assert res.exit_code == 0, res.output
+    res = run(app, ["prepare", str(corpus), "--holdout-pitch", "low-high"])
+    assert res.exit_code == 2 and "--holdout-pitch" in res.output
+    res = run(app, ["prepare", str(corpus), "--representation", "wavelet"])
+    assert res.exit_code == 2 and "representation" in res.output
+    md = tmp_path / "docs/results.md"
+    res = run(app, ["validate", str(corpus), "--notes", "3", "--out", str(md),
+                    "--examples", str(tmp_path / "docs/audio"), "--settings", "stft:16:0.99,mel:16:0.99", "-q"])
+    assert res.exit_code == 0, res.output
+    text = md.read_text()
+    assert "latentsynth audio validate" in text and "| stft | 16 | 0.99 | 3 |" in text and "| mel | 16 |" in text
+    sc = float(text.split("| stft | 16 | 0.99 | 3 | ")[1].split(" ±")[0])
+    assert 0 < sc < 0.3
+    assert (tmp_path / "docs/audio/roundtrip.png").is_file() and list((tmp_path / "docs/audio").glob("*.wav"))
