@@ -105,3 +105,23 @@ def test_summary_mean_std_and_best_by_hand(tmp_path):
     md = summary_markdown(SweepSpec(name="t", variations=[Variation(name="x", preset="ae")]), s, rows)
     assert "**90.00**" in md and "**20.00 ± 14.14**" in md  # lowest BCE, highest throughput
     assert "102.00 ± 2.83" in md and "**102" not in md
+
+
+def test_finished_runs_get_generation_scores_without_retraining(real_data_dir, tmp_path, monkeypatch):
+    from latentsynth.evaluation import classifier as clf_mod
+
+    clf_dir = tmp_path / "clf"
+    clf_mod.save_classifier(clf_mod.Classifier(), clf_dir, {})  # untrained: the scores only need to exist
+    monkeypatch.setattr(clf_mod, "default_classifier_dir", lambda name: clf_dir)
+    monkeypatch.setattr(clf_mod, "ensure_classifier", lambda *a, **k: None)
+    f = write_sweep(tmp_path, real_data_dir, "  - {name: a, preset: ae}")
+    spec = load_sweep(f)
+    quiet = open(os.devnull, "w")
+    root = run_sweep(spec, expand(spec), tmp_path / "out", stream=quiet, generation=False)
+    run = root / "runs" / "a-s0"
+    assert "gen_fd" not in json.loads((run / "metrics.json").read_text())
+    weights = (run / "model.safetensors").stat().st_mtime_ns
+    run_sweep(spec, expand(spec), tmp_path / "out", stream=quiet, generation=True)
+    m = json.loads((run / "metrics.json").read_text())
+    assert math.isfinite(m["gen_fd"]) and "test_bce" in m
+    assert (run / "model.safetensors").stat().st_mtime_ns == weights

@@ -139,6 +139,11 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
             classifiers[name] = None
     todo = [r for r in runs if not is_finished(runs_dir / r.name)]
     skipped = len(runs) - len(todo)
+    pending_names = {r.name for r in todo}
+    for r in runs:  # finished before generation scoring was asked for: score them now (no retraining)
+        clf = classifiers[r.config.data.name]
+        if clf and r.name not in pending_names and "gen_fd" not in load_metrics(runs_dir / r.name):
+            _score_generation(runs_dir / r.name, clf)
     print(f"sweep {spec.name}: {len(runs)} runs, {skipped} already finished, {len(todo)} to run "
           f"with {workers} worker(s) -> {root}", file=stream, flush=True)
     progress = Progress(len(runs), skipped, stream)
