@@ -10,8 +10,6 @@ docs/benchmarks/corpus_build.{csv,md}.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import platform
 import shutil
@@ -23,7 +21,7 @@ import numpy as np
 from latentsynth.data.audio.frames import PrepConfig, prepare
 from latentsynth.data.audio.render import render_corpus
 from latentsynth.dsp import SpecConfig
-from latentsynth.io import atomic_write_text, read_json
+from latentsynth.io import atomic_write_text, read_json, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,11 +55,7 @@ def main() -> None:
         rows.append(dict(step=f"prepare {rep} ({cfg.spec.n_bins} bins, {args.workers} workers)", notes=n,
                          seconds=dt, notes_per_s=n / dt, size_mb=size_mb(out), frames=feats.shape[0]))
         print(rows[-1], flush=True)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(args.out / "corpus_build.csv", buf.getvalue())
+    write_csv(args.out / "corpus_build.csv", rows)
     lines = ["# Corpus build throughput", "",
              f"`.venv/bin/python benchmarks/corpus_build.py` on {platform.machine()}, {os.cpu_count()} CPU cores "
              "(wall-clock seconds; the machine may have been shared with other jobs).", "",

@@ -9,7 +9,6 @@ trainer logged (train/epoch_seconds, train/samples_per_s). Writes docs/benchmark
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 import torch
 
 from latentsynth.config import load_config
-from latentsynth.io import atomic_write_text
+from latentsynth.io import atomic_write_text, write_csv
 from latentsynth.training import train
 from latentsynth.training.curves import read_curves
 
@@ -55,10 +54,7 @@ def main() -> None:
                          "samples_per_s": round(sum(sps) / len(sps)), "total_wall_seconds": round(wall, 1)})
             print(rows[-1], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / "epoch_time.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out / "epoch_time.csv", rows)
     env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
            f"{torch.get_num_threads()} threads")
     lines = ["# CPU seconds per epoch, MNIST (55,000 training images, batch 100)", "",

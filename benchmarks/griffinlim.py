@@ -11,8 +11,6 @@ Writes docs/benchmarks/griffinlim.{csv,md}.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import platform
 import time
@@ -23,7 +21,7 @@ import numpy as np
 import torch
 
 from latentsynth.dsp import griffinlim, spectral_convergence, stft
-from latentsynth.io import atomic_write_text
+from latentsynth.io import atomic_write_text, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 22050
@@ -98,11 +96,7 @@ def main() -> None:
     rows = run("synthetic", synthetic(args.notes), devices)
     if (args.corpus / "metadata.csv").is_file():
         rows += run(f"corpus {args.corpus.name}", corpus_notes(args.corpus, args.notes), devices)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(args.out / "griffinlim.csv", buf.getvalue())
+    write_csv(args.out / "griffinlim.csv", rows)
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (possibly shared with "
                f"other jobs while measured), torch {torch.__version__}, "
                f"librosa {librosa.__version__}" + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))

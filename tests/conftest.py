@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -15,3 +16,12 @@ def real_data_dir() -> Path:
     pytest.skip("real MNIST files not found: set LATENTSYNTH_DATA (CI points it at ../shared/data)")
 
 
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small FFTs: one torch thread is faster, and avoids OpenMP spin-waiting on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

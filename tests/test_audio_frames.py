@@ -20,12 +20,7 @@ from latentsynth.dsp import SpecConfig
 SR = 44100  # corpus rate; prepare resamples to 22,050 Hz
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def harmonic(f0: float, seconds: float, sr: int = SR, amp: float = 0.3, lead: float = 0.1) -> np.ndarray:

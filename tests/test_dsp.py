@@ -23,13 +23,7 @@ from latentsynth.dsp import (
 SR = 22050
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small FFTs: one torch thread is faster, and avoids OpenMP spin-waiting on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def harmonic(f0: float, seconds: float = 1.0, sr: int = SR) -> np.ndarray:

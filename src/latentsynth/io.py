@@ -50,6 +50,21 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
 
 
+def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    """Write dict rows as CSV atomically; the header is the union of the keys in first-seen order."""
+    import csv
+    import io
+
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 

@@ -3,15 +3,13 @@ best per column marked) and comparison figures."""
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_text, load_metrics
+from ..io import atomic_write_text, load_metrics, write_csv
 from .sweep import PlannedRun, SweepSpec
 
 # summary columns: (metrics key, label, better) with better = "min", "max" or None (not ranked)
@@ -56,17 +54,6 @@ def collect_rows(runs: list[PlannedRun], root: Path, status: dict[str, tuple[str
         row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None})
         rows.append(row)
     return rows
-
-
-def _csv_text(rows: list[dict[str, Any]]) -> str:
-    keys: list[str] = []
-    for row in rows:
-        keys += [k for k in row if k not in keys]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -185,6 +172,10 @@ def plot_summary(summary: list[dict[str, Any]], root: Path) -> Path | None:
         ax.barh(range(len(done)), means, xerr=stds, color="#6b8fb5")
         ax.set_yticks(range(len(done)), names, fontsize=7)
         ax.invert_yaxis()
+        positive = [m for m in means if m > 0 and not math.isnan(m)]
+        if key == "test_latent_mmd" and positive and max(positive) / min(positive) > 100:
+            ax.set_xscale("log")  # the plain AE is orders of magnitude away from the regularized models
+            label += " (log scale)"
         ax.set_title(label, fontsize=10)
     for e in done:
         curves = read_curves(root / "runs" / e["runs"][0])
@@ -201,7 +192,7 @@ def write_report(spec: SweepSpec, runs: list[PlannedRun], root: Path,
                  status: dict[str, tuple[str, str]] | None = None, figures: bool = True) -> Path:
     """(Re)write results.csv, summary.md, summary.html and summary.png of the sweep in ``root``."""
     rows = collect_rows(runs, root, status or {})
-    atomic_write_text(root / "results.csv", _csv_text(rows))
+    write_csv(root / "results.csv", rows)
     summary = summarize(rows)
     atomic_write_text(root / "summary.md", summary_markdown(spec, summary, rows))
     atomic_write_text(root / "summary.html", summary_html(spec, summary, rows))
