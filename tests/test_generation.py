@@ -152,7 +152,8 @@ def test_bench_scores_generation_and_explore_writes_every_figure(mnist_classifie
     from latentsynth import load
     from latentsynth.bench.runner import _score_generation
     from latentsynth.config import load_config
-    from latentsynth.latent.explore import explore, load_data
+    from latentsynth.data.images import ImageDataModule
+    from latentsynth.latent.explore import explore
     from latentsynth.training import train
 
     from helpers import tiny_overrides
@@ -167,7 +168,7 @@ def test_bench_scores_generation_and_explore_writes_every_figure(mnist_classifie
         assert key in m and math.isfinite(m[key])
     assert "test_bce" in m  # earlier metrics kept
     model = load(run)
-    paths = explore(model, run / "explore", load_data(model), tsne=False)
+    paths = explore(model, run / "explore", ImageDataModule.for_run(model.cfg), tsne=False)
     names = {p.name for p in paths}
     assert names == {"projection_pca.png", "samples_prior.png", "samples_aggregate.png", "traversals.png",
                      "interpolations_linear.png", "interpolations_spherical.png"}

@@ -79,9 +79,7 @@ def eval_(
     def go():
         model = load(run)
         cfg = model.cfg
-        dcfg = cfg.data.model_copy(update={"data_dir": data_dir} if data_dir else {})
-        data = ImageDataModule(dcfg, cfg.train.seed)
-        data.setup("test")
+        data = ImageDataModule.for_run(cfg, data_dir)
         res = evaluate(model, data.test.as_tensor(), iw_samples or cfg.train.eval_iw_samples,
                        cfg.train.eval_mmd_samples)
         metrics = {**load_metrics(run), **res}
@@ -109,10 +107,7 @@ def sample(
         model = load(run)
         g = torch.Generator().manual_seed(seed)
         p1 = save_grid(model.generate(n, generator=g), run / "samples.png", title=f"{model.cfg.name}: prior samples")
-        dcfg = model.cfg.data.model_copy(update={"data_dir": data_dir} if data_dir else {})
-        data = ImageDataModule(dcfg, seed)
-        data.setup("test")
-        x = data.test.as_tensor()[:n]
+        x = ImageDataModule.for_run(model.cfg, data_dir).test.as_tensor()[:n]
         p2 = save_reconstructions(x, model.reconstruct(x), run / "reconstructions.png",
                                   title=f"{model.cfg.name}: test images (odd rows) and reconstructions")
         typer.echo(f"wrote {p1} and {p2}")
@@ -130,8 +125,9 @@ def explore(
 ) -> None:
     """Latent structure and generation figures: projections coloured by class, prior and aggregate-posterior
     samples, traversals, linear and spherical interpolations (into <run>/explore/)."""
+    from .data.images import ImageDataModule
     from .io import load
-    from .latent.explore import encodings, load_data
+    from .latent.explore import encodings
     from .latent.explore import explore as explore_run
     from .latent.projections import plot_projections
 
@@ -139,7 +135,7 @@ def explore(
         joint = []
         for run in runs:
             model = load(run)
-            data = load_data(model, data_dir)
+            data = ImageDataModule.for_run(model.cfg, data_dir)
             for p in explore_run(model, run / "explore", data, tsne=tsne, seed=seed):
                 typer.echo(f"wrote {p}")
             if len(runs) > 1:

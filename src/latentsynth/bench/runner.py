@@ -45,9 +45,10 @@ def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None,
     t0 = time.perf_counter()
     try:
         train(cfg, runs_dir, resume=True, quiet=True)
-        _write_figures(run_dir)
+        model, test = _model_and_test(run_dir)
+        _write_figures(run_dir, model, test)
         if classifier_dir:
-            _score_generation(run_dir, classifier_dir)
+            _score_generation(run_dir, classifier_dir, model, test)
         (run_dir / "error.txt").unlink(missing_ok=True)
         return cfg.name, "ok", "", time.perf_counter() - t0
     except Exception as err:  # noqa: BLE001 - a failing run is recorded, the sweep goes on
@@ -56,35 +57,39 @@ def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None,
         return cfg.name, "failed", f"{type(err).__name__}: {err}".splitlines()[0][:300], time.perf_counter() - t0
 
 
-def _write_figures(run_dir: Path) -> None:
+def _model_and_test(run_dir: Path):
+    """The saved model of ``run_dir`` and its test images ``[N, 1, H, W]`` (loaded once per run)."""
+    from ..data.images import ImageDataModule
+    from ..io import load
+
+    model = load(run_dir)
+    return model, ImageDataModule.for_run(model.cfg).test.as_tensor()
+
+
+def _write_figures(run_dir: Path, model=None, test=None) -> None:
     """Prior samples and test reconstructions next to the model (as `latentsynth sample` does)."""
     import torch
 
-    from ..data.images import ImageDataModule
-    from ..io import load
     from ..plots import save_grid, save_reconstructions
 
-    model = load(run_dir)
+    if model is None:
+        model, test = _model_and_test(run_dir)
     g = torch.Generator().manual_seed(0)
     save_grid(model.generate(64, generator=g), run_dir / "samples.png", nrow=8, title=f"{model.cfg.name}: samples")
-    data = ImageDataModule(model.cfg.data, model.cfg.train.seed)
-    data.setup("test")
-    x = data.test.as_tensor()[:32]
+    x = test[:32]
     save_reconstructions(x, model.reconstruct(x), run_dir / "reconstructions.png", nrow=8,
                          title=f"{model.cfg.name}: test images / reconstructions")
 
 
-def _score_generation(run_dir: Path, classifier_dir: str) -> None:
+def _score_generation(run_dir: Path, classifier_dir: str, model=None, test=None) -> None:
     """Add the generation scores (gen_*) to the run's metrics.json."""
-    from ..data.images import ImageDataModule
     from ..evaluation.classifier import load_classifier
     from ..evaluation.generation import score_model
-    from ..io import load, write_json
+    from ..io import write_json
 
-    model = load(run_dir)
-    data = ImageDataModule(model.cfg.data, model.cfg.train.seed)
-    data.setup("test")
-    scores = score_model(model, load_classifier(classifier_dir), data.test.as_tensor())
+    if model is None:
+        model, test = _model_and_test(run_dir)
+    scores = score_model(model, load_classifier(classifier_dir), test)
     write_json(run_dir / "metrics.json", {**load_metrics(run_dir), **scores})
 
 

@@ -98,6 +98,15 @@ class ImageDataModule(L.LightningDataModule):
         """The whole set as float ``[N, *shape]`` (a fresh draw if binarization is dynamic)."""
         return self._convert(self.images)
 
+    @classmethod
+    def for_run(cls, cfg, data_dir: str | None = None) -> ImageDataModule:
+        """The data of a run's :class:`~latentsynth.config.RunConfig`, set up, optionally read from another
+        folder (``--data-dir``)."""
+        dcfg = cfg.data.model_copy(update={"data_dir": data_dir} if data_dir else {})
+        data = cls(dcfg, cfg.train.seed)
+        data.setup()
+        return data
+
     @property
     def shape(self) -> tuple[int, ...]:
         h, w = SPECS[self.cfg.name].image_shape
@@ -113,9 +122,8 @@ class ImageDataModule(L.LightningDataModule):
         tr, va = split_indices(len(images), cfg.val_size, cfg.split_seed)
         if cfg.train_subset is not None:
             tr = tr[: cfg.train_subset]
-        fixed = "none" if cfg.binarize == "none" else "threshold"
-        if cfg.binarize == "dynamic":  # evaluation sets get one fixed, seeded binarization
-            fixed = "none"
+        # evaluation sets: thresholded like train, or (dynamic) binarized once with a fixed seed by _fixed
+        fixed = "threshold" if cfg.binarize == "threshold" else "none"
         self.train = ImageDataset(images[tr], labels[tr], cfg.binarize)
         self.val = ImageDataset(self._fixed(images[va]), labels[va], fixed)
         test_images = torch.from_numpy(arrays["test_images"].copy()).unsqueeze(1)

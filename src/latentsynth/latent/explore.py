@@ -20,13 +20,6 @@ from .projections import plot_projections
 from .sampling import fit_aggregate_posterior, sample_aggregate_posterior
 
 
-def load_data(model: AutoEncoder, data_dir: str | None = None) -> ImageDataModule:
-    cfg = model.cfg.data.model_copy(update={"data_dir": data_dir} if data_dir else {})
-    data = ImageDataModule(cfg, model.cfg.train.seed)
-    data.setup()
-    return data
-
-
 def encodings(model: AutoEncoder, data: ImageDataModule, n: int = 5000, seed: int = 0):
     """Posterior-mean codes and labels of ``n`` train and ``n`` test images (seeded subset)."""
     g = torch.Generator().manual_seed(seed)
