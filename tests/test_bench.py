@@ -39,6 +39,7 @@ def test_expansion_of_variations_grid_and_seeds(tmp_path):
     assert len(full) == 78 and {r.config.train.max_epochs for r in paper} == {100}
     fashion = expand(load_sweep("fashion-full"))
     assert [r.name for r in fashion] == [r.name for r in full] and fashion[0].config.data.name == "fashion-mnist"
+    assert load_sweep("fashion-full").name == "fashion-full"  # its own folder, not the parent's
 
 
 def test_bad_sweeps_fail_before_training(tmp_path):

@@ -191,6 +191,7 @@ def bench(
     overrides: list[str] = typer.Argument(None, help="key=value overrides applied to every run"),
     out: Path = typer.Option(Path("runs/bench"), "--out", "-o", help="parent folder of the sweep folder"),
     workers: int = typer.Option(1, "--workers", "-j", help="runs trained in parallel (worker processes)"),
+    threads: int = typer.Option(None, "--threads", min=1, help="torch threads per run (default: cores / workers)"),
     paper_protocol: bool = typer.Option(None, "--paper-protocol/--cpu-protocol",
                                         help="the sweep's full-length protocol (default: on when CUDA is present)"),
     list_: bool = typer.Option(False, "--list", help="list the built-in sweeps and exit"),
@@ -224,7 +225,7 @@ def bench(
             root = out / spec.name
             write_report(spec, runs, root)
         else:
-            root = run_sweep(spec, runs, out, workers, generation=generation)
+            root = run_sweep(spec, runs, out, workers, generation=generation, threads=threads)
         typer.echo((root / "summary.md").read_text())
         typer.echo(f"results: {root / 'results.csv'}  report: {root / 'summary.html'}")
 

@@ -119,11 +119,14 @@ class Progress:
 
 
 def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers: int = 1,
-              stream=sys.stdout, generation: bool = True) -> Path:
+              stream=sys.stdout, generation: bool = True, threads: int | None = None) -> Path:
     """Train every unfinished run of ``runs`` under ``<out>/<spec.name>/runs``; returns the sweep folder.
 
     With ``generation`` every run is also scored by the data set's domain classifier (trained once, first, if
-    the user cache has none: see :func:`latentsynth.evaluation.classifier.ensure_classifier`)."""
+    the user cache has none: see :func:`latentsynth.evaluation.classifier.ensure_classifier`).
+
+    Runs are trained seed-major (every variation's first seed, then the second, ...), so an interrupted sweep
+    already compares every variation. ``threads`` caps torch's threads per run (default: cores / workers)."""
     from ..data.idx import SPECS, locate
     from .report import write_report
 
@@ -142,7 +145,8 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
             classifiers[name] = str(default_classifier_dir(name))
         else:
             classifiers[name] = None
-    todo = [r for r in runs if not is_finished(runs_dir / r.name)]
+    seed_rank = {s: i for i, s in enumerate(dict.fromkeys(r.seed for r in runs))}
+    todo = sorted((r for r in runs if not is_finished(runs_dir / r.name)), key=lambda r: seed_rank[r.seed])
     skipped = len(runs) - len(todo)
     pending_names = {r.name for r in todo}
     for r in runs:  # finished before generation scoring was asked for: score them now (no retraining)
@@ -162,9 +166,9 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
 
     if workers <= 1:
         for r in todo:
-            record(run_one(to_dict(r.config), str(runs_dir), None, classifiers[r.config.data.name]))
+            record(run_one(to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name]))
     else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = threads or max(1, (os.cpu_count() or 1) // workers)
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             pending = {pool.submit(run_one, to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name])

@@ -100,6 +100,7 @@ def load_sweep(source: str | Path) -> SweepSpec:
         data = yaml.safe_load(path.read_text()) or {}
         if "extends" in data:  # reuse another sweep's variations, e.g. the same study on another data set
             parent = load_sweep(str(data.pop("extends"))).model_dump()
+            parent.pop("name")  # the child is its own sweep (own folder), named after its file unless it says
             data = {**parent, "description": "", **data}
         data.setdefault("name", path.stem)
         return SweepSpec.model_validate(data)
