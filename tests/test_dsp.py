@@ -11,6 +11,7 @@ from latentsynth.dsp import (
     compress,
     decompress,
     griffinlim,
+    cqt_to_linear,
     log_spectral_distance,
     magnitude,
     mel_to_linear,
@@ -66,6 +67,38 @@ def test_cqt_peak_at_the_fundamental():
     C = magnitude(harmonic(220.0), cfg)
     peak_bin = int(np.argmax(C[:, 10:30].mean(1)))
     assert peak_bin == round(24 * np.log2(220.0 / 65.40639))  # A3 = C2 + 21 semitones = bin 42
+
+
+@pytest.mark.parametrize("f0", [98.0, 440.0, 1760.0])
+def test_cqt_to_linear_recovers_a_tones_stft(f0):
+    # truth: the STFT magnitude of the same tone; the map must put the energy where the STFT has it and
+    # match its level, at low (CQT bins narrower than STFT bins) and high pitches (the reverse)
+    cfg, lin = SpecConfig(representation="cqt"), SpecConfig()
+    y = harmonic(f0, 0.6)
+    S, C = magnitude(y, lin), magnitude(y, cfg)  # [513, T], [168, T]
+    est = cqt_to_linear(torch.from_numpy(C)[None], cfg)[0].numpy()
+    assert est.shape == S.shape and est.min() >= 0
+    top = int(65.40639 * 2**7 * 1024 / SR)  # the CQT stops at C9 (8372 Hz): nothing above can come back
+    s_mid, e_mid = S[:top, 20:40].mean(1), est[:top, 20:40].mean(1)
+    assert est[top + 3:].max() < 1e-3 * est.max()
+    assert abs(int(np.argmax(e_mid)) - int(np.argmax(s_mid))) <= 1  # same spectral peak (the fundamental)
+    assert 0.7 < e_mid.sum() / s_mid.sum() < 1.4  # same level (the map is calibrated on unit tones)
+    sc = np.linalg.norm(e_mid - s_mid) / np.linalg.norm(s_mid)
+    assert sc < 0.7, sc  # high pitches smear: CQT bins there are wider than STFT bins
+    assert sc < 0.6 * np.linalg.norm(np.roll(e_mid, 8) - s_mid) / np.linalg.norm(s_mid)  # not just any blur
+
+
+def test_cqt_round_trip_beats_librosa_griffinlim_cqt(notes):
+    from latentsynth.dsp.griffinlim import reconstruct_cqt_librosa
+
+    cfg = SpecConfig(representation="cqt")
+    ref = torch.from_numpy(np.abs(librosa.stft(notes[:2], n_fft=1024, hop_length=256)))
+    C = np.stack([magnitude(y, cfg) for y in notes[:2]])
+    ours = reconstruct(C, cfg, n_iter=32, length=notes.shape[1])
+    theirs = torch.from_numpy(reconstruct_cqt_librosa(C, cfg, n_iter=32, length=notes.shape[1]))
+    sc_ours = spectral_convergence(ref, stft(ours, 1024, 256).abs()).mean()
+    sc_theirs = spectral_convergence(ref, stft(theirs, 1024, 256).abs()).mean()
+    assert sc_ours < 1.1 * sc_theirs, (float(sc_ours), float(sc_theirs))
 
 
 def test_compress_roundtrip_and_db_formula():

@@ -7,6 +7,7 @@ from .transforms import (
     NormStats,
     SpecConfig,
     compress,
+    cqt_to_linear,
     decompress,
     magnitude,
     mel_basis,
@@ -14,7 +15,7 @@ from .transforms import (
 )
 
 __all__ = [
-    "REPRESENTATIONS", "NormStats", "SpecConfig", "compress", "decompress", "griffinlim", "istft",
+    "REPRESENTATIONS", "NormStats", "SpecConfig", "compress", "cqt_to_linear", "decompress", "griffinlim", "istft",
     "log_spectral_distance", "magnitude", "mel_basis", "mel_to_linear", "multi_resolution_stft_distance",
     "reconstruct", "spectral_convergence", "stft",
 ]

@@ -15,7 +15,7 @@ import librosa
 import numpy as np
 import torch
 
-from .transforms import SpecConfig, mel_to_linear
+from .transforms import SpecConfig, cqt_to_linear, mel_to_linear
 
 
 def stft(y: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
@@ -81,26 +81,34 @@ def reconstruct(mag: torch.Tensor | np.ndarray, cfg: SpecConfig, n_iter: int = 3
                 length: int | None = None, seed: int = 0) -> torch.Tensor:
     """Linear magnitude of ``cfg.representation`` ``[B, F, T]`` -> audio ``[B, length]``.
 
-    ``stft``: torch Griffin-Lim. ``mel``: :func:`~latentsynth.dsp.transforms.mel_to_linear` then torch
-    Griffin-Lim (both on the tensor's device). ``cqt``: ``librosa.griffinlim_cqt`` per note on the CPU
-    (numpy; a CQT inverse in torch was left out), returned as a tensor on ``mag``'s device.
-    Magnitudes are linear (undo :func:`~latentsynth.dsp.transforms.compress` first).
+    ``stft``: torch Griffin-Lim. ``mel``: :func:`~latentsynth.dsp.transforms.mel_to_linear` (NNLS), then torch
+    Griffin-Lim. ``cqt``: :func:`~latentsynth.dsp.transforms.cqt_to_linear` (a fitted linear map), then torch
+    Griffin-Lim. Everything runs on the tensor's device. Magnitudes are linear (undo
+    :func:`~latentsynth.dsp.transforms.compress` first). :func:`reconstruct_cqt_librosa` is the reference
+    CQT inversion (``librosa.griffinlim_cqt``), kept for comparison.
     """
     mag = torch.as_tensor(mag)
     squeeze = mag.dim() == 2
     mag = mag[None] if squeeze else mag
-    if cfg.representation == "cqt":
-        with warnings.catch_warnings():  # librosa warns about its own short early-downsampled octaves
-            warnings.filterwarnings("ignore", message="n_fft=.* is too large")
-            outs = [librosa.griffinlim_cqt(
-                m.detach().cpu().numpy(), n_iter=n_iter, sr=cfg.sample_rate, hop_length=cfg.hop_length,
-                fmin=cfg.cqt_fmin, bins_per_octave=cfg.bins_per_octave, momentum=momentum, length=length,
-                random_state=seed) for m in mag]
-        n = min(len(o) for o in outs)
-        y = torch.as_tensor(np.stack([o[:n] for o in outs]), device=mag.device, dtype=torch.float32)
-    else:
-        if cfg.representation == "mel":
-            mag = mel_to_linear(mag.float(), cfg)
-        gen = torch.Generator().manual_seed(seed)
-        y = griffinlim(mag.float(), cfg.n_fft, cfg.hop_length, n_iter, momentum, length, generator=gen)
+    if cfg.representation == "mel":
+        mag = mel_to_linear(mag.float(), cfg)
+    elif cfg.representation == "cqt":
+        mag = cqt_to_linear(mag.float(), cfg)
+    gen = torch.Generator().manual_seed(seed)
+    y = griffinlim(mag.float(), cfg.n_fft, cfg.hop_length, n_iter, momentum, length, generator=gen)
     return y[0] if squeeze else y
+
+
+def reconstruct_cqt_librosa(mag: torch.Tensor | np.ndarray, cfg: SpecConfig, n_iter: int = 32,
+                            momentum: float = 0.99, length: int | None = None, seed: int = 0) -> np.ndarray:
+    """CQT magnitude ``[B, K, T]`` -> audio ``[B, N]`` with ``librosa.griffinlim_cqt`` (CPU, one note at a
+    time; ~25x slower than :func:`reconstruct` and less accurate here: the reference it is compared with)."""
+    mags = np.asarray(torch.as_tensor(mag).detach().cpu().numpy())
+    mags = mags[None] if mags.ndim == 2 else mags
+    with warnings.catch_warnings():  # librosa warns about its own short early-downsampled octaves
+        warnings.filterwarnings("ignore", message="n_fft=.* is too large")
+        outs = [librosa.griffinlim_cqt(m, n_iter=n_iter, sr=cfg.sample_rate, hop_length=cfg.hop_length,
+                                       fmin=cfg.cqt_fmin, bins_per_octave=cfg.bins_per_octave, momentum=momentum,
+                                       length=length, random_state=seed) for m in mags]
+    n = min(len(o) for o in outs)
+    return np.stack([o[:n] for o in outs])
