@@ -41,9 +41,14 @@ lint: install
 # plus about 2.5 minutes the first time to train the MNIST domain classifier of the generation scores).
 # Prints the test metrics; each run folder $(RUNS)/mnist-quick/runs/<model>-s0/ gets the saved model,
 # samples.png, reconstructions.png and curves.png; summary.md / summary.html / results.csv sit beside them.
+# Then the audio part: the sol-quick sweep (AE, VAE, WAE-MMD on STFT frames of a small FluidR3 corpus that is
+# rendered first, about 3 CPU minutes) and original / reconstructed / Griffin-Lim-only WAVs of 3 test notes in
+# $(RUNS)/sol-quick/runs/wae-mmd-imq-s0/audio/.
 # Interrupted? Run it again: finished runs are skipped, an unfinished one resumes from its checkpoint.
 demo: install
 	$(BIN)/latentsynth bench mnist-quick --out $(RUNS)
+	$(BIN)/latentsynth bench sol-quick --out $(RUNS) data.corpus=$(RUNS)/audio-corpus
+	$(BIN)/latentsynth audio reconstruct $(RUNS)/sol-quick/runs/wae-mmd-imq-s0 --notes 3
 
 bench-epoch: install
 	$(BIN)/python benchmarks/epoch_time.py

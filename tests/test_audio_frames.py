@@ -17,34 +17,12 @@ from latentsynth.data.audio import frames as F
 from latentsynth.data.idx import DataError
 from latentsynth.dsp import SpecConfig
 
+from helpers import harmonic, make_corpus
+
 SR = 44100  # corpus rate; prepare resamples to 22,050 Hz
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def harmonic(f0: float, seconds: float, sr: int = SR, amp: float = 0.3, lead: float = 0.1) -> np.ndarray:
-    """A decaying harmonic tone after ``lead`` seconds of silence, then 0.1 s of silence."""
-    t = np.arange(int(seconds * sr)) / sr
-    y = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 8) if f0 * k < sr / 2)
-    y = amp * y * np.minimum(1, t / 0.01) * np.exp(-2 * t) / 2
-    return np.concatenate([np.zeros(int(lead * sr)), y, np.zeros(int(0.1 * sr))]).astype(np.float32)
-
-
-def make_corpus(root: Path, per_instrument: int = 6) -> Path:
-    notes = []
-    for inst, fam, base in (("Fl", "Winds", 72), ("Vc", "Strings", 48), ("Tbn", "Brass", 45)):
-        for i in range(per_instrument):
-            pitch = base + 2 * i
-            rel = f"wav/{C.note_filename(inst, 'ord', pitch, 'mf')}"
-            seconds = 0.4 + 0.05 * i
-            C.write_wav(root / rel, harmonic(librosa.midi_to_hz(pitch), seconds), SR)
-            notes.append(C.Note(inst, fam, pitch, C.pitch_name(pitch), "mf", "ord", "test", seconds + 0.2, SR,
-                                "train", rel))
-    for n, s in zip(notes, C.assign_splits(notes, val=0.2, test=0.2), strict=False):
-        n.split = s
-    C.write_metadata(root, notes)
-    return root
 
 
 @pytest.fixture

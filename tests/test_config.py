@@ -8,10 +8,11 @@ def test_every_preset_validates():
     for model in ("ae", "vae", "beta-vae", "wae-mmd-rbf", "wae-mmd-imq", "wae-gan"):
         for data in ("mnist", "fashion-mnist"):
             assert f"{data}-{model}" in names
+        assert f"sol-{model}" in names
     for name in names:
         cfg = load_config(name)
         assert cfg.name == name
-        assert cfg.data.name in name
+        assert cfg.data.name in name or (name.startswith("sol-") and cfg.data.kind == "frames")
 
 
 def test_preset_contents_follow_the_papers():

@@ -170,7 +170,7 @@ def _pick_notes(notes, n: int):
 
 
 SETTINGS = (("stft", 32, 0.0), ("stft", 32, 0.99), ("stft", 100, 0.99), ("mel", 32, 0.99), ("mel", 100, 0.99),
-            ("cqt", 32, 0.99))
+            ("cqt", 32, 0.99), ("cqt", 100, 0.99), ("cqt-librosa", 32, 0.99))
 
 
 def roundtrip(corpus: Path, n_notes: int = 32, settings=SETTINGS, examples: Path | None = None,
@@ -196,6 +196,7 @@ def roundtrip(corpus: Path, n_notes: int = 32, settings=SETTINGS, examples: Path
         spectral_convergence,
         stft,
     )
+    from .dsp.griffinlim import reconstruct_cqt_librosa
 
     torch.set_num_threads(1)  # one note at a time: small FFTs, one thread is as fast and never spin-waits
     notes = _pick_notes(read_metadata(corpus), n_notes)
@@ -207,12 +208,15 @@ def roundtrip(corpus: Path, n_notes: int = 32, settings=SETTINGS, examples: Path
     band = torch.from_numpy((freqs >= base.fmin) & (freqs <= base.fmax))  # the band mel keeps
     rows, recon = [], {}
     for rep, n_iter, mom in settings:
-        spec = SpecConfig(**{**base.model_dump(), "representation": rep})
+        spec = SpecConfig(**{**base.model_dump(), "representation": rep.removesuffix("-librosa")})
         t0 = time.time()
         outs = []
         for y in audio:  # one note at a time: notes differ in length
             mag = torch.from_numpy(decompress(compress(magnitude(y, spec), spec), spec))
-            outs.append(reconstruct(mag, spec, n_iter, mom, length=len(y)))
+            if rep == "cqt-librosa":  # the reference inversion, for comparison
+                outs.append(torch.from_numpy(reconstruct_cqt_librosa(mag, spec, n_iter, mom, length=len(y))[0]))
+            else:
+                outs.append(reconstruct(mag, spec, n_iter, mom, length=len(y)))
         dt = (time.time() - t0) / len(audio)
         sc, lsd, lsd_band, mr = [], [], [], []
         for y, r, o in zip(audio, ref, outs, strict=False):
@@ -249,7 +253,7 @@ def _examples(folder: Path, notes, audio, recon, spec, n_examples: int, write_wa
     folder.mkdir(parents=True, exist_ok=True)
     best = {}
     for key in recon:  # the most iterations with momentum, per representation
-        if key[2] > 0 and (key[0] not in best or key[1] > best[key[0]][1]):
+        if key[2] > 0 and not key[0].endswith("-librosa") and (key[0] not in best or key[1] > best[key[0]][1]):
             best[key[0]] = key
     pick = [i for i, n in enumerate(notes) if n.style == "ord"][:: max(1, len(notes) // (2 * n_examples))]
     pick = pick[:n_examples]
@@ -287,8 +291,10 @@ def _markdown(rows: list[dict], command: str, corpus: Path, spec, examples: Path
         f"Corpus `{corpus}`; preprocessing defaults: {spec.sample_rate} Hz, peak-normalised, trimmed at 60 dB, "
         f"cropped to 2 s; STFT n_fft {spec.n_fft}, hop {spec.hop_length}; mel {spec.n_mels} bins "
         f"{spec.fmin:.0f}-{spec.fmax:.0f} Hz, mapped back to linear by NNLS (torch); CQT "
-        f"{spec.bins_per_octave} bins/octave x {spec.n_octaves} octaves from C2, inverted with "
-        "`librosa.griffinlim_cqt`. STFT and mel use the torch Griffin-Lim (`latentsynth.dsp.griffinlim`).",
+        f"{spec.bins_per_octave} bins/octave x {spec.n_octaves} octaves from C2, mapped back to linear by a "
+        "non-negative linear map fitted on pure tones (`dsp.transforms.cqt_to_linear`). All three then use the "
+        "torch Griffin-Lim (`latentsynth.dsp.griffinlim`); `cqt-librosa` is the reference CQT inversion "
+        "`librosa.griffinlim_cqt`, for comparison.",
         "",
         "SC: spectral convergence `||S - S_hat||_F / ||S||_F` on the linear STFT magnitude (lower is better); "
         "LSD: log-spectral distance (dB) over all bins and over 64-8000 Hz only (the mel band: mel discards "
@@ -318,7 +324,7 @@ def _markdown(rows: list[dict], command: str, corpus: Path, spec, examples: Path
 def validate(
     corpus: Path = typer.Argument(..., help="corpus folder"),
     notes: int = typer.Option(32, help="number of notes (spread over instruments and pitches)"),
-    out: Path = typer.Option(Path("docs/results-audio.md"), "--out", "-o", help="Markdown table"),
+    out: Path = typer.Option(Path("docs/audio-roundtrip.md"), "--out", "-o", help="Markdown table"),
     examples: Path = typer.Option(Path("docs/audio"), help="folder for example WAVs and the figure"),
     csv_out: Path = typer.Option(None, "--csv", help="also write the rows as CSV"),
     settings: str = typer.Option(",".join(f"{r}:{i}:{m}" for r, i, m in SETTINGS),
@@ -355,3 +361,58 @@ def validate(
 
 if __name__ == "__main__":
     app()
+
+
+# --------------------------------------------------------------------------------------- reconstruct
+
+
+@app.command("reconstruct")
+def reconstruct_cmd(
+    run: Path = typer.Argument(..., help="model folder of a frame model (data.name=frames)"),
+    notes: int = typer.Option(4, "--notes", "-n", help="how many test notes (spread over the test split)"),
+    names: str = typer.Option(None, "--names", help="comma list of note file stems instead (e.g. Fl-ord-A4-mf-N-N)"),
+    out: Path = typer.Option(None, "--out", "-o", help="folder (default: <run>/audio)"),
+    n_iter: int = typer.Option(64, "--iterations", help="Griffin-Lim iterations"),
+    corpus: str = typer.Option(None, "--corpus", help="the corpus folder, if it moved since training"),
+) -> None:
+    """Original, reconstructed and Griffin-Lim-only ("oracle": the original magnitudes through the same
+    inversion) WAVs of test notes, a spectrogram figure and their scores."""
+    import torch
+
+    from .data import data_module
+    from .data.audio.corpus import write_wav
+    from .dsp import multi_resolution_stft_distance, reconstruct, spectral_convergence
+    from .evaluation.audio import note_audio, note_magnitudes, pick_notes, plot_notes
+    from .io import load
+
+    def go():
+        model = load(run)
+        if model.cfg.data.kind != "frames":
+            raise ValueError(f"{run}: a model of {model.cfg.data.name} images, not of spectrogram frames")
+        data = data_module(model.cfg, corpus)
+        if names:
+            stems = {Path(r["path"]).stem: k for k, r in enumerate(data.notes)}
+            missing = [s for s in names.split(",") if s not in stems]
+            if missing:
+                raise ValueError(f"--names: not in the corpus: {', '.join(missing)}")
+            chosen = [stems[s] for s in names.split(",")]
+        else:
+            chosen = pick_notes(data, notes)
+        folder = out or run / "audio"
+        sr = data.spec.sample_rate
+        for k in chosen:
+            stem = Path(data.notes[k]["path"]).stem.replace("#", "s")
+            y = note_audio(data, k)
+            ref, est = note_magnitudes(model, data, k)
+            rec = reconstruct(est[None], data.spec, n_iter=n_iter, length=len(y))[0]
+            ora = reconstruct(ref[None], data.spec, n_iter=n_iter, length=len(y))[0]
+            for what, sig in (("original", y), ("reconstruction", rec.numpy()), ("oracle", ora.numpy())):
+                write_wav(folder / f"{stem}-{what}.wav", sig, sr)
+            yt = torch.from_numpy(y)[None]
+            typer.echo(f"{stem} ({data.note_split[k]}): SC {float(spectral_convergence(ref, est)):.3f}  "
+                       f"MR-STFT {float(multi_resolution_stft_distance(yt, rec[None])[0]):.3f} "
+                       f"(oracle {float(multi_resolution_stft_distance(yt, ora[None])[0]):.3f})")
+        fig = plot_notes(model, data, chosen, folder / "spectrograms.png")
+        typer.echo(f"wrote {3 * len(chosen)} WAVs and {fig}")
+
+    _guard(go)

@@ -28,14 +28,35 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    name: Literal["mnist", "fashion-mnist"] = "mnist"
-    data_dir: str | None = None  # else $LATENTSYNTH_DATA, then ~/.cache/latentsynth, then download
+    """Images (``name`` mnist / fashion-mnist) or spectrogram frames of an audio corpus (``name: frames``)."""
+
+    name: Literal["mnist", "fashion-mnist", "frames"] = "mnist"
+    data_dir: str | None = None  # images: else $LATENTSYNTH_DATA, then ~/.cache/latentsynth, then download
+    # frames only: the corpus (``latentsynth audio render`` / ``import-*``), prepared into a cached frame set
+    corpus: str | None = None  # corpus folder (metadata.csv + wav/)
+    cache_dir: str | None = None  # frame caches (default: <corpus>/cache)
+    representation: Literal["stft", "mel", "cqt"] = "stft"
+    window: int = Field(1, ge=1)  # frames per item: 1 = single frames ([1, F]), else windows [window, F]
+    frame_hop: int = Field(1, ge=1)  # training windows start every frame_hop frames
+    normalize: Literal["standard", "minmax"] = "minmax"  # of the dB values, with the train statistics
+    holdout_instruments: list[str] = Field(default_factory=list)  # every note of these goes to test
     val_size: int = Field(5000, ge=0)  # held out from the official train set with `split_seed`
     split_seed: int = 0
     train_subset: int | None = Field(None, ge=1)  # use only the first N training images (quick runs)
     binarize: Literal["none", "threshold", "dynamic"] = "none"
     batch_size: int = Field(100, ge=1)
     num_workers: int = Field(0, ge=0)
+
+    @property
+    def kind(self) -> str:
+        """``images`` or ``frames``."""
+        return "frames" if self.name == "frames" else "images"
+
+    @model_validator(mode="after")
+    def _frames_need_a_corpus(self) -> DataConfig:
+        if self.name == "frames" and not self.corpus:
+            raise ValueError("corpus: frames need an audio corpus folder (latentsynth audio render ... makes one)")
+        return self
 
 
 class NetworkConfig(_Strict):
@@ -90,7 +111,8 @@ class RegularizerConfig(_Strict):
 
 
 class LikelihoodConfig(_Strict):
-    kind: Literal["bernoulli", "gaussian", "mse", "l1"] = "bernoulli"
+    # logmag_l1 / spectral: spectrogram frames only (they undo the frames' normalisation to dB / magnitude)
+    kind: Literal["bernoulli", "gaussian", "mse", "l1", "logmag_l1", "spectral"] = "bernoulli"
     sigma: float = Field(1.0, gt=0)  # gaussian: fixed std, or the initial value when learned
     learn_sigma: bool = False  # gaussian: one learned log-std shared by all dimensions
     scale: float = Field(1.0, gt=0)  # multiplies the per-sample loss (WAE paper: 0.05 * sum of squares)
@@ -160,6 +182,14 @@ class RunConfig(_Strict):
                 raise ValueError("regularizer.kl_estimator: 'analytic' needs prior.kind=gaussian; use 'mc'")
         if reg.kind == "mmd" and reg.bandwidth == "median" and reg.kernel != "rbf":
             raise ValueError("regularizer.bandwidth: the 'median' heuristic is for kernel=rbf")
+        if self.likelihood.kind in ("logmag_l1", "spectral") and self.data.kind != "frames":
+            raise ValueError(f"likelihood.kind: '{self.likelihood.kind}' is for spectrogram frames (data.name=frames)")
+        if self.data.kind == "frames" and self.data.normalize == "standard":  # values outside [0, 1]
+            if self.likelihood.kind == "bernoulli":
+                raise ValueError("likelihood.kind: bernoulli needs data in [0, 1]; with data.normalize=standard use "
+                                 "mse, gaussian, l1, logmag_l1 or spectral (and likelihood.output=identity)")
+            if self.likelihood.output == "sigmoid":
+                raise ValueError("likelihood.output: standardised frames are not in [0, 1]; use identity")
         return self
 
 

@@ -19,17 +19,25 @@ SUMMARY_COLUMNS = [
     ("test_active_units", "active units", None),
     ("gen_fd", "FD (clf features)", "min"), ("gen_precision", "precision", "max"), ("gen_recall", "recall", "max"),
     ("gen_confidence", "clf confidence", "max"), ("gen_class_coverage", "class coverage", "max"),
-    ("gen_mmd_data", "MMD pixels", "min"), ("epochs", "epochs", None),
+    ("gen_mmd_data", "MMD pixels", "min"),
+    ("test_spec_sc", "spectral conv.", "min"), ("test_spec_lsd", "LSD (dB)", "min"),
+    ("test_audio_mrstft", "MR-STFT audio", "min"), ("epochs", "epochs", None),
     ("train_samples_per_s", "samples/s", "max"), ("wall_seconds", "wall s", "min"),
 ]
+
+
+def columns(summary: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
+    """The summary columns some group has a value for (image sweeps have no audio columns and vice versa)."""
+    return [c for c in SUMMARY_COLUMNS if any(c[0] in e for e in summary)] or SUMMARY_COLUMNS
 
 
 def describe(cfg) -> dict[str, Any]:
     """The factors of a config, as report columns."""
     reg = cfg.regularizer
     kernel = (f"{reg.kernel}{'-multiscale' if reg.multiscale else ''}" if reg.kind == "mmd" else "")
+    frames = {"representation": cfg.data.representation, "window": cfg.data.window} if cfg.data.kind == "frames" else {}
     return {
-        "dataset": cfg.data.name, "encoder": cfg.model.encoder, "network": cfg.model.network.kind,
+        "dataset": cfg.data.name, **frames, "encoder": cfg.model.encoder, "network": cfg.model.network.kind,
         "latent_dim": cfg.model.latent_dim, "regularizer": reg.kind, "weight": reg.weight, "kernel": kernel,
         "prior": cfg.prior.kind, "likelihood": cfg.likelihood.kind, "warmup": reg.schedule.kind != "constant",
         "max_epochs": cfg.train.max_epochs,
@@ -100,18 +108,18 @@ def _cell(entry: dict[str, Any], key: str, best: dict[str, float]) -> tuple[str,
 
 
 def summary_markdown(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
-    best = _best(summary)
+    best, cols = _best(summary), columns(summary)
     n_ok = sum(r["status"] == "ok" for r in rows)
     failed = [r for r in rows if r["status"] == "failed"]
     lines = [f"# Sweep `{spec.name}`", "", spec.description.strip(), "",
              f"{n_ok} of {len(rows)} runs finished, {len(failed)} failed. Mean ± std over seeds; best per "
              "column in bold (lower is better except samples/s). Test-set metrics from "
              "`latentsynth.evaluation` (see docs/evaluation.md).", "",
-             "| group | factor | n | " + " | ".join(label for _, label, _ in SUMMARY_COLUMNS) + " |",
-             "|---|---|---:|" + "---:|" * len(SUMMARY_COLUMNS)]
+             "| group | factor | n | " + " | ".join(label for _, label, _ in cols) + " |",
+             "|---|---|---:|" + "---:|" * len(cols)]
     for e in summary:
         cells = []
-        for key, _, _ in SUMMARY_COLUMNS:
+        for key, _, _ in cols:
             text, is_best = _cell(e, key, best)
             cells.append(f"**{text}**" if is_best else text)
         lines.append(f"| {e['group']} | {e['factor']} | {e['n']} | " + " | ".join(cells) + " |")
@@ -120,13 +128,13 @@ def summary_markdown(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[
     return "\n".join(lines) + "\n"
 
 
-def summary_html(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
-    best = _best(summary)
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in SUMMARY_COLUMNS)
+def summary_html(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[dict[str, Any]], root: Path) -> str:
+    best, cols = _best(summary), columns(summary)
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in cols)
     body = []
     for e in summary:
         cells = []
-        for key, _, _ in SUMMARY_COLUMNS:
+        for key, _, _ in cols:
             text, is_best = _cell(e, key, best)
             cells.append(f"<td class='{'best' if is_best else ''}'>{html.escape(text)}</td>")
         body.append(f"<tr><td>{html.escape(e['group'])}</td><td>{html.escape(e['factor'])}</td><td>{e['n']}</td>"
@@ -137,7 +145,8 @@ def summary_html(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[dict
             continue
         r = e["runs"][0]
         imgs = "".join(f"<img src='runs/{r}/{f}' alt='{f}'>" for f in ("curves.png", "samples.png",
-                                                                         "reconstructions.png"))
+                                                                         "reconstructions.png", "notes.png")
+                       if (root / "runs" / r / f).exists())
         title = f"<h3>{html.escape(e['group'])} <small>({html.escape(r)})</small></h3>"
         figs.append(f"{title}<div class='row'>{imgs}</div>")
     failed = "".join(f"<li><code>{html.escape(r['run'])}</code>: {html.escape(r.get('error', ''))}</li>"
@@ -160,13 +169,14 @@ def plot_summary(summary: list[dict[str, Any]], root: Path) -> Path | None:
     from ..plots import _save, plt
     from ..training.curves import read_curves
 
-    done = [e for e in summary if "test_bce" in e]
+    audio = any("test_spec_sc" in e for e in summary)
+    first = ("test_spec_sc", "test spectral convergence") if audio else ("test_bce", "test BCE (nats / image)")
+    done = [e for e in summary if first[0] in e]
     if not done:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(18, max(3.5, 0.28 * len(done) + 1.5)))
     names = [e["group"] for e in done]
-    for ax, key, label in ((axes[0], "test_bce", "test BCE (nats / image)"),
-                           (axes[1], "test_latent_mmd", "latent MMD to the prior")):
+    for ax, key, label in ((axes[0], *first), (axes[1], "test_latent_mmd", "latent MMD to the prior")):
         means = [e.get(key, (math.nan, 0))[0] for e in done]
         stds = [e.get(key, (math.nan, 0))[1] for e in done]
         ax.barh(range(len(done)), means, xerr=stds, color="#6b8fb5")
@@ -179,10 +189,11 @@ def plot_summary(summary: list[dict[str, Any]], root: Path) -> Path | None:
         ax.set_title(label, fontsize=10)
     for e in done:
         curves = read_curves(root / "runs" / e["runs"][0])
-        if "val/bce" in curves:
-            xs, ys = zip(*curves["val/bce"], strict=True)
+        curve = "val/mse" if audio else "val/bce"
+        if curve in curves:
+            xs, ys = zip(*curves[curve], strict=True)
             axes[2].plot([x + 1 for x in xs], ys, label=e["group"], lw=1)
-    axes[2].set_title("validation BCE by epoch (first seed)", fontsize=10)
+    axes[2].set_title(f"validation {'MSE' if audio else 'BCE'} by epoch (first seed)", fontsize=10)
     axes[2].set_xlabel("epoch")
     axes[2].legend(fontsize=6, ncol=2)
     return _save(fig, root / "summary.png")
@@ -195,7 +206,7 @@ def write_report(spec: SweepSpec, runs: list[PlannedRun], root: Path,
     write_csv(root / "results.csv", rows)
     summary = summarize(rows)
     atomic_write_text(root / "summary.md", summary_markdown(spec, summary, rows))
-    atomic_write_text(root / "summary.html", summary_html(spec, summary, rows))
+    atomic_write_text(root / "summary.html", summary_html(spec, summary, rows, root))
     if figures:
         plot_summary(summary, root)
     return root / "results.csv"

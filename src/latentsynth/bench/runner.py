@@ -45,10 +45,10 @@ def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None,
     t0 = time.perf_counter()
     try:
         train(cfg, runs_dir, resume=True, quiet=True)
-        model, test = _model_and_test(run_dir)
-        _write_figures(run_dir, model, test)
+        model, data = _model_and_data(run_dir)
+        _write_figures(run_dir, model, data)
         if classifier_dir:
-            _score_generation(run_dir, classifier_dir, model, test)
+            _score_generation(run_dir, classifier_dir, model, data.test.as_tensor())
         (run_dir / "error.txt").unlink(missing_ok=True)
         return cfg.name, "ok", "", time.perf_counter() - t0
     except Exception as err:  # noqa: BLE001 - a failing run is recorded, the sweep goes on
@@ -57,23 +57,30 @@ def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None,
         return cfg.name, "failed", f"{type(err).__name__}: {err}".splitlines()[0][:300], time.perf_counter() - t0
 
 
-def _model_and_test(run_dir: Path):
-    """The saved model of ``run_dir`` and its test images ``[N, 1, H, W]`` (loaded once per run)."""
-    from ..data.images import ImageDataModule
+def _model_and_data(run_dir: Path):
+    """The saved model of ``run_dir`` and its data module, set up (loaded once per run)."""
+    from ..data import data_module
     from ..io import load
 
     model = load(run_dir)
-    return model, ImageDataModule.for_run(model.cfg).test.as_tensor()
+    return model, data_module(model.cfg)
 
 
-def _write_figures(run_dir: Path, model=None, test=None) -> None:
-    """Prior samples and test reconstructions next to the model (as `latentsynth sample` does)."""
+def _write_figures(run_dir: Path, model=None, data=None) -> None:
+    """Images: prior samples and test reconstructions (as `latentsynth sample` does). Frames: spectrograms of
+    test notes and their reconstructions (``notes.png``)."""
     import torch
 
     from ..plots import save_grid, save_reconstructions
 
     if model is None:
-        model, test = _model_and_test(run_dir)
+        model, data = _model_and_data(run_dir)
+    if model.cfg.data.kind == "frames":
+        from ..evaluation.audio import pick_notes, plot_notes
+
+        plot_notes(model, data, pick_notes(data, 4), run_dir / "notes.png")
+        return
+    test = data.test.as_tensor()
     g = torch.Generator().manual_seed(0)
     save_grid(model.generate(64, generator=g), run_dir / "samples.png", nrow=8, title=f"{model.cfg.name}: samples")
     x = test[:32]
@@ -88,7 +95,8 @@ def _score_generation(run_dir: Path, classifier_dir: str, model=None, test=None)
     from ..io import write_json
 
     if model is None:
-        model, test = _model_and_test(run_dir)
+        model, data = _model_and_data(run_dir)
+        test = data.test.as_tensor()
     scores = score_model(model, load_classifier(classifier_dir), test)
     write_json(run_dir / "metrics.json", {**load_metrics(run_dir), **scores})
 
@@ -112,8 +120,13 @@ class Progress:
         elapsed = time.perf_counter() - self.started
         left = self.total - self.done
         eta = elapsed / self.new * left
-        what = (f"bce {metrics.get('test_bce', float('nan')):.2f}  mse {metrics.get('test_mse', float('nan')):.2f}  "
-                f"mmd {metrics.get('test_latent_mmd', float('nan')):.4f}") if status == "ok" else f"FAILED: {err}"
+        def val(key: str) -> float:
+            v = metrics.get(key)
+            return float("nan") if v is None else float(v)
+
+        audio = "test_spec_sc" in metrics
+        what = (f"{'sc' if audio else 'bce'} {val('test_spec_sc' if audio else 'test_bce'):.{3 if audio else 2}f}  "
+                f"mse {val('test_mse'):.2f}  mmd {val('test_latent_mmd'):.4f}") if status == "ok" else f"FAILED: {err}"
         print(f"[{self.done}/{self.total} done, {left} left, {self.failed} failed, {_fmt_time(elapsed)} elapsed, "
               f"ETA {_fmt_time(eta)}] {name} ({seconds:.0f} s): {what}", file=self.stream, flush=True)
 
@@ -127,18 +140,28 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
 
     Runs are trained seed-major (every variation's first seed, then the second, ...), so an interrupted sweep
     already compares every variation. ``threads`` caps torch's threads per run (default: cores / workers)."""
-    from ..data.idx import SPECS, locate
+    from ..data.idx import SPECS, DataError, locate
     from .report import write_report
 
     for name, data_dir in sorted({(r.config.data.name, r.config.data.data_dir or "") for r in runs}):
-        locate(SPECS[name], data_dir or None)  # missing data is one clear error, not N failed runs
+        if name != "frames":
+            locate(SPECS[name], data_dir or None)  # missing data is one clear error, not N failed runs
+    for corpus in sorted({r.config.data.corpus for r in runs if r.config.data.kind == "frames"}):
+        if not (Path(corpus) / "metadata.csv").is_file() and spec.render is not None:
+            from ..data.audio import render_corpus
+
+            print(f"sweep {spec.name}: rendering the corpus {corpus} ({spec.render})", file=stream, flush=True)
+            render_corpus(corpus, **spec.render, quiet=True)
+        if not (Path(corpus) / "metadata.csv").is_file():
+            raise DataError(f"data.corpus: {corpus} is not an audio corpus (no metadata.csv); make one with "
+                            f"`latentsynth audio render --out {corpus}` or pass data.corpus=FOLDER")
     root = Path(out) / spec.name
     runs_dir = root / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / "sweep.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     classifiers: dict[str, str | None] = {}
     for name, data_dir in sorted({(r.config.data.name, r.config.data.data_dir) for r in runs}):
-        if generation:
+        if generation and name != "frames":  # generation scores need an image classifier
             from ..evaluation.classifier import default_classifier_dir, ensure_classifier
 
             ensure_classifier(name, None, data_dir)

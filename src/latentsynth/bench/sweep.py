@@ -52,6 +52,9 @@ class SweepSpec(BaseModel):
     variations: list[Variation]
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [0])
+    # audio sweeps: how to render the corpus with FluidSynth when data.corpus does not exist yet
+    # (keyword arguments of latentsynth.data.audio.render_corpus: instruments, dynamics, styles, ...)
+    render: dict[str, Any] | None = None
 
     @field_validator("variations")
     @classmethod

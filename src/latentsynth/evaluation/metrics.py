@@ -37,16 +37,20 @@ def encode_all(model: AutoEncoder, x: Tensor, sample: bool = False, batch_size: 
 
 
 @torch.no_grad()
-def reconstruction_errors(model: AutoEncoder, x: Tensor, batch_size: int = 1000) -> dict[str, float]:
-    """Per-image BCE and squared error (summed over dimensions), averaged over ``x`` ``[N, *shape]``."""
+def reconstruction_errors(model: AutoEncoder, x: Tensor, batch_size: int = 1000) -> dict[str, float | None]:
+    """Per-item BCE and squared error (summed over dimensions), averaged over ``x`` ``[N, *shape]``.
+
+    BCE only for data in [0, 1] (images, min-max normalised frames), else ``None``."""
     dev = next(model.parameters()).device
-    bce = mse = 0.0
+    bce: float | None = 0.0 if float(x.min()) >= 0 and float(x.max()) <= 1 else None
+    mse = 0.0
     for b in _batches(x, batch_size):
         b = b.to(dev)
-        r = model.reconstruct(b).clamp(1e-6, 1 - 1e-6)
-        bce += F.binary_cross_entropy(r, b, reduction="sum").item()
+        r = model.reconstruct(b)
+        if bce is not None:
+            bce += F.binary_cross_entropy(r.clamp(1e-6, 1 - 1e-6), b, reduction="sum").item()
         mse += ((r - b) ** 2).sum().item()
-    return {"bce": bce / len(x), "mse": mse / len(x)}
+    return {"bce": None if bce is None else bce / len(x), "mse": mse / len(x)}
 
 
 @torch.no_grad()

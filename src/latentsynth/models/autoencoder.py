@@ -50,7 +50,7 @@ class AutoEncoder(nn.Module):
         self.decoder = build_decoder(cfg.model.network, self.data_shape, d)
         self.prior = build_prior(cfg.prior, d)
         self.regularizer = build_regularizer(cfg.regularizer, d)
-        self.likelihood = build_likelihood(cfg.likelihood)
+        self.likelihood = build_likelihood(cfg.likelihood, tuple(data_shape))
 
     @property
     def latent_dim(self) -> int:

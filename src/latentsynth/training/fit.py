@@ -27,7 +27,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ..config import ConfigError, RunConfig, dump_yaml, load_config, to_dict
-from ..data.images import ImageDataModule
+from ..data import data_module
 from ..evaluation import evaluate
 from ..io import atomic_write_text, load_metrics, save_model
 from .curves import plot_curves
@@ -105,8 +105,9 @@ def _config_differences(a: dict, b: dict, prefix: tuple = ()) -> list[tuple]:
     return diffs
 
 
-def build_data(cfg: RunConfig) -> ImageDataModule:
-    return ImageDataModule(cfg.data, seed=cfg.train.seed)
+def build_data(cfg: RunConfig):
+    """Images or spectrogram frames, not yet set up (see :func:`latentsynth.data.data_module`)."""
+    return data_module(cfg, setup=False)
 
 
 def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet: bool = False,
@@ -141,6 +142,8 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
     data = build_data(cfg)
     data.setup("fit")
     module = LitAutoEncoder(to_dict(cfg), list(data.shape))
+    if hasattr(module.model.likelihood, "set_db_affine"):  # spectral objectives work in dB / magnitudes
+        module.model.likelihood.set_db_affine(*data.db_affine())
 
     tty = sys.stderr.isatty() and not quiet
     callbacks: list[Callback] = [
@@ -168,7 +171,8 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
     ckpt_path = str(last) if resume and last.exists() else None
     if not quiet:
         what = f"resuming from {last}" if ckpt_path else "starting"
-        print(f"[{cfg.name}] {what}: {t.max_epochs} epochs, {len(data.train)} training images, "
+        items = "windows" if cfg.data.kind == "frames" else "images"
+        print(f"[{cfg.name}] {what}: {t.max_epochs} epochs, {len(data.train)} training {items}, "
               f"{sum(p.numel() for p in module.parameters()):,} parameters, on {trainer.strategy.root_device}",
               flush=True)
     started = time.perf_counter()
@@ -195,6 +199,10 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
     })
     metrics.update(evaluate(model, data.test.as_tensor(), iw_samples=t.eval_iw_samples,
                             mmd_samples=t.eval_mmd_samples))
+    if cfg.data.kind == "frames":
+        from ..evaluation.audio import audio_scores
+
+        metrics.update(audio_scores(model, data))
     save_model(model, run, metrics)
     plot_curves(run)
     if not quiet:
@@ -203,6 +211,7 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
 
 
 def format_metrics(name: str, metrics: dict[str, Any]) -> str:
-    keys = ["test_bce", "test_mse", "test_latent_mmd", "test_nll_iw", "test_loss", "train_samples_per_s"]
+    keys = ["test_bce", "test_mse", "test_latent_mmd", "test_nll_iw", "test_loss", "test_spec_sc", "test_spec_lsd",
+            "test_audio_mrstft", "train_samples_per_s"]
     vals = [f"{k.removeprefix('test_')}={metrics[k]:.4g}" for k in keys if metrics.get(k) is not None]
     return f"[{name}] " + "  ".join(vals)

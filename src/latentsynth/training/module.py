@@ -119,11 +119,13 @@ class LitAutoEncoder(L.LightningModule):
         recon = out.recon_loss.mean()
         loss = recon + self.cfg.regularizer.weight * out.penalty  # the objective at full weight
         # the common reconstruction metrics (as in evaluation.metrics), comparable across training losses
-        r = self.model.reconstruct(x).clamp(1e-6, 1 - 1e-6)
-        bce = F.binary_cross_entropy(r, x.clamp(0, 1), reduction="none").flatten(1).sum(1).mean()
-        mse = (r - x).pow(2).flatten(1).sum(1).mean()
-        self.log_dict({"val/loss": loss, "val/recon": recon, "val/reg": out.penalty, "val/bce": bce, "val/mse": mse},
-                      on_step=False, on_epoch=True, batch_size=len(x), prog_bar=False)
+        r = self.model.reconstruct(x)
+        logs = {"val/loss": loss, "val/recon": recon, "val/reg": out.penalty,
+                "val/mse": (r - x).pow(2).flatten(1).sum(1).mean()}
+        if self.cfg.data.kind == "images" or self.cfg.data.normalize == "minmax":  # BCE needs data in [0, 1]
+            logs["val/bce"] = F.binary_cross_entropy(r.clamp(1e-6, 1 - 1e-6), x.clamp(0, 1),
+                                                     reduction="none").flatten(1).sum(1).mean()
+        self.log_dict(logs, on_step=False, on_epoch=True, batch_size=len(x), prog_bar=False)
 
     # ----------------------------------------------------------------------------------- optimizers
     def configure_optimizers(self):

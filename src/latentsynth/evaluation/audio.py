@@ -1,0 +1,119 @@
+"""Audio evaluation of a frame model on whole test notes.
+
+For each test note the model reconstructs every frame (windows of ``W`` frames slid one window at a time, the
+last one aligned to the note's end, overlaps averaged); the scores compare the note's magnitudes:
+
+* ``spec_sc``: spectral convergence ``||S - S_hat||_F / ||S||_F`` of the note's linear magnitudes in the
+  model's representation (STFT, mel or CQT bins), mean over notes;
+* ``spec_lsd``: log-spectral distance in dB (RMS over bins, mean over frames and notes);
+* ``audio_mrstft``: after Griffin-Lim (``latentsynth.dsp.reconstruct``), the multi-resolution STFT distance
+  between the original note audio and the reconstructed audio (first ``audio_notes`` notes); and as a floor
+  the same distance for the original magnitudes through the same inversion, ``audio_mrstft_floor``.
+
+Formulas: :mod:`latentsynth.dsp.metrics`. Notes are chosen evenly over the test split (fixed, so models are
+compared on the same notes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..dsp import decompress, log_spectral_distance, multi_resolution_stft_distance, reconstruct, spectral_convergence
+from ..models import AutoEncoder
+
+
+@torch.no_grad()
+def reconstruct_frames(model: AutoEncoder, frames: Tensor, window: int) -> Tensor:
+    """Normalised frames of one note ``[T, F]`` -> their reconstruction ``[T, F]`` (posterior means).
+
+    Windows of ``window`` frames start every ``window`` frames, plus one ending at the last frame; frames
+    covered twice are averaged. A note shorter than ``window`` is padded with its last frame.
+    """
+    t = len(frames)
+    if t < window:
+        frames = torch.cat([frames, frames[-1:].expand(window - t, -1)])
+    n = len(frames)
+    starts = sorted(set(range(0, n - window + 1, window)) | {n - window})
+    x = torch.stack([frames[s:s + window] for s in starts])  # [K, W, F]
+    dev = next(model.parameters()).device
+    y = model.reconstruct(x.to(dev)).cpu().reshape(len(starts), window, -1)
+    out, count = torch.zeros_like(frames), torch.zeros(n, 1)
+    for k, s in enumerate(starts):
+        out[s:s + window] += y[k]
+        count[s:s + window] += 1
+    return (out / count)[:t]
+
+
+def pick_notes(data, n: int, split: str = "test") -> list[int]:
+    """``n`` note indices spread evenly over a split (all of them if it has fewer)."""
+    idx = data.note_indices(split)
+    if len(idx) <= n:
+        return idx
+    return [idx[round(i * (len(idx) - 1) / max(n - 1, 1))] for i in range(n)]
+
+
+def note_magnitudes(model: AutoEncoder, data, note: int) -> tuple[Tensor, Tensor]:
+    """Original and reconstructed linear magnitudes ``[F, T]`` of one note, in the data's representation."""
+    x = data.note_tensor(note)  # [T, F] normalised
+    y = reconstruct_frames(model, x, data.cfg.window)
+    to_mag = lambda v: decompress(data.to_db(v), data.spec).T  # noqa: E731 - [T, F] -> [F, T]
+    return to_mag(x), to_mag(y)
+
+
+def note_audio(data, note: int) -> np.ndarray:
+    """The note's audio as the frames were computed from it (same loading and trimming)."""
+    from ..data.audio.frames import load_note
+
+    return load_note(Path(data.cfg.corpus) / data.notes[note]["path"], data.prep)
+
+
+@torch.no_grad()
+def audio_scores(model: AutoEncoder, data, n_notes: int = 64, audio_notes: int = 8, n_iter: int = 32,
+                 prefix: str = "test_") -> dict[str, float]:
+    """Spectral scores on ``n_notes`` test notes and audio scores after Griffin-Lim on ``audio_notes`` of them."""
+    model.eval()
+    notes = pick_notes(data, n_notes)
+    sc, lsd, mr, floor = [], [], [], []
+    for k, note in enumerate(notes):
+        ref, est = note_magnitudes(model, data, note)
+        sc.append(float(spectral_convergence(ref, est)))
+        lsd.append(float(log_spectral_distance(ref, est)))
+        if k % max(1, len(notes) // audio_notes) == 0 and len(mr) < audio_notes:
+            y = torch.from_numpy(note_audio(data, note))[None]
+            rec = reconstruct(est[None], data.spec, n_iter=n_iter, length=y.shape[1])
+            ora = reconstruct(ref[None], data.spec, n_iter=n_iter, length=y.shape[1])
+            mr.append(float(multi_resolution_stft_distance(y, rec)[0]))
+            floor.append(float(multi_resolution_stft_distance(y, ora)[0]))
+    res = {"spec_sc": float(np.mean(sc)), "spec_lsd": float(np.mean(lsd)), "audio_notes": len(notes),
+           "audio_mrstft": float(np.mean(mr)) if mr else None,
+           "audio_mrstft_floor": float(np.mean(floor)) if floor else None}
+    return {prefix + k: v for k, v in res.items()}
+
+
+def plot_notes(model: AutoEncoder, data, notes: list[int], path: str | Path, title: str = "") -> Path:
+    """Original and reconstructed dB spectrograms of ``notes`` side by side (one row per note)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..plots import _save
+
+    fig, axes = plt.subplots(len(notes), 2, figsize=(7, 1.9 * len(notes)), squeeze=False)
+    for row, note in enumerate(notes):
+        x = data.to_db(data.note_tensor(note)).T
+        y = data.to_db(reconstruct_frames(model, data.note_tensor(note), data.cfg.window)).T
+        for col, (img, what) in enumerate(((x, "original"), (y, "reconstruction"))):
+            ax = axes[row, col]
+            ax.imshow(img.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=float(x.max()) - 80,
+                      vmax=float(x.max()), interpolation="nearest")
+            r = data.notes[note]
+            ax.set_title(f"{r['instrument']} {r['pitch']} {r['dynamics']}: {what}", fontsize=7)
+            ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle(title or f"{model.cfg.name}: {data.cfg.representation} test notes", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, Path(path))

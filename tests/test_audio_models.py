@@ -1,0 +1,192 @@
+"""Frame models (Exercise 3): data module, spectral objectives, audio scores, reconstruct command, audio sweep."""
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from latentsynth.audio_cli import app as audio_app
+from latentsynth.bench import expand, load_sweep, run_sweep
+from latentsynth.config import ConfigError, load_config
+from latentsynth.data import data_module
+from latentsynth.dsp import decompress, log_spectral_distance, spectral_convergence
+from latentsynth.evaluation.audio import audio_scores, reconstruct_frames
+from latentsynth.io import load, save_model
+from latentsynth.models import AutoEncoder
+from latentsynth.models.likelihoods import LogMagL1Likelihood, SpectralLikelihood
+from latentsynth.training import train
+
+from helpers import make_corpus
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return make_corpus(tmp_path_factory.mktemp("audio") / "corpus", per_instrument=8)
+
+
+def frames_cfg(corpus, model="vae", *extra):
+    return load_config(f"sol-{model}", [f"data.corpus={corpus}", "train.max_epochs=1", "data.batch_size=64",
+                                        "model.network.hidden=[64]", "model.network.channels=[8,16]",
+                                        "train.eval_iw_samples=4", "train.eval_mmd_samples=200", *extra])
+
+
+def test_frame_data_module_items_follow_the_cache(corpus):
+    cfg = frames_cfg(corpus, "ae", "data.window=3", "data.normalize=standard", "likelihood.kind=mse",
+                     "likelihood.output=identity")
+    data = data_module(cfg)
+    assert data.shape == (3, 513) and data.train.shape == (3, 513)
+    x, notes = data.train.__getitems__([0, 5])
+    assert x.shape == (2, 3, 513) and notes.dtype == torch.long
+    # truth: the same window read item by item from the cache (FrameDataset), normalised by hand
+    from latentsynth.data.audio import FrameDataset
+
+    ref = FrameDataset(data.cache, "train", window=3, hop=1, normalize="none", splits=data.splits)
+    raw = torch.stack([ref[i]["x"].T for i in (0, 5)])  # [2, 3, F] dB
+    mean, std = torch.tensor(data.stats.mean), torch.tensor(data.stats.std)
+    torch.testing.assert_close(x, (raw - mean) / std)
+    torch.testing.assert_close(data.to_db(x), raw, atol=1e-3, rtol=1e-4)
+    # splits are by note: no note in two splits, and val/test windows do not overlap
+    tr, te = set(data.train.notes.tolist()), set(data.test.notes.tolist())
+    assert tr and te and not tr & te
+    assert len(data.test) == sum(int(data.notes[k]["n_frames"]) // 3 for k in te)
+
+
+@pytest.mark.parametrize("kind,window", [("mlp", 1), ("conv", 1), ("mlp", 4), ("conv", 4)])
+def test_every_frame_network_trains_and_reloads(corpus, tmp_path, kind, window):
+    cfg = frames_cfg(corpus, "wae-mmd-imq", f"model.network.kind={kind}", f"data.window={window}",
+                     f"name={kind}-{window}")
+    run = train(cfg, tmp_path, quiet=True)
+    model = load(run)
+    x = data_module(cfg).test.as_tensor()[:5]
+    assert model.reconstruct(x).shape == x.shape == (5, window, 513)
+    m = (run / "metrics.json").read_text()
+    for key in ("test_spec_sc", "test_spec_lsd", "test_audio_mrstft", "test_latent_mmd"):
+        assert key in m
+    assert (run / "curves.png").exists()
+
+
+def test_spectral_objectives_against_formulas():
+    torch.manual_seed(0)
+    f = 7
+    lik = SpectralLikelihood(f, scale=2.0, output="identity")
+    l1 = LogMagL1Likelihood(f, scale=1.0, output="identity")
+    offset, gain = torch.linspace(-60, -20, f), torch.linspace(10, 40, f)
+    for m in (lik, l1):
+        m.set_db_affine(offset, gain)
+    x, out = torch.rand(3, 2, f), torch.rand(3, 2, f)
+    db_x, db_o = x * gain + offset, out * gain + offset
+    # L1 of log10 magnitudes = |dB difference| / 20
+    expect_l1 = [sum(abs(float(db_x[i, t, k] - db_o[i, t, k])) / 20 for t in range(2) for k in range(f))
+                 for i in range(3)]
+    torch.testing.assert_close(l1.loss(out, x), torch.tensor(expect_l1), rtol=1e-5, atol=1e-5)
+    # spectral convergence + mean |ln S - ln S_hat|, magnitudes S = 10^(dB / 20)
+    for i in range(3):
+        s, e = 10 ** (db_x[i].double().numpy() / 20), 10 ** (db_o[i].double().numpy() / 20)
+        sc = np.sqrt(((s - e) ** 2).sum()) / np.sqrt((s**2).sum())
+        logterm = np.abs(np.log(s) - np.log(e)).mean()
+        assert float(lik.loss(out, x)[i]) == pytest.approx(2.0 * (sc + logterm), rel=1e-4)
+    assert float(lik.loss(x, x).abs().max()) < 1e-6
+
+
+def test_db_affine_is_saved_with_the_weights(corpus, tmp_path):
+    cfg = frames_cfg(corpus, "ae", "likelihood.kind=spectral", "likelihood.output=identity")
+    model = AutoEncoder(cfg, (1, 513))
+    model.likelihood.set_db_affine(torch.arange(513.0), torch.full((513,), 3.0))
+    save_model(model, tmp_path / "m")
+    back = load(tmp_path / "m")
+    torch.testing.assert_close(back.likelihood.offset, torch.arange(513.0))
+    torch.testing.assert_close(back.likelihood.gain, torch.full((513,), 3.0))
+
+
+class _Identity(torch.nn.Module):
+    """A 'model' that reconstructs perfectly: checks the window stitching, not a network."""
+
+    def __init__(self, noise: float = 0.0):
+        super().__init__()
+        self.p, self.noise = torch.nn.Parameter(torch.zeros(1)), noise
+
+    def reconstruct(self, x):
+        return x + self.noise
+
+    def eval(self):
+        return self
+
+
+@pytest.mark.parametrize("t,window", [(10, 1), (10, 3), (9, 3), (2, 4)])
+def test_reconstruct_frames_covers_every_frame(t, window):
+    x = torch.randn(t, 5)
+    torch.testing.assert_close(reconstruct_frames(_Identity(), x, window), x)
+    torch.testing.assert_close(reconstruct_frames(_Identity(0.5), x, window), x + 0.5)
+
+
+def test_audio_scores_are_the_dsp_formulas(corpus):
+    cfg = frames_cfg(corpus, "ae")
+    data = data_module(cfg)
+    perfect = audio_scores(_Identity(), data, n_notes=3, audio_notes=1)
+    assert perfect["test_spec_sc"] == pytest.approx(0, abs=1e-6)
+    assert perfect["test_spec_lsd"] == pytest.approx(0, abs=1e-4)
+    # the perfect model's audio score is Griffin-Lim's own error: its floor
+    assert perfect["test_audio_mrstft"] == pytest.approx(perfect["test_audio_mrstft_floor"], rel=1e-5)
+    notes = data.note_indices("test")
+    off = audio_scores(_Identity(0.1), data, n_notes=len(notes), audio_notes=1)  # +0.1 normalised (min-max)
+    sc, lsd = [], []
+    for k in notes:  # truth: every test note's magnitudes, shifted by hand
+        x = data.note_tensor(k)
+        ref, est = (decompress(data.to_db(v), data.spec).T for v in (x, x + 0.1))
+        sc.append(float(spectral_convergence(ref, est)))
+        lsd.append(float(log_spectral_distance(ref, est)))
+    assert off["test_spec_sc"] == pytest.approx(np.mean(sc), rel=1e-5)
+    assert off["test_spec_lsd"] == pytest.approx(np.mean(lsd), rel=1e-5)
+    assert off["test_spec_sc"] > 0.05 and off["test_audio_mrstft"] > perfect["test_audio_mrstft"]
+
+
+def test_config_errors_name_the_field(corpus):
+    with pytest.raises(ConfigError, match="corpus"):
+        load_config("sol-vae", ["data.corpus=null"])
+    with pytest.raises(ConfigError, match="likelihood.kind"):
+        load_config("mnist-vae", ["likelihood.kind=spectral"])
+    with pytest.raises(ConfigError, match="likelihood.kind: bernoulli needs data in"):
+        load_config("sol-vae", ["data.normalize=standard"])
+    with pytest.raises(ConfigError, match="likelihood.output"):
+        load_config("sol-ae", ["data.normalize=standard", "likelihood.kind=mse"])
+
+
+def test_audio_sweep_and_reconstruct_command(corpus, tmp_path):
+    f = tmp_path / "tiny-sol.yaml"
+    f.write_text(f"""data: sol
+base: [data.corpus={corpus}, train.max_epochs=1, "model.network.hidden=[32]", train.eval_iw_samples=2]
+variations:
+  - {{name: ae, preset: ae}}
+  - {{name: vae-spectral, preset: vae, factor: objective,
+     overrides: [likelihood.kind=spectral, likelihood.output=sigmoid]}}
+""")
+    spec = load_sweep(f)
+    root = run_sweep(spec, expand(spec), tmp_path / "out")
+    rows = list(csv.DictReader((root / "results.csv").open()))
+    assert [r["status"] for r in rows] == ["ok", "ok"], rows
+    assert all(not math.isnan(float(r["test_spec_sc"])) for r in rows) and rows[0]["representation"] == "stft"
+    assert "spectral conv." in (root / "summary.md").read_text() and (root / "runs/ae-s0/notes.png").exists()
+    res = CliRunner().invoke(audio_app, ["reconstruct", str(root / "runs/ae-s0"), "-n", "2", "--iterations", "4"])
+    assert res.exit_code == 0, res.output
+    wavs = sorted(p.name for p in (root / "runs/ae-s0/audio").glob("*.wav"))
+    assert len(wavs) == 6 and sum(w.endswith("-reconstruction.wav") for w in wavs) == 2
+    import soundfile as sf
+
+    y, sr = sf.read(root / "runs/ae-s0/audio" / wavs[0])
+    assert sr == 22050 and len(y) > 1000
+    bad = CliRunner().invoke(audio_app, ["reconstruct", str(root / "runs/ae-s0"), "--names", "nope"])
+    assert bad.exit_code == 2 and "--names" in bad.output
+
+
+def test_sol_presets_expand():
+    quick = expand(load_sweep("sol-quick"))
+    assert {r.config.data.kind for r in quick} == {"frames"} and load_sweep("sol-quick").render
+    full = expand(load_sweep("sol-full"))
+    reps = {r.config.data.representation for r in full}
+    assert reps == {"stft", "mel", "cqt"} and len({r.seed for r in full}) >= 2
