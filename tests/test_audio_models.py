@@ -182,6 +182,27 @@ variations:
     assert sr == 22050 and len(y) > 1000
     bad = CliRunner().invoke(audio_app, ["reconstruct", str(root / "runs/ae-s0"), "--names", "nope"])
     assert bad.exit_code == 2 and "--names" in bad.output
+    # the generic commands dispatch on the data kind
+    from latentsynth.cli import app
+
+    run = root / "runs/vae-spectral-s0"
+    for args in (["explore", str(run)], ["sample", str(run), "--n", "2"], ["eval", str(run)]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, (args, res.output)
+    assert {p.name for p in (run / "explore").iterdir()} == {"projection_pca.png", "samples_prior.png"}
+    assert (run / "notes.png").exists() and "spec_sc=" in res.output
+
+
+def test_note_attributes_follow_the_metadata(corpus):
+    from latentsynth.latent.explore_frames import note_attributes
+
+    data = data_module(frames_cfg(corpus, "ae"))
+    _, notes = data.test.__getitems__([0, len(data.test) - 1])
+    attrs = note_attributes(data, notes)
+    for i, k in enumerate(notes.tolist()):  # truth: the corpus metadata.csv row of the window's note
+        row = next(r for r in csv.DictReader((corpus / "metadata.csv").open()) if r["path"] == data.notes[k]["path"])
+        assert (attrs["instrument"][i], attrs["pitch"][i], attrs["dynamics"][i]) == (
+            row["instrument"], int(row["pitch"]), row["dynamics"])
 
 
 def test_sol_presets_expand():

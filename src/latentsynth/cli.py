@@ -71,7 +71,7 @@ def eval_(
     iw_samples: int = typer.Option(None, help="importance samples for the NLL (default: the run's config)"),
 ) -> None:
     """Evaluate a saved model on the test set (BCE, MSE, latent MMD, IW-NLL) and update its metrics.json."""
-    from .data.images import ImageDataModule
+    from .data import data_module
     from .evaluation import evaluate
     from .io import load, load_metrics, write_json
     from .training.fit import format_metrics
@@ -79,9 +79,13 @@ def eval_(
     def go():
         model = load(run)
         cfg = model.cfg
-        data = ImageDataModule.for_run(cfg, data_dir)
+        data = data_module(cfg, data_dir)
         res = evaluate(model, data.test.as_tensor(), iw_samples or cfg.train.eval_iw_samples,
                        cfg.train.eval_mmd_samples)
+        if cfg.data.kind == "frames":
+            from .evaluation.audio import audio_scores
+
+            res.update(audio_scores(model, data))
         metrics = {**load_metrics(run), **res}
         write_json(run / "metrics.json", metrics)
         typer.echo(format_metrics(cfg.name, metrics))
@@ -99,15 +103,21 @@ def sample(
     """Write samples.png (decoded prior samples) and reconstructions.png (test images) into the run folder."""
     import torch
 
-    from .data.images import ImageDataModule
+    from .data import data_module
     from .io import load
     from .plots import save_grid, save_reconstructions
 
     def go():
         model = load(run)
+        if model.cfg.data.kind == "frames":  # spectrogram models: test notes and their reconstructions
+            from .evaluation.audio import pick_notes, plot_notes
+
+            data = data_module(model.cfg, data_dir)
+            typer.echo(f"wrote {plot_notes(model, data, pick_notes(data, min(n, 8)), run / 'notes.png')}")
+            return
         g = torch.Generator().manual_seed(seed)
         p1 = save_grid(model.generate(n, generator=g), run / "samples.png", title=f"{model.cfg.name}: prior samples")
-        x = ImageDataModule.for_run(model.cfg, data_dir).test.as_tensor()[:n]
+        x = data_module(model.cfg, data_dir).test.as_tensor()[:n]
         p2 = save_reconstructions(x, model.reconstruct(x), run / "reconstructions.png",
                                   title=f"{model.cfg.name}: test images (odd rows) and reconstructions")
         typer.echo(f"wrote {p1} and {p2}")
@@ -117,15 +127,16 @@ def sample(
 
 @app.command()
 def explore(
-    runs: list[Path] = typer.Argument(..., help="one or more image model folders"),
+    runs: list[Path] = typer.Argument(..., help="one or more model folders (images or spectrogram frames)"),
     tsne: bool = typer.Option(False, "--tsne", help="also a t-SNE projection (slower)"),
     out: Path = typer.Option(None, "--out", help="folder for the joint projection of several models"),
     data_dir: str = typer.Option(None, "--data-dir"),
     seed: int = typer.Option(0),
 ) -> None:
     """Latent structure and generation figures: projections coloured by class, prior and aggregate-posterior
-    samples, traversals, linear and spherical interpolations (into <run>/explore/)."""
-    from .data.images import ImageDataModule
+    samples, traversals, linear and spherical interpolations (into <run>/explore/). Frame models: projections
+    coloured by instrument, pitch and dynamics, and decoded prior samples."""
+    from .data import data_module
     from .io import load
     from .latent.explore import encodings
     from .latent.explore import explore as explore_run
@@ -135,7 +146,13 @@ def explore(
         joint = []
         for run in runs:
             model = load(run)
-            data = ImageDataModule.for_run(model.cfg, data_dir)
+            data = data_module(model.cfg, data_dir)
+            if model.cfg.data.kind == "frames":
+                from .latent.explore_frames import explore_frames
+
+                for p in explore_frames(model, run / "explore", data, tsne=tsne, seed=seed):
+                    typer.echo(f"wrote {p}")
+                continue
             for p in explore_run(model, run / "explore", data, tsne=tsne, seed=seed):
                 typer.echo(f"wrote {p}")
             if len(runs) > 1:
