@@ -1,6 +1,7 @@
 """Frame models (Exercise 3): data module, spectral objectives, audio scores, reconstruct command, audio sweep."""
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -191,6 +192,12 @@ variations:
         assert res.exit_code == 0, (args, res.output)
     assert {p.name for p in (run / "explore").iterdir()} == {"projection_pca.png", "samples_prior.png"}
     assert (run / "notes.png").exists() and "spec_sc=" in res.output
+    res = CliRunner().invoke(app, ["card", str(run), "--note", "chosen for the test"])
+    assert res.exit_code == 0, res.output
+    card = (run / "CARD.md").read_text()
+    metrics = json.loads((run / "metrics.json").read_text())  # truth: the folder's own files
+    assert "chosen for the test" in card and f"`{corpus}`: stft" in card and "spectral" in card
+    assert f"| spectral convergence (test notes) | {metrics['test_spec_sc']:.4g} |" in card
 
 
 def test_note_attributes_follow_the_metadata(corpus):

@@ -185,6 +185,21 @@ def classifier(
 
 
 @app.command()
+def card(
+    runs: list[Path] = typer.Argument(..., help="model folders"),
+    note: str = typer.Option("", help="a sentence on why the model was chosen (goes on every card)"),
+) -> None:
+    """Write CARD.md (data, representation, settings, scores) into each model folder, from its own files."""
+    from .cards import write_card
+
+    def go():
+        for run in runs:
+            typer.echo(f"wrote {write_card(run, note)}")
+
+    _run_guarded(go)
+
+
+@app.command()
 def compare(runs: list[Path] = typer.Argument(..., help="model folders")) -> None:
     """Print the test metrics of several model folders side by side."""
     from .io import load_metrics

@@ -1,0 +1,64 @@
+"""Model cards: a short ``CARD.md`` inside a model folder (data, representation, settings, scores), written
+from the folder's own ``config.yaml`` and ``metrics.json`` so it never disagrees with them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import load_config
+from .io import atomic_write_text, load_metrics
+
+SCORES = [
+    ("test_bce", "test BCE (sum over dims)"), ("test_mse", "test MSE (sum over dims)"),
+    ("test_nll_iw", "test IW-NLL (nats)"), ("test_latent_mmd", "latent MMD to the prior"),
+    ("test_agg_kl_gauss", "KL(Gaussian fit of q(z) ‖ prior)"), ("test_active_units", "active units"),
+    ("test_spec_sc", "spectral convergence (test notes)"), ("test_spec_lsd", "log-spectral distance (dB)"),
+    ("test_audio_mrstft", "MR-STFT distance after Griffin-Lim"),
+    ("test_audio_mrstft_floor", "MR-STFT, Griffin-Lim alone (floor)"),
+    ("gen_fd", "Fréchet distance (classifier features)"), ("gen_precision", "precision"), ("gen_recall", "recall"),
+    ("epochs", "epochs trained"), ("wall_seconds", "training wall time (s)"),
+]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def card_markdown(run: str | Path, note: str = "") -> str:
+    """The card of the model folder ``run`` as Markdown (``note``: an optional sentence on why it was chosen)."""
+    run = Path(run)
+    cfg, metrics = load_config(run), load_metrics(run)
+    d, m, reg = cfg.data, cfg.model, cfg.regularizer
+    if d.kind == "frames":
+        data = (f"spectrogram frames of the corpus `{d.corpus}`: {d.representation}, windows of {d.window} "
+                f"frame(s), dB normalised ({d.normalize}); held-out instruments: "
+                f"{', '.join(d.holdout_instruments) or 'none'}")
+    else:
+        data = f"{d.name} images (28x28, binarize={d.binarize})"
+    kernel = f", {reg.kernel} kernel{' (multi-scale)' if reg.multiscale else ''}" if reg.kind == "mmd" else ""
+    lines = [
+        f"# {cfg.name}", "",
+        *([note, ""] if note else []),
+        f"- **data**: {data}",
+        f"- **model**: {m.encoder} encoder, {m.network.kind} network "
+        f"({m.network.hidden if m.network.kind == 'mlp' else m.network.channels}), latent {m.latent_dim}",
+        f"- **regularizer**: {reg.kind} (weight {reg.weight}{kernel}, schedule {reg.schedule.kind}); "
+        f"prior {cfg.prior.kind}; likelihood {cfg.likelihood.kind} (scale {cfg.likelihood.scale})",
+        f"- **training**: {cfg.optim.name} lr {cfg.optim.lr}, batch {d.batch_size}, {cfg.train.max_epochs} epochs, "
+        f"seed {cfg.train.seed}",
+        "- **load**: `latentsynth.load(\"<this folder>\")`; audio: `latentsynth audio reconstruct <this folder>`",
+        "", "| score | value |", "|---|---:|",
+    ]
+    lines += [f"| {label} | {_fmt(metrics[k])} |" for k, label in SCORES if metrics.get(k) is not None]
+    lines += ["", "Scores: test split, definitions in docs/evaluation.md. Written by `latentsynth card`."]
+    return "\n".join(lines) + "\n"
+
+
+def write_card(run: str | Path, note: str = "") -> Path:
+    """Write ``CARD.md`` into the model folder; returns its path."""
+    path = Path(run) / "CARD.md"
+    atomic_write_text(path, card_markdown(run, note))
+    return path
