@@ -208,3 +208,11 @@ def test_prepare_and_validate_cli(tmp_path):
     sc = float(text.split("| stft | 16 | 0.99 | 3 | ")[1].split(" ±")[0])
     assert 0 < sc < 0.3
     assert (tmp_path / "docs/audio/roundtrip.png").is_file() and list((tmp_path / "docs/audio").glob("*.wav"))
+    # a hand-written page with the markers keeps its own text; only the section between them is replaced
+    md.write_text("# Mine\n\nintro\n\n<!-- validate:start -->\nold table\n<!-- validate:end -->\n\nafter\n")
+    res = run(app, ["validate", str(corpus), "--notes", "3", "--out", str(md), "--examples",
+                    str(tmp_path / "docs/audio"), "--settings", "stft:16:0.99", "-q"])
+    assert res.exit_code == 0, res.output
+    text = md.read_text()
+    assert text.startswith("# Mine\n\nintro\n\n<!-- validate:start -->\n## Audio pipeline") and "old table" not in text
+    assert text.endswith("<!-- validate:end -->\n\nafter\n") and "| stft | 16 | 0.99 | 3 |" in text

@@ -320,11 +320,27 @@ def _markdown(rows: list[dict], command: str, corpus: Path, spec, examples: Path
     return "\n".join(lines) + "\n"
 
 
+VALIDATE_START, VALIDATE_END = "<!-- validate:start -->", "<!-- validate:end -->"
+
+
+def splice_section(path: Path, text: str) -> str:
+    """``text`` as the new content of ``path``: if the file exists and holds the validate markers, only the part
+    between them is replaced (headings one level down), so a hand-written results page can carry the table."""
+    if path.is_file():
+        old = path.read_text()
+        if VALIDATE_START in old and VALIDATE_END in old:
+            body = "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+            head, tail = old.split(VALIDATE_START, 1)[0], old.split(VALIDATE_END, 1)[1]
+            return f"{head}{VALIDATE_START}\n{body}\n{VALIDATE_END}{tail}"
+    return text
+
+
 @app.command()
 def validate(
     corpus: Path = typer.Argument(..., help="corpus folder"),
     notes: int = typer.Option(32, help="number of notes (spread over instruments and pitches)"),
-    out: Path = typer.Option(Path("docs/audio-roundtrip.md"), "--out", "-o", help="Markdown table"),
+    out: Path = typer.Option(Path("docs/results-audio.md"), "--out", "-o",
+                             help="Markdown file: its section between the validate markers, else the whole file"),
     examples: Path = typer.Option(Path("docs/audio"), help="folder for example WAVs and the figure"),
     csv_out: Path = typer.Option(None, "--csv", help="also write the rows as CSV"),
     settings: str = typer.Option(",".join(f"{r}:{i}:{m}" for r, i, m in SETTINGS),
@@ -348,7 +364,7 @@ def validate(
         rows = roundtrip(corpus, notes, todo, examples=examples, quiet=quiet)
         cmd = "latentsynth audio validate " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index(
             "validate") + 1:]) if "validate" in sys.argv else f"latentsynth audio validate {corpus}"
-        atomic_write_text(out, _markdown(rows, cmd, corpus, SpecConfig(), examples, out))
+        atomic_write_text(out, splice_section(out, _markdown(rows, cmd, corpus, SpecConfig(), examples, out)))
         if csv_out:
             buf = io.StringIO()
             w = _csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -357,10 +373,6 @@ def validate(
         typer.echo(f"wrote {out}")
 
     _guard(go)
-
-
-if __name__ == "__main__":
-    app()
 
 
 # --------------------------------------------------------------------------------------- reconstruct
@@ -416,3 +428,7 @@ def reconstruct_cmd(
         typer.echo(f"wrote {3 * len(chosen)} WAVs and {fig}")
 
     _guard(go)
+
+
+if __name__ == "__main__":
+    app()
