@@ -216,3 +216,26 @@ def test_prepare_and_validate_cli(tmp_path):
     text = md.read_text()
     assert text.startswith("# Mine\n\nintro\n\n<!-- validate:start -->\n## Audio pipeline") and "old table" not in text
     assert text.endswith("<!-- validate:end -->\n\nafter\n") and "| stft | 16 | 0.99 | 3 |" in text
+
+
+def test_changed_corpus_recomputes_only_changed_notes(corpus, monkeypatch):
+    out = prepare(corpus, workers=1, quiet=True)
+    before = {r["path"]: r for r in F._read_notes(out)}
+    feats = np.load(out / "features.npy")
+    notes = C.read_metadata(corpus)
+    changed = notes[1]
+    C.write_wav(corpus / changed.path, harmonic(300.0, 0.5), SR)  # new audio for one note
+    C.write_metadata(corpus, [n for n in notes if n.path != notes[2].path])  # and one note removed
+    real, calls = F.note_features, []
+    monkeypatch.setattr(F, "note_features", lambda path, cfg: calls.append(Path(path).name) or real(path, cfg))
+    again = prepare(corpus, workers=1, quiet=True)
+    assert calls == [Path(changed.path).name]  # the only note computed again
+    after = {r["path"]: r for r in F._read_notes(again)}
+    assert set(after) == {n.path for n in notes} - {notes[2].path}
+    new = np.load(again / "features.npy")
+    for path, r in after.items():  # truth: the first build's rows for every untouched note
+        if path == changed.path:
+            continue
+        b = before[path]
+        np.testing.assert_array_equal(new[int(r["frame_start"]):int(r["frame_start"]) + int(r["n_frames"])],
+                                      feats[int(b["frame_start"]):int(b["frame_start"]) + int(b["n_frames"])])

@@ -5,12 +5,14 @@
     <cache>/<key>/shards/<note>.npy   per-note frames [T, F] while the build runs (resume points)
     <cache>/<key>/features.npy        all frames [n_frames, F] float16 (memory-mapped when read)
     <cache>/<key>/frames.csv          note, frame, time (s) of every row of features.npy
-    <cache>/<key>/notes.csv           the corpus metadata of every kept note + frame_start, n_frames
+    <cache>/<key>/notes.csv           the corpus metadata of every kept note + frame_start, n_frames, shard
     <cache>/<key>/settings.json       the PrepConfig; <key> is its hash, so a changed setting rebuilds
     <cache>/<key>/build_report.json   skipped notes with the reason
     <cache>/<key>/splits/<skey>.json  split of every note + normalisation statistics of its train frames
 
-A killed build keeps its finished shards and resumes from them; the consolidated files are written last.
+A killed build keeps its finished shards and resumes from them; the consolidated files are written last. When
+the corpus changes (notes added, replaced or removed), the next build copies the unchanged notes back from the
+previous ``features.npy`` and computes only the new or changed ones.
 """
 
 from __future__ import annotations
@@ -151,6 +153,7 @@ def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Pat
         return out
     (out / "shards").mkdir(parents=True, exist_ok=True)
     write_json(out / "settings.json", cfg.model_dump())
+    _reuse_finished_notes(out)  # a changed corpus recomputes only its new or changed notes
     report = BuildReport(kind="prepare")
     jobs, shards = [], {}
     for i, n in enumerate(notes):
@@ -194,6 +197,26 @@ def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Pat
     return out
 
 
+def _reuse_finished_notes(out: Path) -> int:
+    """Turn the notes of a previous complete build of this cache back into shards (rows copied from
+    ``features.npy``, no audio work), keyed by the same file tag (path, size, mtime) as fresh shards: the notes
+    whose audio did not change are not recomputed. Returns how many shards were restored."""
+    if not ((out / "features.npy").is_file() and (out / "notes.csv").is_file()):
+        return 0
+    feats = np.load(out / "features.npy", mmap_mode="r")
+    restored = 0
+    for r in _read_notes(out):
+        shard = out / "shards" / r.get("shard", "")
+        if not r.get("shard") or shard.is_file():
+            continue
+        s, n = int(r["frame_start"]), int(r["n_frames"])
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(feats[s:s + n]))
+        atomic_write_bytes(shard, buf.getvalue())
+        restored += 1
+    return restored
+
+
 def _consolidate(out: Path, notes: list[Note], shards: list[Path], cfg: PrepConfig) -> None:
     """Join the shards into ``features.npy`` + ``frames.csv`` + ``notes.csv`` (each written atomically)."""
     arrays = [np.load(s, mmap_mode="r") for s in shards]
@@ -203,14 +226,14 @@ def _consolidate(out: Path, notes: list[Note], shards: list[Path], cfg: PrepConf
     frames, rows, start = io.StringIO(), io.StringIO(), 0
     fw = csv.writer(frames, lineterminator="\n")
     fw.writerow(["note", "frame", "time"])
-    nw = csv.DictWriter(rows, fieldnames=[*asdict(notes[0]).keys(), "frame_start", "n_frames"] if notes
+    nw = csv.DictWriter(rows, fieldnames=[*asdict(notes[0]).keys(), "frame_start", "n_frames", "shard"] if notes
                         else ["path"], lineterminator="\n")
     nw.writeheader()
     hop_s = cfg.spec.hop_length / cfg.spec.sample_rate
-    for k, (note, a) in enumerate(zip(notes, arrays, strict=False)):
+    for k, (note, a, shard) in enumerate(zip(notes, arrays, shards, strict=False)):
         feats[start:start + len(a)] = a
         fw.writerows([k, t, f"{t * hop_s:.4f}"] for t in range(len(a)))
-        nw.writerow({**asdict(note), "frame_start": start, "n_frames": len(a)})
+        nw.writerow({**asdict(note), "frame_start": start, "n_frames": len(a), "shard": Path(shard).name})
         start += len(a)
     feats.flush()
     del feats
