@@ -106,6 +106,11 @@ def test_summary_mean_std_and_best_by_hand(tmp_path):
     md = summary_markdown(SweepSpec(name="t", variations=[Variation(name="x", preset="ae")]), s, rows)
     assert "**90.00**" in md and "**20.00 ± 14.14**" in md  # lowest BCE, highest throughput
     assert "102.00 ± 2.83" in md and "**102" not in md
+    # the IW-NLL of a continuous (Gaussian) likelihood is a density, not nats of a Bernoulli: not ranked with them
+    nll = [{"group": g, "run": g, "factor": "f", "status": "ok", "test_nll_iw": v, "likelihood": lik}
+           for g, v, lik in (("b", 100.0, "bernoulli"), ("g", -700.0, "gaussian"))]
+    s = summarize(nll)
+    assert s[0]["test_nll_iw"] == (100.0, 0.0) and "test_nll_iw" not in s[1]
 
 
 def test_finished_runs_get_generation_scores_without_retraining(real_data_dir, tmp_path, monkeypatch):

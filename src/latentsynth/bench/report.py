@@ -14,7 +14,7 @@ from .sweep import PlannedRun, SweepSpec
 
 # summary columns: (metrics key, label, better) with better = "min", "max" or None (not ranked)
 SUMMARY_COLUMNS = [
-    ("test_bce", "BCE", "min"), ("test_mse", "MSE", "min"), ("test_nll_iw", "IW-NLL", "min"),
+    ("test_bce", "BCE", "min"), ("test_mse", "MSE", "min"), ("test_nll_iw", "IW-NLL (Bernoulli)", "min"),
     ("test_latent_mmd", "latent MMD", "min"), ("test_agg_kl_gauss", "KL(q(z) fit ‖ p)", "min"),
     ("test_active_units", "active units", None),
     ("gen_fd", "FD (clf features)", "min"), ("gen_precision", "precision", "max"), ("gen_recall", "recall", "max"),
@@ -80,11 +80,13 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"group": g, "factor": first["factor"], "n": len(members),
                                  "runs": [m["run"] for m in members]}
         for key, _, _ in SUMMARY_COLUMNS:
-            vals = [float(m[key]) for m in members if m.get(key) is not None and not math.isnan(float(m[key]))]
+            vals = [float(m[key]) for m in members if m.get(key) is not None and not math.isnan(float(m[key]))
+                    and (key != "test_nll_iw" or m.get("likelihood") == "bernoulli")]
             if vals:
                 mean = sum(vals) / len(vals)
                 std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
                 entry[key] = (mean, std)
+                entry.setdefault("counts", {})[key] = len(vals)  # runs with this value (may be < n)
         out.append(entry)
     return out
 
@@ -103,7 +105,7 @@ def _cell(entry: dict[str, Any], key: str, best: dict[str, float]) -> tuple[str,
         return "–", False
     mean, std = entry[key]
     digits = 4 if abs(mean) < 1 else 2 if abs(mean) < 1000 else 0
-    text = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if entry["n"] > 1 else "")
+    text = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if entry.get("counts", {}).get(key, entry["n"]) > 1 else "")
     return text, key in best and math.isclose(mean, best[key], rel_tol=1e-12)
 
 
