@@ -189,12 +189,13 @@ def plot_summary(summary: list[dict[str, Any]], root: Path) -> Path | None:
             ax.set_xscale("log")  # the plain AE is orders of magnitude away from the regularized models
             label += " (log scale)"
         ax.set_title(label, fontsize=10)
-    for e in done:
+    for i, e in enumerate(done):
         curves = read_curves(root / "runs" / e["runs"][0])
         curve = "val/mse" if audio else "val/bce"
         if curve in curves:
             xs, ys = zip(*curves[curve], strict=True)
-            axes[2].plot([x + 1 for x in xs], ys, label=e["group"], lw=1)
+            style = ("-", "--", ":", "-.")[i // 10 % 4]  # colours repeat after 10 groups: change the line style
+            axes[2].plot([x + 1 for x in xs], ys, label=e["group"], lw=1, ls=style, color=f"C{i % 10}")
     axes[2].set_title(f"validation {'MSE' if audio else 'BCE'} by epoch (first seed)", fontsize=10)
     axes[2].set_xlabel("epoch")
     axes[2].legend(fontsize=6, ncol=2)
