@@ -198,6 +198,19 @@ variations:
     metrics = json.loads((run / "metrics.json").read_text())  # truth: the folder's own files
     assert "chosen for the test" in card and f"`{corpus}`: stft" in card and "spectral" in card
     assert f"| spectral convergence (test notes) | {metrics['test_spec_sc']:.4g} |" in card
+    # export: a lean copy that loads to the same weights, its card, and an index row read from its metrics
+    res = CliRunner().invoke(app, ["card", str(run), "--to", str(tmp_path / "ref"), "--name", "vae-ref",
+                                   "--note", "the reference VAE"])
+    assert res.exit_code == 0, res.output
+    ref = tmp_path / "ref/vae-ref"
+    assert not (ref / "checkpoints").exists() and "the reference VAE" in (ref / "CARD.md").read_text()
+    a, b = load(run).state_dict(), load(ref).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    index = (tmp_path / "ref/README.md").read_text()
+    assert f"| [vae-ref](vae-ref/CARD.md) | stft | kl | {metrics['test_spec_sc']:.4g} |" in index
+    assert "the reference VAE" in index
+    bad = CliRunner().invoke(app, ["card", str(run), str(run), "--name", "x"])
+    assert bad.exit_code == 2 and "--name" in bad.output
 
 
 def test_note_attributes_follow_the_metadata(corpus):

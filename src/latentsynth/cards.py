@@ -3,6 +3,7 @@ from the folder's own ``config.yaml`` and ``metrics.json`` so it never disagrees
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -61,4 +62,57 @@ def write_card(run: str | Path, note: str = "") -> Path:
     """Write ``CARD.md`` into the model folder; returns its path."""
     path = Path(run) / "CARD.md"
     atomic_write_text(path, card_markdown(run, note))
+    return path
+
+
+#: the files of a model folder that travel with an exported model (checkpoints and logs stay behind)
+EXPORTED = ("config.yaml", "model.json", "model.safetensors", "metrics.json", "curves.png", "notes.png")
+
+
+def export_model(run: str | Path, dest: str | Path, note: str = "") -> Path:
+    """Copy the model folder ``run`` (weights, config, metrics, figures; no checkpoints or logs) to ``dest``,
+    write its ``CARD.md`` there and refresh the index ``README.md`` of ``dest``'s parent; returns ``dest``.
+
+    Each file is copied to a temporary name and renamed, so an interrupted export never leaves a half file.
+    """
+    run, dest = Path(run), Path(dest)
+    for name in EXPORTED[:3]:
+        if not (run / name).is_file():
+            raise FileNotFoundError(f"{run}: not a latentsynth model folder (missing {name})")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in EXPORTED:
+        if (run / name).is_file():
+            tmp = dest / f".{name}.tmp"
+            shutil.copyfile(run / name, tmp)
+            tmp.replace(dest / name)
+    write_card(dest, note)
+    write_index(dest.parent)
+    return dest
+
+
+INDEX_COLUMNS = [("test_spec_sc", "spectral conv."), ("test_spec_lsd", "LSD (dB)"),
+                 ("test_audio_mrstft", "MR-STFT"), ("test_bce", "test BCE"), ("test_latent_mmd", "latent MMD"),
+                 ("test_active_units", "active units")]
+
+
+def write_index(root: str | Path) -> Path:
+    """Write ``root/README.md``: one row per model folder under ``root`` (its card's first note line, its
+    representation and scores), read from each folder's own files."""
+    root = Path(root)
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if (p / "model.json").is_file()):
+        cfg, m = load_config(folder), load_metrics(folder)
+        rep = cfg.data.representation if cfg.data.kind == "frames" else cfg.data.name
+        card = (folder / "CARD.md").read_text().splitlines() if (folder / "CARD.md").is_file() else []
+        note = card[2] if len(card) > 2 and not card[2].startswith("- **") else ""
+        cols = [f"{m[k]:.4g}" if isinstance(m.get(k), (int, float)) else "-" for k, _ in INDEX_COLUMNS]
+        rows.append(f"| [{folder.name}]({folder.name}/CARD.md) | {rep} | {cfg.regularizer.kind} | "
+                    + " | ".join(cols) + f" | {note} |")
+    head = ["# Model folders", "",
+            "Each folder loads with `latentsynth.load(folder)`; its CARD.md gives data, settings and scores. "
+            "Written by `latentsynth card RUN --to FOLDER`.", "",
+            "| model | data | regularizer | " + " | ".join(c for _, c in INDEX_COLUMNS) + " | why |",
+            "|---|---|---|" + "---:|" * len(INDEX_COLUMNS) + "---|"]
+    path = root / "README.md"
+    atomic_write_text(path, "\n".join(head + rows) + "\n")
     return path

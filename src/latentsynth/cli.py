@@ -188,13 +188,23 @@ def classifier(
 def card(
     runs: list[Path] = typer.Argument(..., help="model folders"),
     note: str = typer.Option("", help="a sentence on why the model was chosen (goes on every card)"),
+    to: Path = typer.Option(None, "--to", help="export: copy each model (weights, config, metrics, "
+                                      "figures; no checkpoints) to TO/<name> with its card, and index TO/README.md"),
+    name: str = typer.Option(None, help="folder name under --to (one run only; default: the run's)"),
 ) -> None:
     """Write CARD.md (data, representation, settings, scores) into each model folder, from its own files."""
-    from .cards import write_card
+    from .cards import export_model, write_card
+
+    if name is not None and (to is None or len(runs) != 1):
+        _fail(ValueError("--name: give it with --to and exactly one model folder"))
 
     def go():
         for run in runs:
-            typer.echo(f"wrote {write_card(run, note)}")
+            if to is None:
+                typer.echo(f"wrote {write_card(run, note)}")
+            else:
+                dest = export_model(run, to / (name or run.name), note)
+                typer.echo(f"exported {run} -> {dest} (card and {to / 'README.md'})")
 
     _run_guarded(go)
 
