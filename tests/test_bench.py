@@ -90,6 +90,49 @@ def test_resume_after_kill_skips_finished_runs(real_data_dir, tmp_path):
     assert [r["status"] for r in rows] == ["ok", "ok", "ok"]
 
 
+def _workers_of(pid: int) -> set[int]:
+    """PIDs of the multiprocessing workers whose parent is ``pid`` (read from /proc)."""
+    out = set()
+    for d in Path("/proc").iterdir():
+        try:
+            stat, cmd = (d / "stat").read_text(), (d / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"--multiprocessing-fork" in cmd:
+            out.add(int(d.name))
+    return out
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigterm_to_a_parallel_sweep_stops_its_workers(real_data_dir, tmp_path):
+    f = write_sweep(tmp_path, real_data_dir, "  - {name: a, preset: ae, overrides: [train.max_epochs=500]}\n"
+                    "  - {name: b, preset: ae, overrides: [train.max_epochs=500]}")
+    cmd = [sys.executable, "-m", "latentsynth", "bench", str(f), "--out", str(tmp_path / "out"), "--no-generation",
+           "-j", "2", "--threads", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs, deadline = tmp_path / "out" / "tiny" / "runs", time.time() + 240
+    while not all((runs / r / "checkpoints").is_dir() for r in ("a-s0", "b-s0")) and time.time() < deadline:
+        time.sleep(0.1)
+    workers = _workers_of(proc.pid)
+    assert len(workers) == 2, "the workers never started training"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    deadline = time.time() + 30
+    while [w for w in workers if _running(w)] and time.time() < deadline:
+        time.sleep(0.2)
+    alive = [w for w in workers if _running(w)]
+    assert not alive, f"workers {alive} outlived the sweep"
+    assert not (runs / "a-s0" / "metrics.json").exists()  # stopped mid-training, to be resumed later
+
+
 def test_summary_mean_std_and_best_by_hand(tmp_path):
     rows = [
         {"group": "x", "run": "x-s0", "factor": "f", "status": "ok", "test_bce": 100.0, "train_samples_per_s": 10},

@@ -10,9 +10,12 @@ re-run. An interrupted run continues from its last checkpoint; a failed run is t
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -131,6 +134,27 @@ class Progress:
               f"ETA {_fmt_time(eta)}] {name} ({seconds:.0f} s): {what}", file=self.stream, flush=True)
 
 
+@contextlib.contextmanager
+def _workers_die_with(pool: ProcessPoolExecutor):
+    """While inside, a SIGTERM to the sweep process kills its worker processes too (they would otherwise go
+    on training, orphaned, and race a resumed sweep for the same run folders). Work since each run's last
+    checkpoint is all that is lost; the next call resumes from there."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        for proc in list((pool._processes or {}).values()):
+            proc.kill()
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers: int = 1,
               stream=sys.stdout, generation: bool = True, threads: int | None = None) -> Path:
     """Train every unfinished run of ``runs`` under ``<out>/<spec.name>/runs``; returns the sweep folder.
@@ -193,7 +217,7 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
     else:
         threads = threads or max(1, (os.cpu_count() or 1) // workers)
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, _workers_die_with(pool):
             pending = {pool.submit(run_one, to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name])
                        for r in todo}
             while pending:
