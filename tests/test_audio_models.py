@@ -190,7 +190,7 @@ variations:
     for args in (["explore", str(run)], ["sample", str(run), "--n", "2"], ["eval", str(run)]):
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 0, (args, res.output)
-    assert {p.name for p in (run / "explore").iterdir()} == {"projection_pca.png", "samples_prior.png"}
+    assert {p.name for p in (run / "explore").iterdir()} == {"projection_pca.png", "samples_prior.png", "probes.json"}
     assert (run / "notes.png").exists() and "spec_sc=" in res.output
     res = CliRunner().invoke(app, ["card", str(run), "--note", "chosen for the test"])
     assert res.exit_code == 0, res.output
@@ -223,6 +223,37 @@ def test_note_attributes_follow_the_metadata(corpus):
         row = next(r for r in csv.DictReader((corpus / "metadata.csv").open()) if r["path"] == data.notes[k]["path"])
         assert (attrs["instrument"][i], attrs["pitch"][i], attrs["dynamics"][i]) == (
             row["instrument"], int(row["pitch"]), row["dynamics"])
+
+
+def test_attribute_probes_match_a_naive_knn():
+    from latentsynth.latent.explore_frames import attribute_probes
+
+    rng = np.random.default_rng(0)
+    zt, zv = torch.tensor(rng.normal(size=(60, 3))), torch.tensor(rng.normal(size=(25, 3)))
+
+    def attrs(n):
+        return {"instrument": list(rng.choice(["Fl", "TpC", "Vc"], n)), "dynamics": list(rng.choice(["ff", "pp"], n)),
+                "pitch": [int(p) for p in rng.integers(40, 80, n)]}
+
+    at, av = attrs(60), attrs(25)
+    res = attribute_probes(zt, at, zv, av, k=5)
+    near = [np.argsort(((zt - z) ** 2).sum(1).numpy(), kind="stable")[:5] for z in zv]  # naive 5-NN
+    for key in ("instrument", "dynamics"):
+        classes = sorted(set(at[key]))
+        votes = [max(classes, key=lambda c: (sum(at[key][j] == c for j in idx), -classes.index(c))) for idx in near]
+        assert res[f"{key}_acc"] == pytest.approx(np.mean([v == t for v, t in zip(votes, av[key], strict=True)]))
+        top = max(classes, key=lambda c: (at[key].count(c), -classes.index(c)))
+        assert res[f"{key}_chance"] == pytest.approx(np.mean([t == top for t in av[key]]))
+    pred = [np.mean([at["pitch"][j] for j in idx]) for idx in near]
+    assert res["pitch_mae"] == pytest.approx(np.mean(np.abs(np.array(pred) - av["pitch"])))
+    assert res["pitch_mae_chance"] == pytest.approx(np.mean(np.abs(np.median(at["pitch"]) - np.array(av["pitch"]))))
+    # codes that are the attributes themselves are probed perfectly
+    codes = lambda a: torch.tensor([[a["pitch"][i], 100.0 * (a["instrument"][i] == "Fl"),  # noqa: E731
+                                     100.0 * (a["dynamics"][i] == "ff")] for i in range(len(a["pitch"]))])
+    at["instrument"] = ["Fl" if p % 2 else "Vc" for p in at["pitch"]]
+    av["instrument"] = ["Fl" if p % 2 else "Vc" for p in av["pitch"]]
+    exact = attribute_probes(codes(at), at, codes(av), av, k=1)
+    assert exact["dynamics_acc"] == 1.0 and exact["instrument_acc"] == 1.0
 
 
 def test_sol_presets_expand():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -152,6 +153,11 @@ def explore(
 
                 for p in explore_frames(model, run / "explore", data, tsne=tsne, seed=seed):
                     typer.echo(f"wrote {p}")
+                pr = json.loads((run / "explore" / "probes.json").read_text())
+                typer.echo(f"k-NN probes of the test codes: instrument {pr['instrument_acc']:.3f} (chance "
+                           f"{pr['instrument_chance']:.3f}), dynamics {pr['dynamics_acc']:.3f} (chance "
+                           f"{pr['dynamics_chance']:.3f}), pitch MAE {pr['pitch_mae']:.2f} semitones (chance "
+                           f"{pr['pitch_mae_chance']:.2f})")
                 continue
             for p in explore_run(model, run / "explore", data, tsne=tsne, seed=seed):
                 typer.echo(f"wrote {p}")

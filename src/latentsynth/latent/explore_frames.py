@@ -1,8 +1,9 @@
 """``latentsynth explore`` for frame models: where notes land in the latent space.
 
 Writes into ``<run>/explore/``: ``projection_pca.png`` (and ``projection_tsne.png``): train and test frames
-projected to 2-D, coloured by instrument, pitch (MIDI) and dynamics; ``samples_prior.png``: decoded prior
-samples as frames side by side (dB, lowest bin at the bottom).
+projected to 2-D, coloured by instrument, pitch (MIDI) and dynamics; ``probes.json``: how much of each
+attribute the codes carry (:func:`attribute_probes`); ``samples_prior.png``: decoded prior samples as frames
+side by side (dB, lowest bin at the bottom).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..io import write_json
 from ..models import AutoEncoder
 from .explore import _decode, encodings
 from .projections import project
@@ -25,6 +27,34 @@ def note_attributes(data, notes: torch.Tensor) -> dict[str, list]:
     rows = [data.notes[int(k)] for k in notes]
     return {"instrument": [r["instrument"] for r in rows], "pitch": [int(r["pitch"]) for r in rows],
             "dynamics": [r["dynamics"] for r in rows]}
+
+
+def attribute_probes(z_train: torch.Tensor, a_train: dict[str, list], z_test: torch.Tensor,
+                     a_test: dict[str, list], k: int = 10) -> dict[str, float]:
+    """k-nearest-neighbour probes of the codes: fitted on train codes ``[N, d]``, scored on test codes ``[M, d]``
+    (test notes are notes the model never saw). Euclidean distance in the latent space.
+
+    ``instrument_acc`` / ``dynamics_acc``: accuracy of the majority vote of the k nearest train codes;
+    ``pitch_mae``: mean absolute error (semitones) of the mean pitch of the k nearest train codes. Chance levels
+    from the attribute alone: ``*_chance`` (accuracy of always answering the most frequent train class) and
+    ``pitch_mae_chance`` (MAE of always answering the median train pitch).
+    """
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    zt, zv = z_train.reshape(len(z_train), -1).numpy(), z_test.reshape(len(z_test), -1).numpy()
+    k = min(k, len(zt))  # a tiny corpus may have fewer codes
+    out: dict[str, float] = {}
+    for key in ("instrument", "dynamics"):
+        yt, yv = np.asarray(a_train[key]), np.asarray(a_test[key])
+        pred = KNeighborsClassifier(n_neighbors=k).fit(zt, yt).predict(zv)
+        values, counts = np.unique(yt, return_counts=True)
+        out[f"{key}_acc"] = float(np.mean(pred == yv))
+        out[f"{key}_chance"] = float(np.mean(yv == values[np.argmax(counts)]))
+    pt, pv = np.asarray(a_train["pitch"], dtype=float), np.asarray(a_test["pitch"], dtype=float)
+    pred = KNeighborsRegressor(n_neighbors=k).fit(zt, pt).predict(zv)
+    out["pitch_mae"] = float(np.mean(np.abs(pred - pv)))
+    out["pitch_mae_chance"] = float(np.mean(np.abs(np.median(pt) - pv)))
+    return out
 
 
 def plot_note_projections(name: str, z_train: torch.Tensor, a_train: dict[str, list], z_test: torch.Tensor,
@@ -58,17 +88,25 @@ def plot_note_projections(name: str, z_train: torch.Tensor, a_train: dict[str, l
     return _save(fig, Path(path))
 
 
-def explore_frames(model: AutoEncoder, out: str | Path, data, tsne: bool = False, n: int = 4000,
-                   n_samples: int = 64, seed: int = 0) -> list[Path]:
-    """Write the frame-model figures into ``out``; returns the paths."""
+def explore_frames(model: AutoEncoder, out: str | Path, data, tsne: bool = False, n: int = 10000,
+                   n_plot: int = 4000, n_samples: int = 64, seed: int = 0) -> list[Path]:
+    """Write the frame-model figures and probes into ``out`` (``n`` train and ``n`` test frames encoded and
+    probed, ``n_plot`` of them drawn); returns the paths."""
     from ..plots import _save, plt
 
     out = Path(out)
     zt, nt, zv, nv = encodings(model, data, n=n, seed=seed)
     at, av = note_attributes(data, nt), note_attributes(data, nv)
-    paths = [plot_note_projections(model.cfg.name, zt, at, zv, av, out / "projection_pca.png", "pca")]
+    probes = attribute_probes(zt, at, zv, av)
+    write_json(out / "probes.json", {"train_frames": len(zt), "test_frames": len(zv), "k": min(10, len(zt)), **probes})
+    paths = [out / "probes.json"]
+    m = n_plot  # the plots show a (random) part of the probed codes
+    sub = lambda a: {key: v[:m] for key, v in a.items()}  # noqa: E731
+    paths.append(plot_note_projections(model.cfg.name, zt[:m], sub(at), zv[:m], sub(av), out / "projection_pca.png",
+                                       "pca"))
     if tsne:
-        paths.append(plot_note_projections(model.cfg.name, zt, at, zv, av, out / "projection_tsne.png", "tsne"))
+        paths.append(plot_note_projections(model.cfg.name, zt[:m], sub(at), zv[:m], sub(av),
+                                           out / "projection_tsne.png", "tsne"))
     g = torch.Generator().manual_seed(seed)
     frames = _decode(model, model.prior.sample(n_samples, generator=g))  # [S, W, F] normalised
     db = data.to_db(frames).reshape(-1, frames.shape[-1]).T  # [F, S * W]
