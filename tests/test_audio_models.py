@@ -192,6 +192,14 @@ variations:
         assert res.exit_code == 0, (args, res.output)
     assert {p.name for p in (run / "explore").iterdir()} == {"projection_pca.png", "samples_prior.png", "probes.json"}
     assert (run / "notes.png").exists() and "spec_sc=" in res.output
+    # the report picks up the probes that explore wrote, for that run only
+    from latentsynth.bench.report import write_report
+
+    write_report(spec, expand(spec), root, {})
+    rows = {r["run"]: r for r in csv.DictReader((root / "results.csv").open())}
+    probes = json.loads((run / "explore/probes.json").read_text())
+    assert float(rows["vae-spectral-s0"]["probe_pitch_mae"]) == pytest.approx(probes["pitch_mae"])
+    assert rows["ae-s0"]["probe_pitch_mae"] == "" and "k-NN pitch MAE" in (root / "summary.md").read_text()
     res = CliRunner().invoke(app, ["card", str(run), "--note", "chosen for the test"])
     assert res.exit_code == 0, res.output
     card = (run / "CARD.md").read_text()

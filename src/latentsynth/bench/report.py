@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_text, load_metrics, write_csv
+from ..io import atomic_write_text, load_metrics, read_json, write_csv
 from .sweep import PlannedRun, SweepSpec
 
 # summary columns: (metrics key, label, better) with better = "min", "max" or None (not ranked)
@@ -21,7 +21,9 @@ SUMMARY_COLUMNS = [
     ("gen_confidence", "clf confidence", "max"), ("gen_class_coverage", "class coverage", "max"),
     ("gen_mmd_data", "MMD pixels", "min"),
     ("test_spec_sc", "spectral conv.", "min"), ("test_spec_lsd", "LSD (dB)", "min"),
-    ("test_audio_mrstft", "MR-STFT audio", "min"), ("epochs", "epochs", None),
+    ("test_audio_mrstft", "MR-STFT audio", "min"),
+    ("probe_instrument_acc", "k-NN instrument", "max"), ("probe_dynamics_acc", "k-NN dynamics", "max"),
+    ("probe_pitch_mae", "k-NN pitch MAE", "min"), ("epochs", "epochs", None),
     ("train_samples_per_s", "samples/s", "max"), ("wall_seconds", "wall s", "min"),
 ]
 
@@ -60,6 +62,9 @@ def collect_rows(runs: list[PlannedRun], root: Path, status: dict[str, tuple[str
         row = {"run": r.name, "group": r.group, "variation": r.variation, "factor": r.factor, "seed": r.seed,
                **{f"grid.{k}": v for k, v in r.grid.items()}, **describe(r.config), "status": st, "error": err}
         row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None})
+        probes = run_dir / "explore" / "probes.json"  # written by `latentsynth explore` on frame models
+        if metrics and probes.is_file():
+            row.update({f"probe_{k}": v for k, v in read_json(probes).items() if isinstance(v, (int, float))})
         rows.append(row)
     return rows
 
