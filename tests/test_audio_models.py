@@ -215,7 +215,8 @@ variations:
     a, b = load(run).state_dict(), load(ref).state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     index = (tmp_path / "ref/README.md").read_text()
-    assert f"| [vae-ref](vae-ref/CARD.md) | stft | kl | {metrics['test_spec_sc']:.4g} |" in index
+    assert f"| [vae-ref](vae-ref/CARD.md) | stft frames | kl | {metrics['test_spec_sc']:.4g} |" in index
+    assert f"| {probes['pitch_mae']:.2f} |" in (ref / "CARD.md").read_text()
     assert "the reference VAE" in index
     bad = CliRunner().invoke(app, ["card", str(run), str(run), "--name", "x"])
     assert bad.exit_code == 2 and "--name" in bad.output

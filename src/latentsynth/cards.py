@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_config
-from .io import atomic_write_text, load_metrics
+from .io import atomic_write_text, load_metrics, read_json
 
 SCORES = [
     ("test_bce", "test BCE (sum over dims)"), ("test_mse", "test MSE (sum over dims)"),
@@ -54,6 +54,13 @@ def card_markdown(run: str | Path, note: str = "") -> str:
         "", "| score | value |", "|---|---:|",
     ]
     lines += [f"| {label} | {_fmt(metrics[k])} |" for k, label in SCORES if metrics.get(k) is not None]
+    probes = next((p for p in (run / "probes.json", run / "explore" / "probes.json") if p.is_file()), None)
+    if probes is not None:  # written by `latentsynth explore` (frame models)
+        pr = read_json(probes)
+        lines += [f"| k-NN probe: instrument accuracy (chance {pr['instrument_chance']:.3f}) | "
+                  f"{pr['instrument_acc']:.3f} |",
+                  f"| k-NN probe: dynamics accuracy (chance {pr['dynamics_chance']:.3f}) | {pr['dynamics_acc']:.3f} |",
+                  f"| k-NN probe: pitch MAE, semitones (chance {pr['pitch_mae_chance']:.2f}) | {pr['pitch_mae']:.2f} |"]
     lines += ["", "Scores: test split, definitions in docs/evaluation.md. Written by `latentsynth card`."]
     return "\n".join(lines) + "\n"
 
@@ -70,8 +77,9 @@ EXPORTED = ("config.yaml", "model.json", "model.safetensors", "metrics.json", "c
 
 
 def export_model(run: str | Path, dest: str | Path, note: str = "") -> Path:
-    """Copy the model folder ``run`` (weights, config, metrics, figures; no checkpoints or logs) to ``dest``,
-    write its ``CARD.md`` there and refresh the index ``README.md`` of ``dest``'s parent; returns ``dest``.
+    """Copy the model folder ``run`` (weights, config, metrics, figures, k-NN probes; no checkpoints or logs) to
+    ``dest``, write its ``CARD.md`` there and refresh the index ``README.md`` of ``dest``'s parent; returns
+    ``dest``.
 
     Each file is copied to a temporary name and renamed, so an interrupted export never leaves a half file.
     """
@@ -80,18 +88,19 @@ def export_model(run: str | Path, dest: str | Path, note: str = "") -> Path:
         if not (run / name).is_file():
             raise FileNotFoundError(f"{run}: not a latentsynth model folder (missing {name})")
     dest.mkdir(parents=True, exist_ok=True)
-    for name in EXPORTED:
-        if (run / name).is_file():
-            tmp = dest / f".{name}.tmp"
-            shutil.copyfile(run / name, tmp)
-            tmp.replace(dest / name)
+    files = [(run / name, dest / name) for name in EXPORTED] + [(run / "explore" / "probes.json", dest / "probes.json")]
+    for src, dst in files:
+        if src.is_file():
+            tmp = dst.with_name(f".{dst.name}.tmp")
+            shutil.copyfile(src, tmp)
+            tmp.replace(dst)
     write_card(dest, note)
     write_index(dest.parent)
     return dest
 
 
 INDEX_COLUMNS = [("test_spec_sc", "spectral conv."), ("test_spec_lsd", "LSD (dB)"),
-                 ("test_audio_mrstft", "MR-STFT"), ("test_bce", "test BCE"), ("test_latent_mmd", "latent MMD"),
+                 ("test_audio_mrstft", "MR-STFT"), ("test_latent_mmd", "latent MMD"),
                  ("test_active_units", "active units")]
 
 
@@ -102,7 +111,9 @@ def write_index(root: str | Path) -> Path:
     rows = []
     for folder in sorted(p for p in root.iterdir() if (p / "model.json").is_file()):
         cfg, m = load_config(folder), load_metrics(folder)
-        rep = cfg.data.representation if cfg.data.kind == "frames" else cfg.data.name
+        d = cfg.data
+        rep = (f"{d.representation}, {d.window}-frame windows" if d.window > 1 else f"{d.representation} frames"
+               ) if d.kind == "frames" else d.name
         card = (folder / "CARD.md").read_text().splitlines() if (folder / "CARD.md").is_file() else []
         note = card[2] if len(card) > 2 and not card[2].startswith("- **") else ""
         cols = [f"{m[k]:.4g}" if isinstance(m.get(k), (int, float)) else "-" for k, _ in INDEX_COLUMNS]
