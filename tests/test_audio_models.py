@@ -271,3 +271,22 @@ def test_sol_presets_expand():
     full = expand(load_sweep("sol-full"))
     reps = {r.config.data.representation for r in full}
     assert reps == {"stft", "mel", "cqt"} and len({r.seed for r in full}) >= 2
+
+
+REFERENCE = Path(__file__).resolve().parents[1] / "models" / "sol"
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent.name for p in REFERENCE.glob("*/model.json")))
+def test_reference_models_load_and_decode_frames(folder):
+    from latentsynth.dsp import SpecConfig
+
+    model = load(REFERENCE / folder)
+    cfg = load_config(REFERENCE / folder)
+    bins = SpecConfig(representation=cfg.data.representation).n_bins  # truth: the representation's bin count
+    x = model.likelihood.mean(model.decode(model.prior.sample(3)))
+    assert x.shape == (3, cfg.data.window, bins) and torch.isfinite(x).all()
+    assert x.min() >= 0 and x.max() <= 1  # min-max normalised dB frames
+    card = (REFERENCE / folder / "CARD.md").read_text()
+    metrics = json.loads((REFERENCE / folder / "metrics.json").read_text())
+    assert f"| spectral convergence (test notes) | {metrics['test_spec_sc']:.4g} |" in card
+    assert f"[{folder}]({folder}/CARD.md)" in (REFERENCE / "README.md").read_text()
