@@ -85,7 +85,26 @@ def split_indices(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndar
     return np.sort(perm[val_size:]), np.sort(perm[:val_size])
 
 
-class ImageDataModule(L.LightningDataModule):
+class SplitDataModule(L.LightningDataModule):
+    """The loaders shared by the image and frame data modules: ``self.train`` / ``val`` / ``test`` datasets
+    (set by ``setup``), batches of ``cfg.batch_size``, training order reshuffled each epoch from ``seed``."""
+
+    def _loader(self, ds: Dataset, shuffle: bool) -> DataLoader:
+        sampler = EpochSampler(len(ds), self.seed) if shuffle else None
+        return DataLoader(ds, batch_size=self.cfg.batch_size, sampler=sampler, collate_fn=passthrough_collate,
+                          num_workers=self.cfg.num_workers, persistent_workers=self.cfg.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test, shuffle=False)
+
+
+class ImageDataModule(SplitDataModule):
     """MNIST / Fashion-MNIST: train, validation (seeded split of train) and the official test set."""
 
     def __init__(self, cfg: DataConfig, seed: int = 0):
@@ -135,17 +154,3 @@ class ImageDataModule(L.LightningDataModule):
             return images
         g = torch.Generator().manual_seed(1234)
         return (torch.bernoulli(images.float() / 255.0, generator=g) * 255).to(torch.uint8)
-
-    def _loader(self, ds: ImageDataset, shuffle: bool) -> DataLoader:
-        sampler = EpochSampler(len(ds), self.seed) if shuffle else None
-        return DataLoader(ds, batch_size=self.cfg.batch_size, sampler=sampler, collate_fn=passthrough_collate,
-                          num_workers=self.cfg.num_workers, persistent_workers=self.cfg.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test, shuffle=False)

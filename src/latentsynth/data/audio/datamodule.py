@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ...config import DataConfig
 from ...dsp.transforms import NormStats, SpecConfig
 from ..idx import DataError
-from ..images import EpochSampler, passthrough_collate
+from ..images import SplitDataModule
 from .frames import FrameDataset, PrepConfig, SplitConfig, prepare
 
 
@@ -56,7 +55,7 @@ class FrameWindows(Dataset):
         return (self.window, self.frames.shape[1])
 
 
-class FrameDataModule(L.LightningDataModule):
+class FrameDataModule(SplitDataModule):
     """Train / validation / test windows of the frames of ``cfg.corpus`` (splits by note, never by frame).
 
     Validation and test use non-overlapping windows; training windows start every ``cfg.frame_hop`` frames.
@@ -136,20 +135,6 @@ class FrameDataModule(L.LightningDataModule):
         r = self.notes[note]
         s, n = int(r["frame_start"]), int(r["n_frames"])
         return self.frames[s:s + n]
-
-    def _loader(self, ds: FrameWindows, shuffle: bool) -> DataLoader:
-        sampler = EpochSampler(len(ds), self.seed) if shuffle else None
-        return DataLoader(ds, batch_size=self.cfg.batch_size, sampler=sampler, collate_fn=passthrough_collate,
-                          num_workers=self.cfg.num_workers, persistent_workers=self.cfg.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test, shuffle=False)
 
 
 def data_module(cfg, data_dir: str | None = None, setup: bool = True):
