@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_config
-from .io import atomic_write_text, load_metrics, read_json
+from .io import MODEL_FILES, atomic_write_text, check_model_folder, load_metrics, read_json
 
 SCORES = [
     ("test_bce", "test BCE (sum over dims)"), ("test_mse", "test MSE (sum over dims)"),
@@ -73,7 +73,7 @@ def write_card(run: str | Path, note: str = "") -> Path:
 
 
 #: the files of a model folder that travel with an exported model (checkpoints and logs stay behind)
-EXPORTED = ("config.yaml", "model.json", "model.safetensors", "metrics.json", "curves.png", "notes.png")
+EXPORTED = (*MODEL_FILES, "metrics.json", "curves.png", "notes.png")
 
 
 def export_model(run: str | Path, dest: str | Path, note: str = "") -> Path:
@@ -83,10 +83,7 @@ def export_model(run: str | Path, dest: str | Path, note: str = "") -> Path:
 
     Each file is copied to a temporary name and renamed, so an interrupted export never leaves a half file.
     """
-    run, dest = Path(run), Path(dest)
-    for name in EXPORTED[:3]:
-        if not (run / name).is_file():
-            raise FileNotFoundError(f"{run}: not a latentsynth model folder (missing {name})")
+    run, dest = check_model_folder(run), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     files = [(run / name, dest / name) for name in EXPORTED] + [(run / "explore" / "probes.json", dest / "probes.json")]
     for src, dst in files:

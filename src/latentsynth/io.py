@@ -91,17 +91,26 @@ def save_model(model: torch.nn.Module, folder: str | Path, metrics: dict[str, An
     return folder
 
 
+MODEL_FILES = ("config.yaml", "model.json", "model.safetensors")  # what makes a folder a saved model
+
+
+def check_model_folder(folder: str | Path) -> Path:
+    """``folder`` as a Path; one clear error if a file of :data:`MODEL_FILES` is missing."""
+    folder = Path(folder)
+    for name in MODEL_FILES:
+        if not (folder / name).is_file():
+            raise FileNotFoundError(
+                f"{folder}: not a latentsynth model folder (missing {name}); train one with `latentsynth train`"
+            )
+    return folder
+
+
 def load(folder: str | Path, device: str | torch.device = "cpu"):
     """Rebuild the model saved in ``folder`` (no pickle involved) in eval mode."""
     from .config import load_config
     from .models import AutoEncoder
 
-    folder = Path(folder)
-    for name in ("config.yaml", "model.json", "model.safetensors"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(
-                f"{folder}: not a latentsynth model folder (missing {name}); train one with `latentsynth train`"
-            )
+    folder = check_model_folder(folder)
     cfg = load_config(folder)
     meta = read_json(folder / "model.json")
     if meta.get("format") != FORMAT_VERSION:

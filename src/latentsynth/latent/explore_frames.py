@@ -43,7 +43,7 @@ def attribute_probes(z_train: torch.Tensor, a_train: dict[str, list], z_test: to
 
     zt, zv = z_train.reshape(len(z_train), -1).numpy(), z_test.reshape(len(z_test), -1).numpy()
     k = min(k, len(zt))  # a tiny corpus may have fewer codes
-    out: dict[str, float] = {}
+    out: dict[str, float] = {"k": k}
     for key in ("instrument", "dynamics"):
         yt, yv = np.asarray(a_train[key]), np.asarray(a_test[key])
         pred = KNeighborsClassifier(n_neighbors=k).fit(zt, yt).predict(zv)
@@ -98,7 +98,7 @@ def explore_frames(model: AutoEncoder, out: str | Path, data, tsne: bool = False
     zt, nt, zv, nv = encodings(model, data, n=n, seed=seed)
     at, av = note_attributes(data, nt), note_attributes(data, nv)
     probes = attribute_probes(zt, at, zv, av)
-    write_json(out / "probes.json", {"train_frames": len(zt), "test_frames": len(zv), "k": min(10, len(zt)), **probes})
+    write_json(out / "probes.json", {"train_frames": len(zt), "test_frames": len(zv), **probes})
     paths = [out / "probes.json"]
     m = n_plot  # the plots show a (random) part of the probed codes
     sub = lambda a: {key: v[:m] for key, v in a.items()}  # noqa: E731
