@@ -40,6 +40,13 @@ def test_expansion_of_variations_grid_and_seeds(tmp_path):
     fashion = expand(load_sweep("fashion-full"))
     assert [r.name for r in fashion] == [r.name for r in full] and fashion[0].config.data.name == "fashion-mnist"
     assert load_sweep("fashion-full").name == "fashion-full"  # its own folder, not the parent's
+    # each variation is compared with the reference built from the same preset, in the same grid cell
+    base = {r.group: r.baseline for r in full}
+    assert base["vae"] == "" and base["vae-warmup"] == "vae" and base["wae-mmd-rbf-median"] == "wae-mmd-rbf"
+    assert runs[4].baseline == ""  # "wae" has no reference variation of preset wae-mmd-imq in this sweep
+    f = write_sweep(tmp_path, tmp_path, "  - {name: vae, preset: vae}\n  - {name: wae, preset: wae-mmd-imq, "
+                    "factor: model, baseline: vae}", grid="{model.latent_dim: [2, 8]}")
+    assert [r.baseline for r in expand(load_sweep(f))] == ["", "", "vae-latent_dim=2", "vae-latent_dim=8"]
 
 
 def test_bad_sweeps_fail_before_training(tmp_path):
@@ -52,6 +59,9 @@ def test_bad_sweeps_fail_before_training(tmp_path):
                                        "{name: a, preset: mnist-ae}]\n")
     with pytest.raises(ConfigError, match="duplicate"):
         load_sweep(tmp_path / "dup.yaml")
+    (tmp_path / "base.yaml").write_text("name: b\nvariations: [{name: a, preset: mnist-vae, baseline: nope}]\n")
+    with pytest.raises(ConfigError, match="baseline names no variation.*a -> nope"):
+        load_sweep(tmp_path / "base.yaml")
 
 
 def test_failing_run_is_recorded_and_the_sweep_goes_on(real_data_dir, tmp_path):
@@ -154,6 +164,28 @@ def test_summary_mean_std_and_best_by_hand(tmp_path):
            for g, v, lik in (("b", 100.0, "bernoulli"), ("g", -700.0, "gaussian"))]
     s = summarize(nll)
     assert s[0]["test_nll_iw"] == (100.0, 0.0) and "test_nll_iw" not in s[1]
+
+
+def test_effects_are_welch_t_tests_against_the_baseline():
+    from scipy.stats import ttest_ind
+
+    from latentsynth.bench.report import effects, effects_table, welch
+
+    a, b = [81.2, 80.1, 82.6], [72.4, 73.0, 71.1, 72.2]
+    delta, se, p = welch(a, b)
+    ref = ttest_ind(a, b, equal_var=False)  # the reference implementation of Welch's test
+    assert delta == pytest.approx(sum(a) / 3 - sum(b) / 4) and delta / se == pytest.approx(ref.statistic)
+    assert p == pytest.approx(ref.pvalue)
+    assert welch([1.0], b)[1:] == (None, None) and welch([16.0, 16.0], [16.0, 16.0]) == (0.0, 0.0, None)
+    row = lambda g, s, v, base="": {"group": g, "run": f"{g}-s{s}", "factor": "warmup" if base else "reference",  # noqa: E731
+                                    "baseline": base, "status": "ok", "test_bce": v}
+    rows = ([row("vae", i, v) for i, v in enumerate(a)] + [row("vae-warmup", i, v, "vae") for i, v in enumerate(b)]
+            + [row("vae-z8", i, v, "vae") for i, v in enumerate([80.0, 83.0, 81.5])])
+    got = {e["group"]: e["test_bce"] for e in effects(rows)}
+    assert set(got) == {"vae-warmup", "vae-z8"} and got["vae-warmup"] == pytest.approx(welch(b, a))
+    head, table = effects_table(rows)
+    assert head == ["variation", "baseline", "factor", "Δ BCE"]
+    assert table[0][3].endswith(" *") and not table[1][3].endswith("*")  # separated vs overlapping seeds
 
 
 def test_finished_runs_get_generation_scores_without_retraining(real_data_dir, tmp_path, monkeypatch):

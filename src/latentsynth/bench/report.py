@@ -1,5 +1,6 @@
 """Sweep results: ``results.csv`` (one row per run), ``summary.md`` / ``summary.html`` (mean ± std over seeds,
-best per column marked) and comparison figures."""
+best per column marked; the effect of each variation against its baseline with a Welch t-test) and comparison
+figures."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ SUMMARY_COLUMNS = [
     ("probe_pitch_mae", "k-NN pitch MAE", "min"), ("epochs", "epochs", None),
     ("train_samples_per_s", "samples/s", "max"), ("wall_seconds", "wall s", "min"),
 ]
+
+
+# the effects table: difference of these metrics between a variation and its baseline
+EFFECT_COLUMNS = ["test_bce", "test_mse", "test_latent_mmd", "test_agg_kl_gauss", "test_active_units", "gen_fd",
+                  "gen_precision", "gen_recall", "gen_class_coverage", "test_spec_sc", "test_spec_lsd",
+                  "test_audio_mrstft"]
+P_SIGNIFICANT = 0.05
 
 
 def columns(summary: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
@@ -59,7 +67,8 @@ def collect_rows(runs: list[PlannedRun], root: Path, status: dict[str, tuple[str
             st, err = "failed", (run_dir / "error.txt").read_text().strip().splitlines()[-1][:300]
         else:
             st, err = "pending", ""
-        row = {"run": r.name, "group": r.group, "variation": r.variation, "factor": r.factor, "seed": r.seed,
+        row = {"run": r.name, "group": r.group, "variation": r.variation, "factor": r.factor,
+               "baseline": r.baseline, "seed": r.seed,
                **{f"grid.{k}": v for k, v in r.grid.items()}, **describe(r.config), "status": st, "error": err}
         row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None})
         probes = run_dir / "explore" / "probes.json"  # written by `latentsynth explore` on frame models
@@ -96,6 +105,71 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _values(rows: list[dict[str, Any]], group: str, key: str) -> list[float]:
+    return [float(r[key]) for r in rows if r["group"] == group and r["status"] == "ok"
+            and r.get(key) is not None and not math.isnan(float(r[key]))]
+
+
+def welch(a: list[float], b: list[float]) -> tuple[float, float | None, float | None]:
+    """(mean(a) - mean(b), standard error of that difference, two-sided p of Welch's t-test); the last two
+    are None with fewer than 2 values on a side, p is None when neither side varies."""
+    from scipy.stats import t as student_t
+
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    if len(a) < 2 or len(b) < 2:
+        return ma - mb, None, None
+    wa = sum((x - ma) ** 2 for x in a) / (len(a) - 1) / len(a)  # squared standard errors of the means
+    wb = sum((x - mb) ** 2 for x in b) / (len(b) - 1) / len(b)
+    se = math.sqrt(wa + wb)
+    if se == 0:
+        return ma - mb, 0.0, None
+    df = (wa + wb) ** 2 / (wa**2 / (len(a) - 1) + wb**2 / (len(b) - 1))  # Welch-Satterthwaite
+    return ma - mb, se, float(2 * student_t.sf(abs(ma - mb) / se, df))
+
+
+def effects(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per variation that has a baseline: ``welch(variation runs, baseline runs)`` for every effect
+    column, i.e. is this effect bigger than the seed-to-seed noise? (p is not corrected for the many
+    comparisons of a sweep.)"""
+    out, seen = [], set()
+    for row in rows:
+        g, base = row["group"], row.get("baseline") or ""
+        if not base or g in seen:
+            continue
+        seen.add(g)
+        entry: dict[str, Any] = {"group": g, "baseline": base, "factor": row["factor"]}
+        for key in EFFECT_COLUMNS:
+            a, b = _values(rows, g, key), _values(rows, base, key)
+            if a and b:
+                entry[key] = welch(a, b)
+        out.append(entry)
+    return out
+
+
+def _effect_cell(value: tuple[float, float | None, float | None] | None) -> str:
+    if value is None:
+        return "–"
+    delta, se, p = value
+    scale = max(abs(delta), se or 0.0)
+    digits = 4 if scale < 1 else 2 if scale < 1000 else 0
+    text = f"{delta:+.{digits}f}" + (f" ± {se:.{digits}f}" if se is not None else "")
+    return text + (" *" if p is not None and p < P_SIGNIFICANT else "")
+
+
+def effects_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and text rows of the effects table (no rows when no variation has a baseline)."""
+    table = effects(rows)
+    keys = [k for k in EFFECT_COLUMNS if any(k in e for e in table)]
+    labels = {k: label for k, label, _ in SUMMARY_COLUMNS}
+    head = ["variation", "baseline", "factor", *(f"Δ {labels[k]}" for k in keys)]
+    return head, [[e["group"], e["baseline"], e["factor"], *(_effect_cell(e.get(k)) for k in keys)] for e in table]
+
+
+EFFECTS_NOTE = (f"Δ = variation mean − baseline mean ± the standard error of the difference; * where Welch's "
+                f"t-test over the seeds gives p < {P_SIGNIFICANT} (not corrected for the number of comparisons: "
+                "expect about 1 false * in 20 cells).")
+
+
 def _best(summary: list[dict[str, Any]]) -> dict[str, float]:
     best = {}
     for key, _, better in SUMMARY_COLUMNS:
@@ -130,6 +204,11 @@ def summary_markdown(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[
             text, is_best = _cell(e, key, best)
             cells.append(f"**{text}**" if is_best else text)
         lines.append(f"| {e['group']} | {e['factor']} | {e['n']} | " + " | ".join(cells) + " |")
+    head, table = effects_table(rows)
+    if table:
+        lines += ["", "## Effects against the baseline", "", EFFECTS_NOTE, "",
+                  "| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * (len(head) - 3)]
+        lines += ["| " + " | ".join(r) + " |" for r in table]
     if failed:
         lines += ["", "## Failed runs", ""] + [f"- `{r['run']}`: {r.get('error', '')}" for r in failed]
     return "\n".join(lines) + "\n"
@@ -137,7 +216,7 @@ def summary_markdown(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[
 
 def summary_html(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[dict[str, Any]], root: Path) -> str:
     best, cols = _best(summary), columns(summary)
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in cols)
+    cols_head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in cols)
     body = []
     for e in summary:
         cells = []
@@ -156,6 +235,12 @@ def summary_html(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[dict
                        if (root / "runs" / r / f).exists())
         title = f"<h3>{html.escape(e['group'])} <small>({html.escape(r)})</small></h3>"
         figs.append(f"{title}<div class='row'>{imgs}</div>")
+    head, table = effects_table(rows)
+    effects_html = ("<h2>Effects against the baseline</h2><p>" + html.escape(EFFECTS_NOTE) + "</p><table><tr>"
+                    + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
+                    + "".join("<tr>" + "".join(f"<td class='{'best' if c.endswith('*') else ''}'>{html.escape(c)}"
+                                               "</td>" for c in r) + "</tr>" for r in table)
+                    + "</table>") if table else ""
     failed = "".join(f"<li><code>{html.escape(r['run'])}</code>: {html.escape(r.get('error', ''))}</li>"
                      for r in rows if r["status"] == "failed")
     return f"""<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(spec.name)}</title><style>
@@ -164,7 +249,8 @@ padding:3px 8px;text-align:right}} td:first-child,td:nth-child(2){{text-align:le
 background:#e6f4e6}} .row img{{height:220px;margin-right:8px}}</style></head><body>
 <h1>Sweep {html.escape(spec.name)}</h1><p>{html.escape(spec.description)}</p>
 <p><img src='summary.png' style='max-width:100%'></p>
-<table><tr><th>group</th><th>factor</th><th>n</th>{head}</tr>{''.join(body)}</table>
+<table><tr><th>group</th><th>factor</th><th>n</th>{cols_head}</tr>{''.join(body)}</table>
+{effects_html}
 {'<h2>Failed runs</h2><ul>' + failed + '</ul>' if failed else ''}
 <h2>Per-group figures (first seed)</h2>{''.join(figs)}</body></html>
 """

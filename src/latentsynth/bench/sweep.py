@@ -40,6 +40,9 @@ class Variation(BaseModel):
     preset: str
     overrides: list[str] = Field(default_factory=list)
     factor: str = "reference"  # which factor this variation changes (for the report)
+    # the variation this one is compared with in the report's effects table; default: the reference
+    # variation (factor "reference") built from the same preset, if there is exactly one
+    baseline: str | None = None
 
 
 class SweepSpec(BaseModel):
@@ -65,7 +68,19 @@ class SweepSpec(BaseModel):
             raise ValueError(f"duplicate variation names: {sorted(dup)}")
         if not v:
             raise ValueError("at least one variation is needed")
+        unknown = [f"{x.name} -> {x.baseline}" for x in v if x.baseline and x.baseline not in names]
+        if unknown:
+            raise ValueError(f"baseline names no variation of this sweep: {', '.join(unknown)}")
         return v
+
+    def baseline_of(self, var: Variation) -> str | None:
+        """The variation ``var`` is compared with (None for the reference variations themselves)."""
+        if var.baseline:
+            return var.baseline
+        if var.factor == "reference":
+            return None
+        refs = [x.name for x in self.variations if x.factor == "reference" and x.preset == var.preset]
+        return refs[0] if len(refs) == 1 else None
 
 
 @dataclass
@@ -78,6 +93,7 @@ class PlannedRun:
     factor: str
     seed: int
     grid: dict[str, Any] = field(default_factory=dict)
+    baseline: str = ""  # group this run's group is compared with in the effects table ("" = none)
 
     @property
     def group(self) -> str:
@@ -124,6 +140,7 @@ def expand(spec: SweepSpec, paper_protocol: bool = False, extra: list[str] | Non
     combos = list(itertools.product(*(spec.grid[k] for k in keys))) or [()]
     runs: list[PlannedRun] = []
     for var in spec.variations:
+        base_var = spec.baseline_of(var)
         for combo in combos:
             grid = dict(zip(keys, combo, strict=True))
             for seed in spec.seeds:
@@ -137,5 +154,6 @@ def expand(spec: SweepSpec, paper_protocol: bool = False, extra: list[str] | Non
                     cfg = load_config(preset, items)
                 except ConfigError as err:
                     raise ConfigError(f"sweep {spec.name}, variation '{var.name}': {err}") from None
-                runs.append(PlannedRun(name, cfg, var.name, var.factor, seed, grid))
+                baseline = f"{base_var}{suffix}" if base_var else ""  # same grid cell, other variation
+                runs.append(PlannedRun(name, cfg, var.name, var.factor, seed, grid, baseline))
     return runs
