@@ -10,12 +10,14 @@ one :class:`~latentsynth.config.RunConfig` per run.
     variations:
       - {name: vae, preset: vae}
       - {name: vae-mixture, preset: vae, overrides: [prior.kind=mixture], factor: prior}
+      - {name: wae, preset: wae-mmd-imq, factor: model, baseline: vae}   # compared with vae, not its preset
     grid: {model.latent_dim: [8, 16]}     # optional cartesian product over every variation
     seeds: [0, 1, 2]
 
 ``extends: <sweep>`` starts from another sweep (e.g. ``fashion-full`` = ``mnist-full`` with ``data: fashion-mnist``).
 Run names are ``<variation>[-<key>=<value>...]-s<seed>``; the seed sets ``train.seed`` only (the data split
-stays the same for every run).
+stays the same for every run). The report compares each variation with its baseline: ``baseline:`` if given,
+else the reference variation (``factor`` left at ``reference``) built from the same preset.
 """
 
 from __future__ import annotations
