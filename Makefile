@@ -61,7 +61,7 @@ bench-audio: install
 # Peer check against pythae (installed into .venv for this benchmark only; torch stays pinned).
 bench-peer: install
 	$(BIN)/python -m pip install -q -c requirements/constraints.txt pythae imageio
-	$(BIN)/python benchmarks/peer_pythae.py
+	$(BIN)/python benchmarks/peer_pythae.py --seeds 0 1 2
 
 clean:
 	rm -rf $(VENV) runs
