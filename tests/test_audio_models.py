@@ -290,3 +290,17 @@ def test_reference_models_load_and_decode_frames(folder):
     metrics = json.loads((REFERENCE / folder / "metrics.json").read_text())
     assert f"| spectral convergence (test notes) | {metrics['test_spec_sc']:.4g} |" in card
     assert f"[{folder}]({folder}/CARD.md)" in (REFERENCE / "README.md").read_text()
+
+
+def test_linear_probe_reads_separable_classes_and_not_noise():
+    from latentsynth.evaluation.probes import linear_accuracy, majority_chance
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 600)
+    z = rng.normal(size=(600, 4))
+    z[:, 0] += 20.0 * y  # class = position along axis 0: linearly separable (gaps of 20 std)
+    assert linear_accuracy(z[:400], y[:400], z[400:], y[400:]) == 1.0
+    noise = rng.normal(size=(600, 4))  # codes independent of the labels: about chance
+    chance = majority_chance(y[:400], y[400:])
+    assert abs(linear_accuracy(noise[:400], y[:400], noise[400:], y[400:]) - chance) < 0.15
+    assert chance == pytest.approx(np.mean(y[400:] == np.bincount(y[:400]).argmax()))

@@ -206,3 +206,7 @@ def test_finished_runs_get_generation_scores_without_retraining(real_data_dir, t
     m = json.loads((run / "metrics.json").read_text())
     assert math.isfinite(m["gen_fd"]) and "test_bce" in m
     assert (run / "model.safetensors").stat().st_mtime_ns == weights
+    # the class probes of the codes come with the scores: real digits are neighbours in an AE's codes
+    assert m["probe_class_knn"] > m["probe_class_chance"] + 0.3 and 0 < m["probe_class_linear"] <= 1
+    rows = list(csv.DictReader(open(root / "results.csv")))
+    assert float(rows[0]["probe_class_knn"]) == m["probe_class_knn"]

@@ -21,6 +21,7 @@ SUMMARY_COLUMNS = [
     ("gen_fd", "FD (clf features)", "min"), ("gen_precision", "precision", "max"), ("gen_recall", "recall", "max"),
     ("gen_confidence", "clf confidence", "max"), ("gen_class_coverage", "class coverage", "max"),
     ("gen_mmd_data", "MMD pixels", "min"),
+    ("probe_class_knn", "k-NN class", "max"), ("probe_class_linear", "linear class", "max"),
     ("test_spec_sc", "spectral conv.", "min"), ("test_spec_lsd", "LSD (dB)", "min"),
     ("test_audio_mrstft", "MR-STFT audio", "min"),
     ("probe_instrument_acc", "k-NN instrument", "max"), ("probe_dynamics_acc", "k-NN dynamics", "max"),
@@ -31,8 +32,8 @@ SUMMARY_COLUMNS = [
 
 # the effects table: difference of these metrics between a variation and its baseline
 EFFECT_COLUMNS = ["test_bce", "test_mse", "test_latent_mmd", "test_agg_kl_gauss", "test_active_units", "gen_fd",
-                  "gen_precision", "gen_recall", "gen_class_coverage", "test_spec_sc", "test_spec_lsd",
-                  "test_audio_mrstft"]
+                  "gen_precision", "gen_recall", "gen_class_coverage", "probe_class_knn", "test_spec_sc",
+                  "test_spec_lsd", "test_audio_mrstft"]
 P_SIGNIFICANT = 0.05
 
 

@@ -51,7 +51,7 @@ def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None,
         model, data = _model_and_data(run_dir)
         _write_figures(run_dir, model, data)
         if classifier_dir:
-            _score_generation(run_dir, classifier_dir, model, data.test.as_tensor())
+            _score_generation(run_dir, classifier_dir, model, data)
         (run_dir / "error.txt").unlink(missing_ok=True)
         return cfg.name, "ok", "", time.perf_counter() - t0
     except Exception as err:  # noqa: BLE001 - a failing run is recorded, the sweep goes on
@@ -91,17 +91,25 @@ def _write_figures(run_dir: Path, model=None, data=None) -> None:
                          title=f"{model.cfg.name}: test images / reconstructions")
 
 
-def _score_generation(run_dir: Path, classifier_dir: str, model=None, test=None) -> None:
-    """Add the generation scores (gen_*) to the run's metrics.json."""
+SCORE_KEYS = ("gen_fd", "probe_class_knn")  # an image run without these is scored (again) by the sweep
+
+
+def _score_generation(run_dir: Path, classifier_dir: str, model=None, data=None) -> None:
+    """Add what is missing of the generation scores (gen_*) and the class probes of the codes (probe_class_*)
+    to the run's metrics.json."""
     from ..evaluation.classifier import load_classifier
     from ..evaluation.generation import score_model
+    from ..evaluation.probes import class_probes
     from ..io import write_json
 
     if model is None:
         model, data = _model_and_data(run_dir)
-        test = data.test.as_tensor()
-    scores = score_model(model, load_classifier(classifier_dir), test)
-    write_json(run_dir / "metrics.json", {**load_metrics(run_dir), **scores})
+    metrics = load_metrics(run_dir)
+    if "gen_fd" not in metrics:
+        metrics.update(score_model(model, load_classifier(classifier_dir), data.test.as_tensor()))
+    if "probe_class_knn" not in metrics:
+        metrics.update(class_probes(model, data))
+    write_json(run_dir / "metrics.json", metrics)
 
 
 def _fmt_time(s: float) -> str:
@@ -198,7 +206,7 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
     pending_names = {r.name for r in todo}
     for r in runs:  # finished before generation scoring was asked for: score them now (no retraining)
         clf = classifiers[r.config.data.name]
-        if clf and r.name not in pending_names and "gen_fd" not in load_metrics(runs_dir / r.name):
+        if clf and r.name not in pending_names and any(k not in load_metrics(runs_dir / r.name) for k in SCORE_KEYS):
             _score_generation(runs_dir / r.name, clf)
     print(f"sweep {spec.name}: {len(runs)} runs, {skipped} already finished, {len(todo)} to run "
           f"with {workers} worker(s) -> {root}", file=stream, flush=True)

@@ -39,21 +39,15 @@ def attribute_probes(z_train: torch.Tensor, a_train: dict[str, list], z_test: to
     from the attribute alone: ``*_chance`` (accuracy of always answering the most frequent train class) and
     ``pitch_mae_chance`` (MAE of always answering the median train pitch).
     """
-    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+    from ..evaluation.probes import knn_accuracy, knn_mae, majority_chance, median_chance_mae
 
-    zt, zv = z_train.reshape(len(z_train), -1).numpy(), z_test.reshape(len(z_test), -1).numpy()
-    k = min(k, len(zt))  # a tiny corpus may have fewer codes
+    k = min(k, len(z_train))  # a tiny corpus may have fewer codes
     out: dict[str, float] = {"k": k}
     for key in ("instrument", "dynamics"):
-        yt, yv = np.asarray(a_train[key]), np.asarray(a_test[key])
-        pred = KNeighborsClassifier(n_neighbors=k).fit(zt, yt).predict(zv)
-        values, counts = np.unique(yt, return_counts=True)
-        out[f"{key}_acc"] = float(np.mean(pred == yv))
-        out[f"{key}_chance"] = float(np.mean(yv == values[np.argmax(counts)]))
-    pt, pv = np.asarray(a_train["pitch"], dtype=float), np.asarray(a_test["pitch"], dtype=float)
-    pred = KNeighborsRegressor(n_neighbors=k).fit(zt, pt).predict(zv)
-    out["pitch_mae"] = float(np.mean(np.abs(pred - pv)))
-    out["pitch_mae_chance"] = float(np.mean(np.abs(np.median(pt) - pv)))
+        out[f"{key}_acc"] = knn_accuracy(z_train, a_train[key], z_test, a_test[key], k)
+        out[f"{key}_chance"] = majority_chance(a_train[key], a_test[key])
+    out["pitch_mae"] = knn_mae(z_train, a_train["pitch"], z_test, a_test["pitch"], k)
+    out["pitch_mae_chance"] = median_chance_mae(a_train["pitch"], a_test["pitch"])
     return out
 
 

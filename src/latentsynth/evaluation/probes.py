@@ -1,0 +1,77 @@
+"""Probes of latent codes: how much of a known attribute (digit class, instrument, dynamics, pitch) a simple
+predictor fitted on train codes reads off the codes of unseen test items.
+
+* k-nearest-neighbour probes (Euclidean distance in the latent space): majority vote for a class, mean for a
+  number. They ask whether items that share the attribute are *neighbours*, which is what a latent path or an
+  interpolation relies on.
+* a linear probe (logistic regression on standardised codes): whether the attribute is linearly readable.
+* chance levels from the attribute alone (always the most frequent train class; always the median train value).
+
+Image models get ``class_probes`` in their metrics (``probe_class_knn``, ``probe_class_linear``,
+``probe_class_chance``); frame models get instrument, dynamics and pitch probes from ``latentsynth explore``
+(:func:`latentsynth.latent.explore_frames.attribute_probes`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _flat(z: torch.Tensor | np.ndarray) -> np.ndarray:
+    z = z.numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+    return z.reshape(len(z), -1)
+
+
+def knn_accuracy(z_train, y_train, z_test, y_test, k: int = 10) -> float:
+    """Accuracy of the majority vote of the ``k`` nearest train codes ``[N, d]`` for test codes ``[M, d]``
+    (labels ``[N]`` / ``[M]``; ``k`` is capped at N)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    zt, y = _flat(z_train), np.asarray(y_train)
+    pred = KNeighborsClassifier(n_neighbors=min(k, len(zt))).fit(zt, y).predict(_flat(z_test))
+    return float(np.mean(pred == np.asarray(y_test)))
+
+
+def knn_mae(z_train, v_train, z_test, v_test, k: int = 10) -> float:
+    """Mean absolute error of the mean value of the ``k`` nearest train codes (values ``[N]`` / ``[M]``)."""
+    from sklearn.neighbors import KNeighborsRegressor
+
+    zt, v = _flat(z_train), np.asarray(v_train, dtype=float)
+    pred = KNeighborsRegressor(n_neighbors=min(k, len(zt))).fit(zt, v).predict(_flat(z_test))
+    return float(np.mean(np.abs(pred - np.asarray(v_test, dtype=float))))
+
+
+def majority_chance(y_train, y_test) -> float:
+    """Accuracy of always answering the most frequent train label (ties: the smallest label)."""
+    values, counts = np.unique(np.asarray(y_train), return_counts=True)
+    return float(np.mean(np.asarray(y_test) == values[np.argmax(counts)]))
+
+
+def median_chance_mae(v_train, v_test) -> float:
+    """Mean absolute error of always answering the median train value."""
+    return float(np.mean(np.abs(np.median(np.asarray(v_train, dtype=float)) - np.asarray(v_test, dtype=float))))
+
+
+def linear_accuracy(z_train, y_train, z_test, y_test) -> float:
+    """Test accuracy of a multinomial logistic regression fitted on standardised train codes."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    clf.fit(_flat(z_train), np.asarray(y_train))
+    return float(np.mean(clf.predict(_flat(z_test)) == np.asarray(y_test)))
+
+
+def class_probes(model, data, n: int = 5000, k: int = 10, seed: int = 0) -> dict[str, Any]:
+    """k-NN and linear probes of the class (digit, garment) from the posterior-mean codes of ``n`` train and
+    ``n`` test images of an image data module (seeded subsets)."""
+    from ..latent.explore import encodings
+
+    zt, yt, zv, yv = encodings(model, data, n=n, seed=seed)
+    yt, yv = yt.numpy(), yv.numpy()
+    return {"probe_class_knn": knn_accuracy(zt, yt, zv, yv, k), "probe_class_linear": linear_accuracy(zt, yt, zv, yv),
+            "probe_class_chance": majority_chance(yt, yv), "probe_k": min(k, len(zt))}
