@@ -171,5 +171,9 @@ def test_bench_scores_generation_and_explore_writes_every_figure(mnist_classifie
     paths = explore(model, run / "explore", ImageDataModule.for_run(model.cfg), tsne=False)
     names = {p.name for p in paths}
     assert names == {"projection_pca.png", "samples_prior.png", "samples_aggregate.png", "traversals.png",
-                     "interpolations_linear.png", "interpolations_spherical.png"}
-    assert all(p.stat().st_size > 2000 for p in paths)
+                     "interpolations_linear.png", "interpolations_spherical.png", "probes.json"}
+    assert all(p.stat().st_size > 2000 for p in paths if p.suffix == ".png")
+    # explore's probes are the sweep's: the same codes (seeded subsets), the same numbers
+    probes = json.loads((run / "explore" / "probes.json").read_text())
+    assert {k: probes[k] for k in ("probe_class_knn", "probe_class_linear")} == \
+        {k: m[k] for k in ("probe_class_knn", "probe_class_linear")}

@@ -161,12 +161,18 @@ def explore(
                 continue
             for p in explore_run(model, run / "explore", data, tsne=tsne, seed=seed):
                 typer.echo(f"wrote {p}")
+            pr = json.loads((run / "explore" / "probes.json").read_text())
+            typer.echo(f"class probes of the test codes: k-NN {pr['probe_class_knn']:.3f}, linear "
+                       f"{pr['probe_class_linear']:.3f} (chance {pr['probe_class_chance']:.3f})")
             if len(runs) > 1:
                 zt, yt, zv, yv = encodings(model, data, n=3000, seed=seed)
                 joint.append((model.cfg.name, zt, yt, zv, yv))
-        if joint:
-            target = (out or runs[0].parent) / "projections_pca.png"
-            typer.echo(f"wrote {plot_projections(joint, target, 'pca', data.classes)}")
+        for method in ("pca", "tsne") if tsne else ("pca",):
+            if joint:
+                target = (out or runs[0].parent) / f"projections_{method}.png"
+                if method == "tsne":  # t-SNE is quadratic in the points: 2,000 per panel
+                    joint = [(name, zt[:2000], yt[:2000], zv[:2000], yv[:2000]) for name, zt, yt, zv, yv in joint]
+                typer.echo(f"wrote {plot_projections(joint, target, method, data.classes)}")
 
     _run_guarded(go)
 

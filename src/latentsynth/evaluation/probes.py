@@ -66,12 +66,18 @@ def linear_accuracy(z_train, y_train, z_test, y_test) -> float:
     return float(np.mean(clf.predict(_flat(z_test)) == np.asarray(y_test)))
 
 
+def class_probes_of_codes(z_train, y_train, z_test, y_test, k: int = 10) -> dict[str, Any]:
+    """k-NN and linear probes of the class from train codes ``[N, d]`` / labels ``[N]`` to test codes ``[M, d]``
+    / labels ``[M]``, with the chance level."""
+    yt, yv = np.asarray(y_train), np.asarray(y_test)
+    return {"probe_class_knn": knn_accuracy(z_train, yt, z_test, yv, k),
+            "probe_class_linear": linear_accuracy(z_train, yt, z_test, yv),
+            "probe_class_chance": majority_chance(yt, yv), "probe_k": min(k, len(z_train))}
+
+
 def class_probes(model, data, n: int = 5000, k: int = 10, seed: int = 0) -> dict[str, Any]:
-    """k-NN and linear probes of the class (digit, garment) from the posterior-mean codes of ``n`` train and
-    ``n`` test images of an image data module (seeded subsets)."""
+    """:func:`class_probes_of_codes` on the posterior-mean codes of ``n`` train and ``n`` test images of an image
+    data module (the seeded subsets of :func:`latentsynth.latent.explore.encodings`)."""
     from ..latent.explore import encodings
 
-    zt, yt, zv, yv = encodings(model, data, n=n, seed=seed)
-    yt, yv = yt.numpy(), yv.numpy()
-    return {"probe_class_knn": knn_accuracy(zt, yt, zv, yv, k), "probe_class_linear": linear_accuracy(zt, yt, zv, yv),
-            "probe_class_chance": majority_chance(yt, yv), "probe_k": min(k, len(zt))}
+    return class_probes_of_codes(*encodings(model, data, n=n, seed=seed), k=k)

@@ -1,7 +1,8 @@
 """``latentsynth explore``: every latent-structure and generation figure of a saved image model.
 
 Writes into ``<run>/explore/``: ``projection_pca.png`` (and ``projection_tsne.png``), ``samples_prior.png``,
-``samples_aggregate.png``, ``traversals.png``, ``interpolations_linear.png``, ``interpolations_spherical.png``.
+``samples_aggregate.png``, ``traversals.png``, ``interpolations_linear.png``, ``interpolations_spherical.png``
+and ``probes.json`` (k-NN and linear probes of the class, as in the sweep's metrics).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from torch import Tensor
 
 from ..data.images import ImageDataModule
 from ..evaluation.metrics import encode_all
+from ..evaluation.probes import class_probes_of_codes
+from ..io import write_json
 from ..models import AutoEncoder
 from ..plots import save_grid
 from .paths import lerp, slerp, traversal
@@ -43,6 +46,9 @@ def explore(model: AutoEncoder, out: str | Path, data: ImageDataModule, tsne: bo
     written = []
     zt, yt, zv, yv = encodings(model, data, seed=seed)
     classes = data.classes
+    write_json(out / "probes.json", {"train_images": len(zt), "test_images": len(zv),
+                                     **class_probes_of_codes(zt, yt, zv, yv)})
+    written.append(out / "probes.json")
     written.append(plot_projections([(name, zt, yt, zv, yv)], out / "projection_pca.png", "pca", classes))
     if tsne:
         sub = slice(0, 2000)
