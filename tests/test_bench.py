@@ -177,6 +177,7 @@ def test_effects_are_welch_t_tests_against_the_baseline():
     assert delta == pytest.approx(sum(a) / 3 - sum(b) / 4) and delta / se == pytest.approx(ref.statistic)
     assert p == pytest.approx(ref.pvalue)
     assert welch([1.0], b)[1:] == (None, None) and welch([16.0, 16.0], [16.0, 16.0]) == (0.0, 0.0, None)
+    assert welch([8.0, 8.0], [16.0, 16.0]) == (-8.0, 0.0, 0.0)  # no spread at all: a certain difference
     row = lambda g, s, v, base="": {"group": g, "run": f"{g}-s{s}", "factor": "warmup" if base else "reference",  # noqa: E731
                                     "baseline": base, "status": "ok", "test_bce": v}
     rows = ([row("vae", i, v) for i, v in enumerate(a)] + [row("vae-warmup", i, v, "vae") for i, v in enumerate(b)]

@@ -113,7 +113,8 @@ def _values(rows: list[dict[str, Any]], group: str, key: str) -> list[float]:
 
 def welch(a: list[float], b: list[float]) -> tuple[float, float | None, float | None]:
     """(mean(a) - mean(b), standard error of that difference, two-sided p of Welch's t-test); the last two
-    are None with fewer than 2 values on a side, p is None when neither side varies."""
+    are None with fewer than 2 values on a side. When neither side varies (e.g. 8 of 8 active units in every
+    run) p is 0 for a non-zero difference (t is infinite) and None for no difference."""
     from scipy.stats import t as student_t
 
     ma, mb = sum(a) / len(a), sum(b) / len(b)
@@ -123,7 +124,7 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float | None, float | 
     wb = sum((x - mb) ** 2 for x in b) / (len(b) - 1) / len(b)
     se = math.sqrt(wa + wb)
     if se == 0:
-        return ma - mb, 0.0, None
+        return ma - mb, 0.0, (0.0 if ma != mb else None)
     df = (wa + wb) ** 2 / (wa**2 / (len(a) - 1) + wb**2 / (len(b) - 1))  # Welch-Satterthwaite
     return ma - mb, se, float(2 * student_t.sf(abs(ma - mb) / se, df))
 
