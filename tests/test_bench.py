@@ -189,6 +189,25 @@ def test_effects_are_welch_t_tests_against_the_baseline():
     assert table[0][3].endswith(" *") and not table[1][3].endswith("*")  # separated vs overlapping seeds
 
 
+def test_compare_two_groups_of_a_results_csv(tmp_path):
+    from typer.testing import CliRunner
+
+    from latentsynth.bench.report import compare_groups, read_results, welch
+    from latentsynth.cli import app
+    from latentsynth.io import write_csv
+
+    a, b = [249.1, 241.5, 256.6], [284.2, 277.4, 291.0]
+    rows = [{"group": g, "run": f"{g}-s{i}", "status": "ok", "gen_fd": v, "test_bce": None}
+            for g, vals in (("wae-gan", a), ("vae", b)) for i, v in enumerate(vals)]
+    write_csv(tmp_path / "results.csv", rows)
+    got = compare_groups(read_results(tmp_path / "results.csv"), "wae-gan", "vae")
+    assert got == [("FD (clf features)", *welch(a, b))]  # empty BCE cells are skipped, not read as 0
+    res = CliRunner().invoke(app, ["compare", str(tmp_path / "results.csv"), "wae-gan", "vae"])
+    assert res.exit_code == 0 and "FD (clf features)" in res.output and "*" in res.output
+    res = CliRunner().invoke(app, ["compare", str(tmp_path / "results.csv"), "wae-gan", "nope"])
+    assert res.exit_code == 2 and "no group 'nope'" in res.output and "groups: vae, wae-gan" in res.output
+
+
 def test_finished_runs_get_generation_scores_without_retraining(real_data_dir, tmp_path, monkeypatch):
     from latentsynth.evaluation import classifier as clf_mod
 

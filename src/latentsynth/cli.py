@@ -222,9 +222,27 @@ def card(
 
 
 @app.command()
-def compare(runs: list[Path] = typer.Argument(..., help="model folders")) -> None:
-    """Print the test metrics of several model folders side by side."""
+def compare(runs: list[Path] = typer.Argument(..., help="model folders, or a results.csv and two groups")) -> None:
+    """Print the test metrics of several model folders side by side, or, as `compare results.csv A B`, the
+    difference between two groups of a sweep (mean of A − mean of B ± standard error, Welch's t-test over seeds)."""
     from .io import load_metrics
+
+    if runs[0].suffix == ".csv":
+        from .bench.report import compare_groups, read_results
+
+        if len(runs) != 3:
+            _fail(ValueError("compare RESULTS.csv A B: give the CSV and exactly two groups"))
+        a, b = str(runs[1]), str(runs[2])
+        try:
+            table = compare_groups(read_results(runs[0]), a, b)
+        except (OSError, ValueError) as err:
+            _fail(ValueError(f"{runs[0]}: {err}"))
+        typer.echo(f"{a} − {b} (Welch's t-test over seeds; p not corrected for multiple comparisons)")
+        for label, d, se, p in table:
+            se_text = "" if se is None else f" ± {se:.4g}"
+            p_text = "" if p is None else f"  p = {p:.3g}{' *' if p < 0.05 else ''}"
+            typer.echo(f"  {label:<20} {d:+.4g}{se_text}{p_text}")
+        return
 
     cols = ["test_bce", "test_mse", "test_latent_mmd", "test_nll_iw", "epochs", "train_samples_per_s",
             "wall_seconds"]

@@ -32,8 +32,8 @@ SUMMARY_COLUMNS = [
 
 # the effects table: difference of these metrics between a variation and its baseline
 EFFECT_COLUMNS = ["test_bce", "test_mse", "test_latent_mmd", "test_agg_kl_gauss", "test_active_units", "gen_fd",
-                  "gen_precision", "gen_recall", "gen_class_coverage", "probe_class_knn", "test_spec_sc",
-                  "test_spec_lsd", "test_audio_mrstft"]
+                  "gen_precision", "gen_recall", "gen_confidence", "gen_class_coverage", "gen_mmd_data",
+                  "probe_class_knn", "test_spec_sc", "test_spec_lsd", "test_audio_mrstft"]
 P_SIGNIFICANT = 0.05
 
 
@@ -145,6 +145,30 @@ def effects(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if a and b:
                 entry[key] = welch(a, b)
         out.append(entry)
+    return out
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a sweep's ``results.csv`` (empty cells as None)."""
+    import csv
+
+    with Path(path).open() as f:
+        return [{k: (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def compare_groups(rows: list[dict[str, Any]], a: str, b: str) -> list[tuple[str, float, float | None, float | None]]:
+    """``welch(runs of group a, runs of group b)`` for every effect column both groups have: (label, delta, se,
+    p) rows, e.g. WAE-GAN against the VAE of one sweep."""
+    labels = {k: label for k, label, _ in SUMMARY_COLUMNS}
+    groups = {r["group"] for r in rows}
+    for g in (a, b):
+        if g not in groups:
+            raise ValueError(f"no group '{g}' in these results; groups: {', '.join(sorted(groups))}")
+    out = []
+    for key in EFFECT_COLUMNS:
+        va, vb = _values(rows, a, key), _values(rows, b, key)
+        if va and vb:
+            out.append((labels[key], *welch(va, vb)))
     return out
 
 
