@@ -159,13 +159,11 @@ def main() -> None:
 
 
 def read_rows(path: Path) -> list[dict]:
-    import csv
+    from latentsynth.bench.report import read_results
 
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
+    rows = read_results(path)
     for r in rows:
-        r.setdefault("seed", "0")  # CSVs from before --seeds hold seed 0
-        r["seed"] = r["seed"] or "0"
+        r["seed"] = r.get("seed") or "0"  # CSVs from before --seeds hold seed 0
     return rows
 
 

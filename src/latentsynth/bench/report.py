@@ -129,6 +129,16 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float | None, float | 
     return ma - mb, se, float(2 * student_t.sf(abs(ma - mb) / se, df))
 
 
+def _group_tests(rows: list[dict[str, Any]], a: str, b: str) -> dict[str, tuple[float, float | None, float | None]]:
+    """``welch(runs of group a, runs of group b)`` for every effect column both groups have a value for."""
+    out = {}
+    for key in EFFECT_COLUMNS:
+        va, vb = _values(rows, a, key), _values(rows, b, key)
+        if va and vb:
+            out[key] = welch(va, vb)
+    return out
+
+
 def effects(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per variation that has a baseline: ``welch(variation runs, baseline runs)`` for every effect
     column, i.e. is this effect bigger than the seed-to-seed noise? (p is not corrected for the many
@@ -139,12 +149,7 @@ def effects(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not base or g in seen:
             continue
         seen.add(g)
-        entry: dict[str, Any] = {"group": g, "baseline": base, "factor": row["factor"]}
-        for key in EFFECT_COLUMNS:
-            a, b = _values(rows, g, key), _values(rows, base, key)
-            if a and b:
-                entry[key] = welch(a, b)
-        out.append(entry)
+        out.append({"group": g, "baseline": base, "factor": row["factor"], **_group_tests(rows, g, base)})
     return out
 
 
@@ -164,12 +169,7 @@ def compare_groups(rows: list[dict[str, Any]], a: str, b: str) -> list[tuple[str
     for g in (a, b):
         if g not in groups:
             raise ValueError(f"no group '{g}' in these results; groups: {', '.join(sorted(groups))}")
-    out = []
-    for key in EFFECT_COLUMNS:
-        va, vb = _values(rows, a, key), _values(rows, b, key)
-        if va and vb:
-            out.append((labels[key], *welch(va, vb)))
-    return out
+    return [(labels[key], *test) for key, test in _group_tests(rows, a, b).items()]
 
 
 def _effect_cell(value: tuple[float, float | None, float | None] | None) -> str:
