@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from latentsynth.config import load_config
 from latentsynth.data import data_module
 from latentsynth.evaluation.audio import audio_scores
-from latentsynth.io import write_csv
+from latentsynth.folders import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

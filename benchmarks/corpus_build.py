@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from latentsynth.data.audio.frames import PrepConfig, prepare
-from latentsynth.data.audio.render import render_corpus
+from latentsynth.data.audio.fluidsynth import render_corpus
 from latentsynth.dsp import SpecConfig
-from latentsynth.io import atomic_write_text, read_json, write_csv
+from latentsynth.folders import atomic_write_text, read_json, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from latentsynth.config import load_config
-from latentsynth.io import atomic_write_text, write_csv
+from latentsynth.folders import atomic_write_text, write_csv
 from latentsynth.training import train
 from latentsynth.training.curves import read_curves
 

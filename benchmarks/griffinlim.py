@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from latentsynth.dsp import griffinlim, spectral_convergence, stft
-from latentsynth.io import atomic_write_text, write_csv
+from latentsynth.folders import atomic_write_text, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 22050

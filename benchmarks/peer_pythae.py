@@ -27,7 +27,7 @@ from torch import nn
 from latentsynth.config import load_config
 from latentsynth.data.images import ImageDataModule
 from latentsynth.evaluation.metrics import latent_mmd, reconstruction_errors
-from latentsynth.io import atomic_write_text, load_metrics, write_csv
+from latentsynth.folders import atomic_write_text, load_metrics, write_csv
 from latentsynth.models.priors import GaussianPrior
 from latentsynth.models.regularizers import Encoding
 from latentsynth.training import train

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from latentsynth.audio_cli import app
 from latentsynth.data.audio import corpus as C
 from latentsynth.data.audio.importers import import_nsynth, import_sol, parse_sol_name
-from latentsynth.data.audio.render import INSTRUMENTS, find_soundfont, plan, render_corpus
+from latentsynth.data.audio.fluidsynth import INSTRUMENTS, find_soundfont, plan, render_corpus
 from latentsynth.data.idx import DataError
 
 

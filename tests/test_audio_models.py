@@ -16,7 +16,7 @@ from latentsynth.config import ConfigError, load_config
 from latentsynth.data import data_module
 from latentsynth.dsp import decompress, log_spectral_distance, spectral_convergence
 from latentsynth.evaluation.audio import audio_scores, reconstruct_frames
-from latentsynth.io import load, save_model
+from latentsynth.folders import load, save_model
 from latentsynth.models import AutoEncoder
 from latentsynth.models.likelihoods import LogMagL1Likelihood, SpectralLikelihood
 from latentsynth.training import train

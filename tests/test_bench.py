@@ -194,7 +194,7 @@ def test_compare_two_groups_of_a_results_csv(tmp_path):
 
     from latentsynth.bench.report import compare_groups, read_results, welch
     from latentsynth.cli import app
-    from latentsynth.io import write_csv
+    from latentsynth.folders import write_csv
 
     a, b = [249.1, 241.5, 256.6], [284.2, 277.4, 291.0]
     rows = [{"group": g, "run": f"{g}-s{i}", "status": "ok", "gen_fd": v, "test_bce": None}

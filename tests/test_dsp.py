@@ -12,11 +12,11 @@ from latentsynth.dsp import (
     cqt_to_linear,
     decompress,
     griffinlim,
+    invert,
     log_spectral_distance,
     magnitude,
     mel_to_linear,
     multi_resolution_stft_distance,
-    reconstruct,
     spectral_convergence,
     stft,
 )
@@ -89,13 +89,13 @@ def test_cqt_to_linear_recovers_a_tones_stft(f0):
 
 
 def test_cqt_round_trip_beats_librosa_griffinlim_cqt(notes):
-    from latentsynth.dsp.griffinlim import reconstruct_cqt_librosa
+    from latentsynth.dsp.griffinlim import invert_cqt_librosa
 
     cfg = SpecConfig(representation="cqt")
     ref = torch.from_numpy(np.abs(librosa.stft(notes[:2], n_fft=1024, hop_length=256)))
     C = np.stack([magnitude(y, cfg) for y in notes[:2]])
-    ours = reconstruct(C, cfg, n_iter=32, length=notes.shape[1])
-    theirs = torch.from_numpy(reconstruct_cqt_librosa(C, cfg, n_iter=32, length=notes.shape[1]))
+    ours = invert(C, cfg, n_iter=32, length=notes.shape[1])
+    theirs = torch.from_numpy(invert_cqt_librosa(C, cfg, n_iter=32, length=notes.shape[1]))
     sc_ours = spectral_convergence(ref, stft(ours, 1024, 256).abs()).mean()
     sc_theirs = spectral_convergence(ref, stft(theirs, 1024, 256).abs()).mean()
     assert sc_ours < 1.1 * sc_theirs, (float(sc_ours), float(sc_theirs))
@@ -175,10 +175,10 @@ def test_mel_to_linear_matches_librosa_nnls(notes):
 
 
 @pytest.mark.parametrize("rep,bound", [("stft", 0.15), ("mel", 0.45), ("cqt", 0.6)])
-def test_reconstruct_round_trip_quality(rep, bound, notes):
+def test_invert_round_trip_quality(rep, bound, notes):
     cfg = SpecConfig(representation=rep)
     y = notes[2]
-    y_hat = reconstruct(magnitude(y, cfg), cfg, n_iter=32, length=len(y))
+    y_hat = invert(magnitude(y, cfg), cfg, n_iter=32, length=len(y))
     assert y_hat.shape == (len(y),)
     ref = torch.from_numpy(np.abs(librosa.stft(y, n_fft=1024, hop_length=256)))
     sc = float(spectral_convergence(ref, stft(y_hat[None], 1024, 256).abs()[0]))

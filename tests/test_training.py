@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback
 
 from latentsynth import load
 from latentsynth.config import ConfigError, load_config
-from latentsynth.io import load_metrics
+from latentsynth.folders import load_metrics
 from latentsynth.training import NonFiniteLossError, train
 from latentsynth.training.curves import read_curves
 

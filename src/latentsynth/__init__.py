@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from .io import load, save_model  # noqa: E402
+from .folders import load, save_model  # noqa: E402
 
 __all__ = ["load", "save_model", "__version__"]

@@ -54,7 +54,7 @@ def render(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Render single notes of 16 orchestral instruments over their tessitura with FluidSynth."""
-    from .data.audio.render import render_corpus
+    from .data.audio.fluidsynth import render_corpus
 
     report = _guard(render_corpus, out, soundfont, _split_list(instruments), tuple(_split_list(dynamics) or ()),
                     sample_rate, sustain, release, styles, seed, quiet)
@@ -130,7 +130,7 @@ def prepare(
     from .data.audio.frames import FrameDataset, PrepConfig, SplitConfig
     from .data.audio.frames import prepare as run
     from .dsp.transforms import SpecConfig
-    from .io import read_json
+    from .folders import read_json
 
     def go():
         spec = SpecConfig(representation=representation, sample_rate=sample_rate, n_fft=n_fft,
@@ -189,14 +189,14 @@ def roundtrip(corpus: Path, n_notes: int = 32, settings=SETTINGS, examples: Path
         SpecConfig,
         compress,
         decompress,
+        invert,
         log_spectral_distance,
         magnitude,
         multi_resolution_stft_distance,
-        reconstruct,
         spectral_convergence,
         stft,
     )
-    from .dsp.griffinlim import reconstruct_cqt_librosa
+    from .dsp.griffinlim import invert_cqt_librosa
 
     torch.set_num_threads(1)  # one note at a time: small FFTs, one thread is as fast and never spin-waits
     notes = _pick_notes(read_metadata(corpus), n_notes)
@@ -214,9 +214,9 @@ def roundtrip(corpus: Path, n_notes: int = 32, settings=SETTINGS, examples: Path
         for y in audio:  # one note at a time: notes differ in length
             mag = torch.from_numpy(decompress(compress(magnitude(y, spec), spec), spec))
             if rep == "cqt-librosa":  # the reference inversion, for comparison
-                outs.append(torch.from_numpy(reconstruct_cqt_librosa(mag, spec, n_iter, mom, length=len(y))[0]))
+                outs.append(torch.from_numpy(invert_cqt_librosa(mag, spec, n_iter, mom, length=len(y))[0]))
             else:
-                outs.append(reconstruct(mag, spec, n_iter, mom, length=len(y)))
+                outs.append(invert(mag, spec, n_iter, mom, length=len(y)))
         dt = (time.time() - t0) / len(audio)
         sc, lsd, lsd_band, mr = [], [], [], []
         for y, r, o in zip(audio, ref, outs, strict=False):
@@ -354,7 +354,7 @@ def validate(
     import sys
 
     from .dsp import SpecConfig
-    from .io import atomic_write_text
+    from .folders import atomic_write_text
 
     def go():
         try:
@@ -393,9 +393,9 @@ def reconstruct_cmd(
 
     from .data import data_module
     from .data.audio.corpus import write_wav
-    from .dsp import multi_resolution_stft_distance, reconstruct, spectral_convergence
+    from .dsp import invert, multi_resolution_stft_distance, spectral_convergence
     from .evaluation.audio import note_audio, note_magnitudes, pick_notes, plot_notes
-    from .io import load
+    from .folders import load
 
     def go():
         model = load(run)
@@ -416,8 +416,8 @@ def reconstruct_cmd(
             stem = Path(data.notes[k]["path"]).stem.replace("#", "s")
             y = note_audio(data, k)
             ref, est = note_magnitudes(model, data, k)
-            rec = reconstruct(est[None], data.spec, n_iter=n_iter, length=len(y))[0]
-            ora = reconstruct(ref[None], data.spec, n_iter=n_iter, length=len(y))[0]
+            rec = invert(est[None], data.spec, n_iter=n_iter, length=len(y))[0]
+            ora = invert(ref[None], data.spec, n_iter=n_iter, length=len(y))[0]
             for what, sig in (("original", y), ("reconstruction", rec.numpy()), ("oracle", ora.numpy())):
                 write_wav(folder / f"{stem}-{what}.wav", sig, sr)
             yt = torch.from_numpy(y)[None]

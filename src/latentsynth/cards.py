@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_config
-from .io import MODEL_FILES, atomic_write_text, check_model_folder, load_metrics, read_json
+from .folders import MODEL_FILES, atomic_write_text, check_model_folder, load_metrics, read_json
 
 SCORES = [
     ("test_bce", "test BCE (sum over dims)"), ("test_mse", "test MSE (sum over dims)"),

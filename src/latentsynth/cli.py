@@ -74,7 +74,7 @@ def eval_(
     """Evaluate a saved model on the test set (BCE, MSE, latent MMD, IW-NLL) and update its metrics.json."""
     from .data import data_module
     from .evaluation import evaluate
-    from .io import load, load_metrics, write_json
+    from .folders import load, load_metrics, write_json
     from .training.fit import format_metrics
 
     def go():
@@ -105,7 +105,7 @@ def sample(
     import torch
 
     from .data import data_module
-    from .io import load
+    from .folders import load
     from .plots import save_grid, save_reconstructions
 
     def go():
@@ -138,7 +138,7 @@ def explore(
     samples, traversals, linear and spherical interpolations (into <run>/explore/). Frame models: projections
     coloured by instrument, pitch and dynamics, and decoded prior samples."""
     from .data import data_module
-    from .io import load
+    from .folders import load
     from .latent.explore import encodings
     from .latent.explore import explore as explore_run
     from .latent.projections import plot_projections
@@ -186,7 +186,7 @@ def classifier(
 ) -> None:
     """Train (if absent) the domain classifier used by the generation scores and print its test accuracy."""
     from .evaluation.classifier import default_classifier_dir, ensure_classifier
-    from .io import load_metrics
+    from .folders import load_metrics
 
     def go():
         folder = out or default_classifier_dir(dataset)
@@ -225,7 +225,7 @@ def card(
 def compare(runs: list[Path] = typer.Argument(..., help="model folders, or a results.csv and two groups")) -> None:
     """Print the test metrics of several model folders side by side, or, as `compare results.csv A B`, the
     difference between two groups of a sweep (mean of A − mean of B ± standard error, Welch's t-test over seeds)."""
-    from .io import load_metrics
+    from .folders import load_metrics
 
     if runs[0].suffix == ".csv":
         from .bench.report import compare_groups, read_results

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_text, load_metrics, read_json, write_csv
+from ..folders import atomic_write_text, load_metrics, read_json, write_csv
 from .sweep import PlannedRun, SweepSpec
 
 # summary columns: (metrics key, label, better) with better = "min", "max" or None (not ranked)

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from ..config import to_dict, validate
-from ..io import atomic_write_text, load_metrics
+from ..folders import atomic_write_text, load_metrics
 from .sweep import PlannedRun, SweepSpec
 
 
@@ -63,7 +63,7 @@ def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None,
 def _model_and_data(run_dir: Path):
     """The saved model of ``run_dir`` and its data module, set up (loaded once per run)."""
     from ..data import data_module
-    from ..io import load
+    from ..folders import load
 
     model = load(run_dir)
     return model, data_module(model.cfg)
@@ -100,7 +100,7 @@ def _score_generation(run_dir: Path, classifier_dir: str, model=None, data=None)
     from ..evaluation.classifier import load_classifier
     from ..evaluation.generation import score_model
     from ..evaluation.probes import class_probes
-    from ..io import write_json
+    from ..folders import write_json
 
     if model is None:
         model, data = _model_and_data(run_dir)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_bytes
+from ..folders import atomic_write_bytes
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",

@@ -1,6 +1,6 @@
 """Signal processing: magnitude representations, Griffin-Lim phase reconstruction and spectral metrics."""
 
-from .griffinlim import griffinlim, istft, reconstruct, stft
+from .griffinlim import griffinlim, invert, istft, stft
 from .metrics import log_spectral_distance, multi_resolution_stft_distance, spectral_convergence
 from .transforms import (
     REPRESENTATIONS,
@@ -15,7 +15,7 @@ from .transforms import (
 )
 
 __all__ = [
-    "REPRESENTATIONS", "NormStats", "SpecConfig", "compress", "cqt_to_linear", "decompress", "griffinlim", "istft",
-    "log_spectral_distance", "magnitude", "mel_basis", "mel_to_linear", "multi_resolution_stft_distance",
-    "reconstruct", "spectral_convergence", "stft",
+    "REPRESENTATIONS", "NormStats", "SpecConfig", "compress", "cqt_to_linear", "decompress", "griffinlim", "invert",
+    "istft", "log_spectral_distance", "magnitude", "mel_basis", "mel_to_linear", "multi_resolution_stft_distance",
+    "spectral_convergence", "stft",
 ]

@@ -77,14 +77,14 @@ def griffinlim(
     return y[0] if squeeze else y
 
 
-def reconstruct(mag: torch.Tensor | np.ndarray, cfg: SpecConfig, n_iter: int = 32, momentum: float = 0.99,
+def invert(mag: torch.Tensor | np.ndarray, cfg: SpecConfig, n_iter: int = 32, momentum: float = 0.99,
                 length: int | None = None, seed: int = 0) -> torch.Tensor:
     """Linear magnitude of ``cfg.representation`` ``[B, F, T]`` -> audio ``[B, length]``.
 
     ``stft``: torch Griffin-Lim. ``mel``: :func:`~latentsynth.dsp.transforms.mel_to_linear` (NNLS), then torch
     Griffin-Lim. ``cqt``: :func:`~latentsynth.dsp.transforms.cqt_to_linear` (a fitted linear map), then torch
     Griffin-Lim. Everything runs on the tensor's device. Magnitudes are linear (undo
-    :func:`~latentsynth.dsp.transforms.compress` first). :func:`reconstruct_cqt_librosa` is the reference
+    :func:`~latentsynth.dsp.transforms.compress` first). :func:`invert_cqt_librosa` is the reference
     CQT inversion (``librosa.griffinlim_cqt``), kept for comparison.
     """
     mag = torch.as_tensor(mag)
@@ -99,10 +99,10 @@ def reconstruct(mag: torch.Tensor | np.ndarray, cfg: SpecConfig, n_iter: int = 3
     return y[0] if squeeze else y
 
 
-def reconstruct_cqt_librosa(mag: torch.Tensor | np.ndarray, cfg: SpecConfig, n_iter: int = 32,
-                            momentum: float = 0.99, length: int | None = None, seed: int = 0) -> np.ndarray:
+def invert_cqt_librosa(mag: torch.Tensor | np.ndarray, cfg: SpecConfig, n_iter: int = 32,
+                       momentum: float = 0.99, length: int | None = None, seed: int = 0) -> np.ndarray:
     """CQT magnitude ``[B, K, T]`` -> audio ``[B, N]`` with ``librosa.griffinlim_cqt`` (CPU, one note at a
-    time; ~25x slower than :func:`reconstruct` and less accurate here: the reference it is compared with)."""
+    time; ~25x slower than :func:`invert` and less accurate here: the reference it is compared with)."""
     mags = np.asarray(torch.as_tensor(mag).detach().cpu().numpy())
     mags = mags[None] if mags.ndim == 2 else mags
     with warnings.catch_warnings():  # librosa warns about its own short early-downsampled octaves

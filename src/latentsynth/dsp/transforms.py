@@ -9,7 +9,7 @@ Going back to sound: STFT magnitudes go straight to Griffin-Lim; mel magnitudes 
 linear STFT magnitudes with a non-negative least-squares fit (:func:`mel_to_linear`, batched torch, same
 solution as ``librosa.feature.inverse.mel_to_stft``); CQT magnitudes are mapped to linear STFT magnitudes by
 a non-negative linear map fitted once on pure tones (:func:`cqt_to_linear`). Both then go through the same
-torch Griffin-Lim as the STFT (see :func:`latentsynth.dsp.griffinlim.reconstruct`).
+torch Griffin-Lim as the STFT (see :func:`latentsynth.dsp.griffinlim.invert`).
 """
 
 from __future__ import annotations

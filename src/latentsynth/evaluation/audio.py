@@ -6,7 +6,7 @@ last one aligned to the note's end, overlaps averaged); the scores compare the n
 * ``spec_sc``: spectral convergence ``||S - S_hat||_F / ||S||_F`` of the note's linear magnitudes in the
   model's representation (STFT, mel or CQT bins), mean over notes;
 * ``spec_lsd``: log-spectral distance in dB (RMS over bins, mean over frames and notes);
-* ``audio_mrstft``: after Griffin-Lim (``latentsynth.dsp.reconstruct``), the multi-resolution STFT distance
+* ``audio_mrstft``: after Griffin-Lim (``latentsynth.dsp.invert``), the multi-resolution STFT distance
   between the original note audio and the reconstructed audio (first ``audio_notes`` notes); and as a floor
   the same distance for the original magnitudes through the same inversion, ``audio_mrstft_floor``.
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..dsp import decompress, log_spectral_distance, multi_resolution_stft_distance, reconstruct, spectral_convergence
+from ..dsp import decompress, invert, log_spectral_distance, multi_resolution_stft_distance, spectral_convergence
 from ..models import AutoEncoder
 
 
@@ -84,8 +84,8 @@ def audio_scores(model: AutoEncoder, data, n_notes: int = 64, audio_notes: int =
         lsd.append(float(log_spectral_distance(ref, est)))
         if k % max(1, len(notes) // audio_notes) == 0 and len(mr) < audio_notes:
             y = torch.from_numpy(note_audio(data, note))[None]
-            rec = reconstruct(est[None], data.spec, n_iter=n_iter, length=y.shape[1])
-            ora = reconstruct(ref[None], data.spec, n_iter=n_iter, length=y.shape[1])
+            rec = invert(est[None], data.spec, n_iter=n_iter, length=y.shape[1])
+            ora = invert(ref[None], data.spec, n_iter=n_iter, length=y.shape[1])
             mr.append(float(multi_resolution_stft_distance(y, rec)[0]))
             floor.append(float(multi_resolution_stft_distance(y, ora)[0]))
     res = {"spec_sc": float(np.mean(sc)), "spec_lsd": float(np.mean(lsd)), "audio_notes": len(notes),

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from ..io import read_json, write_json
+from ..folders import read_json, write_json
 
 FEATURES = 128  # penultimate width: the feature space of the Frechet distance and precision/recall
 

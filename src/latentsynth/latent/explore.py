@@ -15,7 +15,7 @@ from torch import Tensor
 from ..data.images import ImageDataModule
 from ..evaluation.metrics import encode_all
 from ..evaluation.probes import class_probes_of_codes
-from ..io import write_json
+from ..folders import write_json
 from ..models import AutoEncoder
 from ..plots import save_grid
 from .paths import lerp, slerp, traversal

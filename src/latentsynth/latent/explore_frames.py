@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io import write_json
+from ..folders import write_json
 from ..models import AutoEncoder
 from .explore import _decode, encodings
 from .projections import project

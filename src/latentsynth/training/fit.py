@@ -2,7 +2,7 @@
 
 A run folder ``<out>/<name>/`` holds::
 
-    config.yaml  model.json  model.safetensors  metrics.json     the saved model (see latentsynth.io)
+    config.yaml  model.json  model.safetensors  metrics.json     the saved model (see latentsynth.folders)
     checkpoints/last.ckpt  checkpoints/best.ckpt                 written atomically after every epoch
     logs/tb/ (TensorBoard)  logs/csv/version_N/metrics.csv       one CSV version per (re)start
 
@@ -29,7 +29,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ..config import ConfigError, RunConfig, dump_yaml, load_config, to_dict
 from ..data import data_module
 from ..evaluation import evaluate
-from ..io import atomic_write_text, load_metrics, save_model
+from ..folders import atomic_write_text, load_metrics, save_model
 from .curves import plot_curves
 from .module import LitAutoEncoder, NonFiniteLossError
 

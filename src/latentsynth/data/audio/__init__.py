@@ -3,7 +3,7 @@
 from .corpus import COLUMNS, AudioChecks, BadAudio, BuildReport, Note, assign_splits, read_audio, read_metadata
 from .frames import FrameDataset, PrepConfig, SplitConfig, load_note, prepare
 from .importers import import_nsynth, import_sol
-from .render import INSTRUMENTS, render_corpus
+from .fluidsynth import INSTRUMENTS, render_corpus
 
 __all__ = [
     "COLUMNS", "INSTRUMENTS", "AudioChecks", "BadAudio", "BuildReport", "FrameDataset", "Note", "PrepConfig",

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ...io import atomic_write_bytes, atomic_write_text, read_json, write_json
+from ...folders import atomic_write_bytes, atomic_write_text, read_json, write_json
 from ..idx import DataError
 
 COLUMNS = ("instrument", "family", "pitch", "pitch_name", "dynamics", "style", "source_file", "duration",

@@ -35,7 +35,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...dsp.transforms import NormStats, SpecConfig, compress, decompress, magnitude
-from ...io import atomic_write_bytes, atomic_write_text, read_json, write_json
+from ...folders import atomic_write_bytes, atomic_write_text, read_json, write_json
 from ..idx import DataError
 from .corpus import AudioChecks, BadAudio, BuildReport, Note, Progress, assign_splits, read_audio, read_metadata
 

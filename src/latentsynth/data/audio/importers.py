@@ -19,7 +19,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ...io import write_json
+from ...folders import write_json
 from ..idx import DataError
 from .corpus import (
     DYNAMICS,

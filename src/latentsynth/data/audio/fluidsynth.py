@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ...io import write_json
+from ...folders import write_json
 from ..idx import DataError
 from .corpus import (
     BuildReport,
