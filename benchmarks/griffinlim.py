@@ -40,11 +40,11 @@ def synthetic(n: int, seconds: float = 2.0) -> np.ndarray:
 
 
 def corpus_notes(folder: Path, n: int, seconds: float = 2.0) -> np.ndarray:
-    from latentsynth.audio_cli import _pick_notes
     from latentsynth.data.audio.corpus import read_metadata
     from latentsynth.data.audio.frames import PrepConfig, load_note
+    from latentsynth.evaluation.roundtrip import pick_corpus_notes
 
-    picked = _pick_notes(read_metadata(folder), n)[:n]
+    picked = pick_corpus_notes(read_metadata(folder), n)[:n]
     size = int(seconds * SR)
     return np.stack([np.pad(y := load_note(folder / p.path, PrepConfig())[:size], (0, size - len(y)))
                      for p in picked])

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from latentsynth.audio_cli import app
+from latentsynth.cli.audio import app
 from latentsynth.data.audio import corpus as C
 from latentsynth.data.audio.importers import import_nsynth, import_sol, parse_sol_name
 from latentsynth.data.audio.fluidsynth import INSTRUMENTS, find_soundfont, plan, render_corpus

@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
-from latentsynth.audio_cli import app
+from latentsynth.cli.audio import app
 from latentsynth.data.audio import FrameDataset, PrepConfig, SplitConfig, prepare
 from latentsynth.data.audio import corpus as C
 from latentsynth.data.audio import frames as F

@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from latentsynth.audio_cli import app as audio_app
+from latentsynth.cli.audio import app as audio_app
 from latentsynth.bench import expand, load_sweep, run_sweep
 from latentsynth.config import ConfigError, load_config
 from latentsynth.data import data_module
@@ -223,7 +223,7 @@ variations:
 
 
 def test_note_attributes_follow_the_metadata(corpus):
-    from latentsynth.latent.explore_frames import note_attributes
+    from latentsynth.explore.frames import note_attributes
 
     data = data_module(frames_cfg(corpus, "ae"))
     _, notes = data.test.__getitems__([0, len(data.test) - 1])
@@ -235,7 +235,7 @@ def test_note_attributes_follow_the_metadata(corpus):
 
 
 def test_attribute_probes_match_a_naive_knn():
-    from latentsynth.latent.explore_frames import attribute_probes
+    from latentsynth.explore.frames import attribute_probes
 
     rng = np.random.default_rng(0)
     zt, zv = torch.tensor(rng.normal(size=(60, 3))), torch.tensor(rng.normal(size=(25, 3)))

@@ -153,7 +153,7 @@ def test_bench_scores_generation_and_explore_writes_every_figure(mnist_classifie
     from latentsynth.bench.runner import _score_generation
     from latentsynth.config import load_config
     from latentsynth.data.images import ImageDataModule
-    from latentsynth.latent.explore import explore
+    from latentsynth.explore.images import explore
     from latentsynth.training import train
 
     from helpers import tiny_overrides

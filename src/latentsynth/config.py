@@ -196,15 +196,19 @@ class RunConfig(_Strict):
 # ----------------------------------------------------------------------------------------------- loading
 
 
-def _format_error(err: ValidationError, source: str) -> str:
+def format_validation_error(err: ValidationError, sep: str = "; ", inputs: bool = False) -> str:
+    """One line per pydantic error, ``field.path: message`` (``Value error, `` dropped; an unknown key says so),
+    with the rejected value when ``inputs``; joined by ``sep``. The one formatter of validation errors."""
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; `latentsynth config` prints every valid key)"
-        lines.append(f"{loc}: {msg}" + (f" (got {e['input']!r})" if e["type"] != "extra_forbidden" else ""))
-    return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
+        elif inputs:
+            msg += f" (got {e['input']!r})"
+        lines.append(f"{loc}: {msg}")
+    return sep.join(lines)
 
 
 def validate(data: dict[str, Any], source: str = "config") -> RunConfig:
@@ -212,7 +216,8 @@ def validate(data: dict[str, Any], source: str = "config") -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_error(err, source)) from None
+        raise ConfigError(f"invalid configuration in {source}:\n  "
+                          + format_validation_error(err, "\n  ", inputs=True)) from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -26,7 +26,9 @@ def mosaic(images: Tensor, nrow: int, pad: int = 2) -> np.ndarray:
     return out
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG atomically (temporary file, then rename) and close it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=120, bbox_inches="tight")
@@ -43,7 +45,7 @@ def save_grid(images: Tensor, path: str | Path, nrow: int = 10, title: str | Non
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, Path(path))
+    return save_figure(fig, path)
 
 
 def save_reconstructions(x: Tensor, recon: Tensor, path: str | Path, nrow: int = 10,

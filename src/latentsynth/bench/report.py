@@ -285,7 +285,7 @@ background:#e6f4e6}} .row img{{height:220px;margin-right:8px}}</style></head><bo
 def plot_summary(summary: list[dict[str, Any]], root: Path) -> Path | None:
     """Bar charts of test BCE and latent MMD per group (error bars: std over seeds), and the validation BCE
     curves of every group, into ``summary.png``."""
-    from ..plots import _save, plt
+    from ..plots import plt, save_figure
     from ..training.curves import read_curves
 
     audio = any("test_spec_sc" in e for e in summary)
@@ -316,7 +316,7 @@ def plot_summary(summary: list[dict[str, Any]], root: Path) -> Path | None:
     axes[2].set_title(f"validation {'MSE' if audio else 'BCE'} by epoch (first seed)", fontsize=10)
     axes[2].set_xlabel("epoch")
     axes[2].legend(fontsize=6, ncol=2)
-    return _save(fig, root / "summary.png")
+    return save_figure(fig, root / "summary.png")
 
 
 def write_report(spec: SweepSpec, runs: list[PlannedRun], root: Path,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import os
 import signal
 import sys
 import threading
@@ -37,12 +36,10 @@ def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None,
             classifier_dir: str | None = None) -> tuple[str, str, str, float]:
     """Train one run (in this process), then its figures and, with a classifier, its generation scores.
     Returns (name, status, error message, seconds); never raises."""
-    import torch
-
+    from ..threads import set_threads
     from ..training import train
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)  # None: $LATENTSYNTH_THREADS (inherited from the sweep process), else 1
     cfg = validate(config)
     run_dir = Path(runs_dir) / cfg.name
     t0 = time.perf_counter()
@@ -171,7 +168,8 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
     the user cache has none: see :func:`latentsynth.evaluation.classifier.ensure_classifier`).
 
     Runs are trained seed-major (every variation's first seed, then the second, ...), so an interrupted sweep
-    already compares every variation. ``threads`` caps torch's threads per run (default: cores / workers)."""
+    already compares every variation. ``threads``: torch threads per run (default ``$LATENTSYNTH_THREADS``, else 1;
+    worker processes inherit it)."""
     from ..data.idx import SPECS, DataError, locate
     from .report import write_report
 
@@ -223,7 +221,6 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
         for r in todo:
             record(run_one(to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name]))
     else:
-        threads = threads or max(1, (os.cpu_count() or 1) // workers)
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, _workers_die_with(pool):
             pending = {pool.submit(run_one, to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name])

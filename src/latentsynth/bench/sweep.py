@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..config import PRESET_DIR, ConfigError, RunConfig, load_config
+from ..config import PRESET_DIR, ConfigError, RunConfig, format_validation_error, load_config
 
 SWEEP_DIR = PRESET_DIR / "sweeps"
 
@@ -128,8 +128,7 @@ def load_sweep(source: str | Path) -> SweepSpec:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     except ValidationError as err:
-        msgs = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
-        raise ConfigError(f"{path}: invalid sweep: {msgs}") from None
+        raise ConfigError(f"{path}: invalid sweep: {format_validation_error(err)}") from None
 
 
 def _fmt(v: Any) -> str:

@@ -101,7 +101,7 @@ def plot_notes(model: AutoEncoder, data, notes: list[int], path: str | Path, tit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..plots import _save
+    from ..plots import save_figure
 
     fig, axes = plt.subplots(len(notes), 2, figsize=(7, 1.9 * len(notes)), squeeze=False)
     for row, note in enumerate(notes):
@@ -116,4 +116,4 @@ def plot_notes(model: AutoEncoder, data, notes: list[int], path: str | Path, tit
             ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle(title or f"{model.cfg.name}: {data.cfg.representation} test notes", fontsize=8)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))

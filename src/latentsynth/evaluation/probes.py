@@ -9,7 +9,7 @@ predictor fitted on train codes reads off the codes of unseen test items.
 
 Image models get ``class_probes`` in their metrics (``probe_class_knn``, ``probe_class_linear``,
 ``probe_class_chance``); frame models get instrument, dynamics and pitch probes from ``latentsynth explore``
-(:func:`latentsynth.latent.explore_frames.attribute_probes`).
+(:func:`latentsynth.explore.frames.attribute_probes`).
 """
 
 from __future__ import annotations
@@ -66,6 +66,20 @@ def linear_accuracy(z_train, y_train, z_test, y_test) -> float:
     return float(np.mean(clf.predict(_flat(z_test)) == np.asarray(y_test)))
 
 
+@torch.no_grad()
+def encodings(model, data, n: int = 5000, seed: int = 0):
+    """Posterior-mean codes and labels of ``n`` train and ``n`` test items of a data module (seeded subsets):
+    ``(z_train, y_train, z_test, y_test)``; labels are classes for images, note indices for frames."""
+    from .metrics import encode_all
+
+    g = torch.Generator().manual_seed(seed)
+    it = torch.randperm(len(data.train), generator=g)[:n]
+    iv = torch.randperm(len(data.test), generator=g)[:n]
+    xt, yt = data.train.__getitems__(it.tolist())
+    xv, yv = data.test.__getitems__(iv.tolist())
+    return encode_all(model, xt), yt, encode_all(model, xv), yv
+
+
 def class_probes_of_codes(z_train, y_train, z_test, y_test, k: int = 10) -> dict[str, Any]:
     """k-NN and linear probes of the class from train codes ``[N, d]`` / labels ``[N]`` to test codes ``[M, d]``
     / labels ``[M]``, with the chance level."""
@@ -77,7 +91,5 @@ def class_probes_of_codes(z_train, y_train, z_test, y_test, k: int = 10) -> dict
 
 def class_probes(model, data, n: int = 5000, k: int = 10, seed: int = 0) -> dict[str, Any]:
     """:func:`class_probes_of_codes` on the posterior-mean codes of ``n`` train and ``n`` test images of an image
-    data module (the seeded subsets of :func:`latentsynth.latent.explore.encodings`)."""
-    from ..latent.explore import encodings
-
+    data module (the seeded subsets of :func:`encodings`)."""
     return class_probes_of_codes(*encodings(model, data, n=n, seed=seed), k=k)

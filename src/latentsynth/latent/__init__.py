@@ -1,4 +1,5 @@
-"""Latent space: paths (interpolations, traversals), projections, aggregate-posterior sampling."""
+"""Latent geometry, no figures: paths (interpolations, traversals), 2-D projections, aggregate-posterior
+sampling. Figures of it: :mod:`latentsynth.explore`."""
 
 from .paths import lerp, slerp, traversal
 

@@ -30,7 +30,7 @@ def read_curves(run: str | Path) -> dict[str, list[tuple[float, float]]]:
 
 def plot_curves(run: str | Path, path: str | Path | None = None) -> Path:
     """Draw loss, reconstruction, regularizer and weight schedule against epochs into ``curves.png``."""
-    from ..plots import _save, plt
+    from ..plots import save_figure, plt
 
     curves = read_curves(run)
     path = Path(path or Path(run) / "curves.png")
@@ -56,4 +56,4 @@ def plot_curves(run: str | Path, path: str | Path | None = None) -> Path:
         if ax.lines:
             ax.legend(fontsize=8)
     fig.suptitle(Path(run).name, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..evaluation.probes import encodings
 from ..folders import write_json
+from ..latent.projections import project
 from ..models import AutoEncoder
-from .explore import _decode, encodings
-from .projections import project
+from ..plots import plt, save_figure
+from .images import decode_mean
 
 ATTRIBUTES = ("instrument", "pitch", "dynamics")
 DYNAMICS_ORDER = ("ppp", "pp", "p", "mp", "mf", "f", "ff", "fff")
@@ -55,8 +57,6 @@ def plot_note_projections(name: str, z_train: torch.Tensor, a_train: dict[str, l
                           a_test: dict[str, list], path: str | Path, method: str = "pca") -> Path:
     """Two rows (train, test) x three columns (instrument, pitch, dynamics) of 2-D projections of codes
     ``[N, d]`` / ``[M, d]``; ``a_*`` hold the attribute lists of :func:`note_attributes`."""
-    from ..plots import _save, plt
-
     pt, pv, note = project(z_train, z_test, method)
     fig, axes = plt.subplots(2, 3, figsize=(15, 9), squeeze=False)
     instruments = sorted(set(a_train["instrument"]) | set(a_test["instrument"]))
@@ -79,15 +79,13 @@ def plot_note_projections(name: str, z_train: torch.Tensor, a_train: dict[str, l
             ax.set_title(f"{part}, by {key}", fontsize=9)
             ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle(f"{name}: frame codes ({note})", fontsize=10)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def explore_frames(model: AutoEncoder, out: str | Path, data, tsne: bool = False, n: int = 10000,
                    n_plot: int = 4000, n_samples: int = 64, seed: int = 0) -> list[Path]:
     """Write the frame-model figures and probes into ``out`` (``n`` train and ``n`` test frames encoded and
     probed, ``n_plot`` of them drawn); returns the paths."""
-    from ..plots import _save, plt
-
     out = Path(out)
     zt, nt, zv, nv = encodings(model, data, n=n, seed=seed)
     at, av = note_attributes(data, nt), note_attributes(data, nv)
@@ -102,7 +100,7 @@ def explore_frames(model: AutoEncoder, out: str | Path, data, tsne: bool = False
         paths.append(plot_note_projections(model.cfg.name, zt[:m], sub(at), zv[:m], sub(av),
                                            out / "projection_tsne.png", "tsne"))
     g = torch.Generator().manual_seed(seed)
-    frames = _decode(model, model.prior.sample(n_samples, generator=g))  # [S, W, F] normalised
+    frames = decode_mean(model, model.prior.sample(n_samples, generator=g))  # [S, W, F] normalised
     db = data.to_db(frames).reshape(-1, frames.shape[-1]).T  # [F, S * W]
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.imshow(db.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=float(db.max()) - 80,
@@ -110,5 +108,5 @@ def explore_frames(model: AutoEncoder, out: str | Path, data, tsne: bool = False
     ax.set_title(f"{model.cfg.name}: {n_samples} decoded prior samples ({data.cfg.representation} frames, dB)",
                  fontsize=9)
     ax.set_xlabel("sample"), ax.set_ylabel("bin")
-    paths.append(_save(fig, out / "samples_prior.png"))
+    paths.append(save_figure(fig, out / "samples_prior.png"))
     return paths

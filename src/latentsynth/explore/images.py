@@ -13,28 +13,18 @@ import torch
 from torch import Tensor
 
 from ..data.images import ImageDataModule
-from ..evaluation.metrics import encode_all
-from ..evaluation.probes import class_probes_of_codes
+from ..evaluation.probes import class_probes_of_codes, encodings
 from ..folders import write_json
+from ..latent.paths import lerp, slerp, traversal
+from ..latent.sampling import fit_aggregate_posterior, sample_aggregate_posterior
 from ..models import AutoEncoder
 from ..plots import save_grid
-from .paths import lerp, slerp, traversal
 from .projections import plot_projections
-from .sampling import fit_aggregate_posterior, sample_aggregate_posterior
-
-
-def encodings(model: AutoEncoder, data: ImageDataModule, n: int = 5000, seed: int = 0):
-    """Posterior-mean codes and labels of ``n`` train and ``n`` test images (seeded subset)."""
-    g = torch.Generator().manual_seed(seed)
-    it = torch.randperm(len(data.train), generator=g)[:n]
-    iv = torch.randperm(len(data.test), generator=g)[:n]
-    xt, yt = data.train.__getitems__(it.tolist())
-    xv, yv = data.test.__getitems__(iv.tolist())
-    return encode_all(model, xt), yt, encode_all(model, xv), yv
 
 
 @torch.no_grad()
-def _decode(model: AutoEncoder, z: Tensor) -> Tensor:
+def decode_mean(model: AutoEncoder, z: Tensor) -> Tensor:
+    """Mean decoding of codes ``[..., d]`` (flattened to ``[N, d]``) in data space, on the CPU."""
     return model.likelihood.mean(model.decode(z.reshape(-1, model.latent_dim))).cpu()
 
 
@@ -58,7 +48,7 @@ def explore(model: AutoEncoder, out: str | Path, data: ImageDataModule, tsne: bo
     written.append(save_grid(model.generate(n_samples, generator=g), out / "samples_prior.png",
                              title=f"{name}: samples from the prior"))
     gmm = fit_aggregate_posterior(zt, n_components=10, seed=seed)
-    written.append(save_grid(_decode(model, sample_aggregate_posterior(gmm, n_samples, seed)),
+    written.append(save_grid(decode_mean(model, sample_aggregate_posterior(gmm, n_samples, seed)),
                              out / "samples_aggregate.png",
                              title=f"{name}: samples from the aggregate posterior (10-component GMM on codes)"))
     # traversals: each row moves one latent dimension over +-range prior stds around the code of a test image
@@ -66,7 +56,7 @@ def explore(model: AutoEncoder, out: str | Path, data: ImageDataModule, tsne: bo
     values = torch.linspace(-traversal_range * sigma, traversal_range * sigma, steps)
     dims = list(range(min(model.latent_dim, 16)))
     trav = traversal(zv[0], dims, values)  # [dims, steps, d]
-    written.append(save_grid(_decode(model, trav), out / "traversals.png", nrow=steps,
+    written.append(save_grid(decode_mean(model, trav), out / "traversals.png", nrow=steps,
                              title=f"{name}: dimensions 0-{dims[-1]} from -{traversal_range:g} to "
                                    f"+{traversal_range:g} prior std (rows), others fixed"))
     # interpolations between pairs of test images (first and last column: their reconstructions)
@@ -74,6 +64,6 @@ def explore(model: AutoEncoder, out: str | Path, data: ImageDataModule, tsne: bo
     a, b = zv[[p[0] for p in pairs]], zv[[p[1] for p in pairs]]
     for kind, fn in (("linear", lerp), ("spherical", slerp)):
         path = fn(a, b, steps).transpose(0, 1)  # [pairs, steps, d]
-        written.append(save_grid(_decode(model, path), out / f"interpolations_{kind}.png", nrow=steps,
+        written.append(save_grid(decode_mean(model, path), out / f"interpolations_{kind}.png", nrow=steps,
                                  title=f"{name}: {kind} interpolations between test images"))
     return written
