@@ -112,3 +112,18 @@ def test_non_tty_progress_is_a_few_plain_lines(real_data_dir, tmp_path):
     assert [line.split()[1] for line in epoch_lines] == ["1/3", "2/3", "3/3"]
     assert "val" in epoch_lines[-1] and "bce=" in out
     assert len(out.splitlines()) < 20, out
+
+
+def test_progress_line_during_an_epoch_under_manual_optimization(real_data_dir, tmp_path, capfd):
+    """Issue #16: under manual optimization a step's outputs are a dict; the mid-epoch line used float() on it."""
+    import re
+
+    cfg = load_config("mnist-vae", tiny_overrides(real_data_dir, **{"train.max_epochs": 1,
+                                                                     "train.progress_every_s": 1e-6}))
+    train(cfg, tmp_path, quiet=False)
+    lines = [line.strip() for line in capfd.readouterr().out.splitlines() if ", batch: " in line]
+    assert len(lines) >= 5, lines
+    pattern = r"epoch 1/1, batch: (\d+)/10 \(\d+\.\d samples/s, ETA \d+ s\)  loss (\S+)"
+    m = re.fullmatch(pattern, lines[-1])
+    assert m, lines[-1]
+    assert m.group(1) == "10" and math.isfinite(float(m.group(2)))

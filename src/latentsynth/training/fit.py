@@ -30,6 +30,7 @@ from ..config import ConfigError, RunConfig, dump_yaml, load_config, to_dict
 from ..data import data_module
 from ..evaluation import evaluate
 from ..folders import atomic_write_text, load_metrics, save_model
+from ..progress import progress_line
 from .curves import plot_curves
 from .module import LitAutoEncoder, NonFiniteLossError
 
@@ -59,16 +60,26 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)
 
 
+def _loss_value(outputs) -> float:
+    """The loss in a training step's ``outputs``: a tensor, a dict with ``loss`` (manual optimization), or None."""
+    if isinstance(outputs, dict):
+        outputs = outputs.get("loss")
+    try:
+        return float(outputs)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 class ProgressLines(Callback):
     """Short progress lines every ``period`` seconds and at each epoch end (for logs that are not a TTY)."""
 
-    def __init__(self, period: float = 30.0, stream=sys.stdout):
-        self.period, self.stream = period, stream
+    def __init__(self, period: float = 30.0, stream=None):
+        self.period, self.stream = period, stream  # None: sys.stdout at the time of printing
         self._last = 0.0
         self._t0 = 0.0
 
     def _say(self, msg: str) -> None:
-        print(msg, file=self.stream, flush=True)
+        print(msg, file=self.stream or sys.stdout, flush=True)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._t0 = self._last = time.perf_counter()
@@ -77,11 +88,9 @@ class ProgressLines(Callback):
         now = time.perf_counter()
         if now - self._last >= self.period:
             self._last = now
-            n = trainer.num_training_batches
-            rate = (batch_idx + 1) * len(batch[0]) / (now - self._t0)
-            loss = float(outputs) if outputs is not None else float("nan")
-            self._say(f"  epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  batch {batch_idx + 1}/{n}  "
-                      f"loss {loss:.4g}  {rate:.0f} samples/s")
+            self._say("  " + progress_line(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}, batch",
+                                           batch_idx + 1, trainer.num_training_batches, now - self._t0,
+                                           len(batch[0]), " samples", f"loss {_loss_value(outputs):.4g}"))
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         m = trainer.callback_metrics
@@ -141,9 +150,8 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     data = build_data(cfg)
     data.setup("fit")
-    module = LitAutoEncoder(to_dict(cfg), list(data.shape))
-    if hasattr(module.model.likelihood, "set_db_affine"):  # spectral objectives work in dB / magnitudes
-        module.model.likelihood.set_db_affine(*data.db_affine())
+    audio = data.audio_info().model_dump(mode="json") if cfg.data.kind == "frames" else None
+    module = LitAutoEncoder(to_dict(cfg), list(data.shape), audio)  # frame models carry their audio settings
 
     tty = sys.stderr.isatty() and not quiet
     callbacks: list[Callback] = [
@@ -197,12 +205,15 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
         "train_samples_per_s": float(m["train/samples_per_s"]) if "train/samples_per_s" in m else None,
         "wall_seconds": metrics.get("wall_seconds", 0.0) + wall if ckpt_path else wall,
     })
+    labels = data.test.labels() if cfg.data.kind == "frames" else None
     metrics.update(evaluate(model, data.test.as_tensor(), iw_samples=t.eval_iw_samples,
-                            mmd_samples=t.eval_mmd_samples))
+                            mmd_samples=t.eval_mmd_samples, c=labels))
     if cfg.data.kind == "frames":
         from ..evaluation.audio import audio_scores
 
         metrics.update(audio_scores(model, data))
+        if data.pitch is not None:  # notes at pitches never trained on for their instrument
+            metrics.update(audio_scores(model, data, split="pitch", audio_notes=0, prefix="test_pitch_"))
     save_model(model, run, metrics)
     plot_curves(run)
     if not quiet:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sys
-import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -154,29 +152,6 @@ class BuildReport:
     def summary(self) -> str:
         s = f"{self.kind}: {self.built} built, {self.kept} kept, {len(self.skipped)} skipped"
         return s + (f", {len(self.warnings)} converted" if self.warnings else "") + f" in {self.seconds:.1f} s"
-
-
-class Progress:
-    """Progress on stderr: a live line on a TTY, else one line every ``every`` items with rate and ETA."""
-
-    def __init__(self, total: int, label: str, every: int = 200, quiet: bool = False) -> None:
-        self.total, self.label, self.every, self.quiet = total, label, every, quiet
-        self.tty = sys.stderr.isatty()
-        self.t0, self.n = time.time(), 0
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-        if self.quiet or not (self.tty or self.n % self.every == 0 or self.n == self.total):
-            return
-        dt = time.time() - self.t0
-        rate = self.n / dt if dt > 0 else 0.0
-        eta = (self.total - self.n) / rate if rate > 0 else 0.0
-        line = f"{self.label}: {self.n}/{self.total} ({rate:.1f}/s, ETA {eta:.0f} s)"
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.tty and not self.quiet:
-            print(file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------ metadata

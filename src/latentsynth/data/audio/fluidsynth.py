@@ -15,11 +15,11 @@ import numpy as np
 import soundfile as sf
 
 from ...folders import write_json
+from ...progress import Progress
 from ..idx import DataError
 from .corpus import (
     BuildReport,
     Note,
-    Progress,
     assign_splits,
     note_filename,
     pitch_name,

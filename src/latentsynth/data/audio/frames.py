@@ -31,13 +31,13 @@ from typing import Literal
 
 import librosa
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...dsp.transforms import NormStats, SpecConfig, compress, decompress, magnitude
+from ...dsp.transforms import NormStats, SpecConfig, compress, magnitude
 from ...folders import atomic_write_bytes, atomic_write_text, read_json, write_json
+from ...progress import Progress
 from ..idx import DataError
-from .corpus import AudioChecks, BadAudio, BuildReport, Note, Progress, assign_splits, read_audio, read_metadata
+from .corpus import AudioChecks, BadAudio, BuildReport, Note, assign_splits, read_audio, read_metadata
 
 
 class PrepConfig(BaseModel):

@@ -20,6 +20,7 @@ from pathlib import Path
 import soundfile as sf
 
 from ...folders import write_json
+from ...progress import Progress
 from ..idx import DataError
 from .corpus import (
     DYNAMICS,
@@ -27,7 +28,6 @@ from .corpus import (
     BadAudio,
     BuildReport,
     Note,
-    Progress,
     assign_splits,
     parse_pitch,
     pitch_name,
