@@ -50,3 +50,22 @@ def test_presets_and_config_commands():
     assert "fashion-mnist-wae-gan" in res.output.split()
     res = runner.invoke(app, ["config", "mnist-beta-vae", "model.latent_dim=5"])
     assert res.exit_code == 0 and "latent_dim: 5" in res.output and "warmup_epochs" in res.output
+
+
+def test_threads_option_sets_torch_threads(monkeypatch):
+    """Issue #16: one torch thread unless --threads N or LATENTSYNTH_THREADS (a bad preset: fails after setting)."""
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("LATENTSYNTH_THREADS", "1")  # recorded, so the test leaves the variable as it found it
+    monkeypatch.delenv("LATENTSYNTH_THREADS")
+    try:
+        res = CliRunner().invoke(app, ["train", "no-such-preset", "--threads", "2"])
+        assert res.exit_code == 2 and torch.get_num_threads() == 2
+        monkeypatch.delenv("LATENTSYNTH_THREADS", raising=False)
+        CliRunner().invoke(app, ["eval", "no-such-run"])
+        assert torch.get_num_threads() == 1
+        res = CliRunner().invoke(app, ["explore", "no-such-run"], env={"LATENTSYNTH_THREADS": "3"})
+        assert res.exit_code == 2 and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
