@@ -1,0 +1,285 @@
+"""Harmonic-plus-noise rendering: differentiable STFT magnitudes and a phase-free additive synthesizer.
+
+A decoder network outputs, per STFT frame, a fundamental ``f0`` (Hz), ``K`` harmonic amplitudes and ``N``
+noise-band levels. The same parameters give
+
+* :func:`render_magnitudes`: the linear STFT magnitude frame ``[..., n_fft // 2 + 1]`` that a steady sum of
+  sinusoids plus shaped noise would have under this project's STFT (``librosa.stft``: periodic Hann window of
+  ``n_fft`` samples, centred frames, see :mod:`latentsynth.dsp.transforms`). It is differentiable in all
+  parameters, so a decoder can be trained on magnitude losses; :func:`to_representation` maps it to the
+  training representation (stft / mel);
+* :func:`additive_synth`: audio with no phase retrieval (as DDSP's harmonic synthesizer and filtered noise,
+  Engel et al. 2020): frame controls are interpolated to audio rate, each partial is a sine of accumulated
+  phase, and noise is random-phase STFT frames of the noise envelope, inverted by overlap-add. The STFT of its
+  output reproduces :func:`render_magnitudes` of the same parameters (the tests measure how closely).
+
+Approximations of :func:`harmonic_magnitudes` (all stated again there): each partial contributes the magnitude
+of its own window lobe and the contributions of partials are *added in magnitude* (no interference between
+overlapping lobes, no image of the negative frequency), and each lobe is cut at ``lobe_bins`` bins from its
+centre (Hann side lobes there are below -45 dB). :func:`render_magnitudes` adds the noise envelope in
+magnitude too. So it is an upper bound of the true magnitude where lobes overlap, exact for isolated partials.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .transforms import SpecConfig, mel_basis
+
+LOBE_OVERSAMPLING = 128  # lobe-table points per STFT bin (linear interpolation error < 1e-5 of the peak)
+
+
+# ------------------------------------------------------------------------------------------ harmonic
+
+
+def harmonic_frequencies(f0: torch.Tensor, n_harmonics: int) -> torch.Tensor:
+    """``f0 [...]`` (Hz) -> partial frequencies ``[..., n_harmonics]``: ``k * f0`` for ``k = 1..n_harmonics``."""
+    k = torch.arange(1, n_harmonics + 1, device=f0.device, dtype=f0.dtype)
+    return f0[..., None] * k
+
+
+@lru_cache(maxsize=8)
+def _lobe_table(n_fft: int, reach: int, oversampling: int) -> np.ndarray:
+    """``|W(d)|`` of the periodic Hann window of ``n_fft`` samples for ``d`` in bins on the grid
+    ``-reach, -reach + 1/oversampling, ..., reach`` -> ``[2 * reach * oversampling + 1]`` (float64).
+
+    Exact DTFT samples: the FFT of the window zero-padded to ``n_fft * oversampling`` points. The peak,
+    ``W(0) = sum(w) = n_fft / 2``, sits at index ``reach * oversampling``.
+    """
+    w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # librosa's / torch's periodic Hann
+    spec = np.abs(np.fft.fft(w, n_fft * oversampling))
+    m = np.arange(-reach * oversampling, reach * oversampling + 1)
+    return spec[m % (n_fft * oversampling)]
+
+
+def harmonic_magnitudes(f0: torch.Tensor, amps: torch.Tensor, spec: SpecConfig,
+                        lobe_bins: int = 4) -> torch.Tensor:
+    """Linear STFT magnitude frame of a steady harmonic tone.
+
+    Args:
+        f0: fundamental in Hz ``[...]``.
+        amps: time-domain sine amplitudes ``[..., K]`` (>= 0) of the partials ``k * f0``, ``k = 1..K``.
+        spec: uses ``sample_rate`` and ``n_fft`` (periodic Hann window, as ``librosa.stft``).
+        lobe_bins: each partial writes the ``2 * lobe_bins + 1`` bins nearest to it.
+    Returns:
+        magnitude ``[..., n_fft // 2 + 1]`` in ``librosa.stft`` units: a sine of amplitude ``a`` at bin
+        position ``p`` gives ``a / 2 * |W(f - p)|`` at bin ``f``, ``W`` the DTFT of the window (peak
+        ``a * n_fft / 4``).
+
+    Approximations: (1) contributions of partials are summed in magnitude, so where two lobes overlap the
+    result is the upper bound of the real (phase-dependent, beating) magnitude; (2) the image of each partial at
+    the negative frequency (and its alias above Nyquist) is ignored, which matters only within ~2 bins of DC and
+    Nyquist; (3) lobes are cut at ``lobe_bins`` (+-4 bins: the omitted Hann side lobes are below -45 dB of the
+    peak). Partials at or above Nyquist, or at <= 0 Hz, contribute nothing (masked, no NaN).
+
+    Lobe shape: ``|W|`` is tabulated once per ``n_fft`` on a grid of 1/128 bin (exact DFT samples of the
+    zero-padded window) and linearly interpolated. Compared with the closed form of the Hann DTFT (three
+    Dirichlet kernels, with removable 0/0 singularities at integer bin offsets that need special-casing in
+    value and gradient) the table is exact on the grid, has no singular points, costs one gather per touched
+    bin, and its interpolation error is < 1e-5 of the peak. The gradient in ``f0`` is piecewise constant on
+    the 1/128-bin grid (the slope of the table), which is accurate enough for gradient descent.
+
+    Cost: ``[..., K, 2 * lobe_bins + 1]`` elements and one ``scatter_add``; no ``[..., K, F]`` tensor.
+    Differentiable in ``amps`` and ``f0``.
+    """
+    if amps.shape[:-1] != f0.shape:
+        raise ValueError(f"amps: expected shape {tuple(f0.shape)} + (K,), got {tuple(amps.shape)}")
+    n_fft, sr = spec.n_fft, spec.sample_rate
+    n_out = n_fft // 2 + 1
+    reach = lobe_bins + 1
+    table = torch.as_tensor(_lobe_table(n_fft, reach, LOBE_OVERSAMPLING), device=amps.device, dtype=amps.dtype)
+
+    freqs = harmonic_frequencies(f0.to(amps.dtype), amps.shape[-1])  # [..., K]
+    valid = (freqs > 0) & (freqs < sr / 2)
+    pos = freqs * (n_fft / sr)  # partial positions in bins [..., K]
+    offsets = torch.arange(-lobe_bins, lobe_bins + 1, device=amps.device)
+    bins = torch.round(pos.detach()).long()[..., None] + offsets  # touched bins [..., K, 2L+1]
+    dist = bins.to(amps.dtype) - pos[..., None]  # |dist| <= lobe_bins + 0.5 < reach
+    u = (dist + reach) * LOBE_OVERSAMPLING  # index into the table
+    i0 = torch.floor(u.detach()).long().clamp(0, table.numel() - 2)
+    frac = u - i0.to(amps.dtype)
+    lobe = table[i0] + frac * (table[i0 + 1] - table[i0])  # |W(dist)| [..., K, 2L+1]
+
+    inside = (bins >= 0) & (bins < n_out) & valid[..., None]
+    vals = torch.where(inside, lobe * (0.5 * amps)[..., None], torch.zeros((), dtype=amps.dtype,
+                                                                           device=amps.device))
+    idx = bins.clamp(0, n_out - 1)
+    out = torch.zeros(*amps.shape[:-1], n_out, dtype=amps.dtype, device=amps.device)
+    return out.scatter_add(-1, idx.flatten(-2), vals.flatten(-2))
+
+
+# --------------------------------------------------------------------------------------------- noise
+
+
+def noise_magnitudes(bands: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """Noise band levels ``[..., N]`` (>= 0, STFT-magnitude units) -> smooth envelope ``[..., n_bins]``.
+
+    Band centres are spaced linearly over 0..Nyquist, the first at bin 0 and the last at bin ``n_bins - 1``
+    (``N = 1`` is a flat envelope); bins between centres are linearly interpolated. The value at a bin is the
+    expected STFT magnitude of the noise there (:func:`additive_synth` makes noise with that mean magnitude).
+    """
+    n = bands.shape[-1]
+    if n == 1:
+        return bands.expand(*bands.shape[:-1], n_bins)
+    pos = torch.arange(n_bins, device=bands.device, dtype=bands.dtype) * ((n - 1) / max(n_bins - 1, 1))
+    i0 = torch.floor(pos).long().clamp(0, n - 2)
+    w = pos - i0.to(bands.dtype)
+    return bands[..., i0] * (1 - w) + bands[..., i0 + 1] * w
+
+
+def render_magnitudes(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | None,
+                      spec: SpecConfig) -> torch.Tensor:
+    """Decoder output: harmonic + noise linear STFT magnitude ``[..., n_fft // 2 + 1]``.
+
+    ``f0 [...]`` Hz, ``amps [..., K]``, ``noise [..., N]`` band levels (or ``None``). Harmonic and noise parts
+    are added in magnitude (see :func:`harmonic_magnitudes`); the result is always linear STFT, whatever
+    ``spec.representation``: map it with :func:`to_representation`.
+    """
+    mag = harmonic_magnitudes(f0, amps, spec)
+    if noise is not None and noise.shape[-1] > 0:
+        mag = mag + noise_magnitudes(noise, mag.shape[-1])
+    return mag
+
+
+def to_representation(mag_stft: torch.Tensor, spec: SpecConfig) -> torch.Tensor:
+    """Linear STFT magnitude ``[..., n_fft // 2 + 1]`` -> magnitude of ``spec.representation`` ``[..., F_rep]``.
+
+    ``stft``: identity; ``mel``: the Slaney mel bank of :func:`~latentsynth.dsp.transforms.mel_basis`
+    (as :func:`~latentsynth.dsp.transforms.mel_magnitude`); ``cqt``: not supported (``ValueError``).
+    """
+    n_stft = spec.n_fft // 2 + 1
+    if mag_stft.shape[-1] != n_stft:
+        raise ValueError(f"mag_stft: expected {n_stft} bins (n_fft={spec.n_fft}) in the last dimension, "
+                         f"got {mag_stft.shape[-1]}")
+    if spec.representation == "stft":
+        return mag_stft
+    if spec.representation == "mel":
+        basis = torch.as_tensor(mel_basis(spec), device=mag_stft.device, dtype=mag_stft.dtype)  # [n_mels, F]
+        return mag_stft @ basis.T
+    raise ValueError(f"representation: the harmonic decoder renders stft or mel magnitudes, not "
+                     f"{spec.representation!r} (use a decoder with a free output for cqt)")
+
+
+# ------------------------------------------------------------------------------------------- synthesis
+
+
+def noise_scale(spec: SpecConfig) -> float:
+    """Factor on a magnitude envelope before random-phase overlap-add so that the STFT of the result has that
+    magnitude on average.
+
+    Random-phase frames of flat magnitude ``m`` (each an ``n_fft``-periodic noise of variance ``m^2 / n_fft``)
+    give, after the least-squares overlap-add of ``torch.istft`` (window envelope ``sum_t w^2 = S2 / hop``,
+    ``S2 = sum(w^2)``), white noise of variance ``m^2 hop / (n_fft S2)``; re-analysed with the same window,
+    ``E|Y|^2 = m^2 hop / n_fft`` (the window sums cancel), and ``|Y|`` is Rayleigh distributed, so
+    ``E|Y| = sqrt(pi) / 2 * m * sqrt(hop / n_fft)``. The scale is the inverse (2.257 for hop = n_fft / 4).
+    """
+    return 2 / math.sqrt(math.pi) * math.sqrt(spec.n_fft / spec.hop_length)
+
+
+CHUNK_ELEMENTS = 1 << 17  # CPU: samples x partials per block of the harmonic sum (512 KiB float32: cache-sized)
+
+
+def _segment_ends(x: torch.Tensor, n_seg: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame values ``[B, T, *C]`` -> values at the start and end of each of ``n_seg`` hop-long segments,
+    ``([B, n_seg, *C], [B, n_seg, *C])`` (segment ``s`` runs from frame centre ``s`` to ``s + 1``; frames past
+    ``T - 1`` hold the last value)."""
+    t = x.shape[1]
+    s = torch.arange(n_seg, device=x.device)
+    return x[:, s.clamp(max=t - 1)], x[:, (s + 1).clamp(max=t - 1)]
+
+
+def _harmonic_audio(f0: torch.Tensor, amps: torch.Tensor, n_seg: int, spec: SpecConfig) -> torch.Tensor:
+    """``f0 [B, T]``, ``amps [B, T, K]`` -> harmonic audio ``[B, n_seg * hop]`` (see :func:`additive_synth`).
+
+    Works in blocks of segments (cache-sized on CPU) and, per block, only over the partials that are below
+    Nyquist somewhere in it; the per-sample Nyquist mask is applied only in blocks where a partial crosses it.
+    """
+    batch, hop, sr, dtype = f0.shape[0], spec.hop_length, spec.sample_rate, amps.dtype
+    n_harm = amps.shape[-1]
+    w = torch.arange(hop, device=amps.device, dtype=dtype) / hop  # [hop]
+    f_start, f_end = _segment_ends(f0.to(dtype), n_seg)  # [B, S]
+    f0_up = torch.lerp(f_start[..., None], f_end[..., None], w)  # [B, S, hop]
+    step = f0_up.reshape(batch, -1).double() / sr
+    cycles = torch.frac(torch.cumsum(step, -1) - step).to(dtype).view(batch, n_seg, hop)  # phase 0 at sample 0
+    # partials k = 1..n_valid are below Nyquist (and f0 > 0) at a sample
+    ratio = (sr / 2) / f0_up.double().clamp(min=1e-30)
+    n_valid = torch.where(f0_up > 0, (torch.ceil(ratio) - 1).clamp(0, n_harm), torch.zeros_like(ratio))
+    a_start, a_end = _segment_ends(amps, n_seg)  # [B, S, K]
+    k2pi = (2 * math.pi) * torch.arange(1, n_harm + 1, device=amps.device, dtype=dtype)
+    kk = torch.arange(1, n_harm + 1, device=amps.device, dtype=n_valid.dtype)
+
+    per_block = max(1, CHUNK_ELEMENTS // (batch * hop * n_harm)) if amps.device.type == "cpu" else n_seg
+    starts = list(range(0, n_seg, per_block))
+    per_seg = n_valid.view(batch, n_seg, hop)
+    seg_top, seg_low = per_seg.amax((0, 2)).tolist(), per_seg.amin((0, 2)).tolist()  # [S] each, one sync
+    top = [int(max(seg_top[i:i + per_block])) for i in starts]
+    low = [int(min(seg_low[i:i + per_block])) for i in starts]
+    blocks = []
+    for i, kmax, kmin in zip(starts, top, low, strict=True):
+        sl = slice(i, i + per_block)
+        if kmax == 0:
+            blocks.append(torch.zeros_like(cycles[:, sl]))
+            continue
+        sines = torch.sin(cycles[:, sl, :, None] * k2pi[:kmax])  # [B, C, hop, k]
+        amp = torch.lerp(a_start[:, sl, None, :kmax], a_end[:, sl, None, :kmax], w[:, None])  # [B, C, hop, k]
+        if kmin < kmax:
+            amp = amp * (kk[:kmax] <= per_seg[:, sl, :, None]).to(dtype)
+        blocks.append((sines * amp).sum(-1))
+    return torch.cat(blocks, 1).reshape(batch, -1)
+
+
+def additive_synth(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | None, spec: SpecConfig,
+                   length: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Harmonic-plus-noise audio from frame-rate controls, with no phase retrieval.
+
+    Args:
+        f0: fundamental in Hz ``[B, T]``, one value per STFT frame (frame ``t`` centred on sample ``t * hop``,
+            as ``librosa.stft(center=True)``).
+        amps: sine amplitudes ``[B, T, K]`` of the partials ``k * f0``.
+        noise: noise band levels ``[B, T, N]`` (:func:`noise_magnitudes` units) or ``None``.
+        spec: ``sample_rate``, ``n_fft``, ``hop_length``.
+        length: samples of the output (default ``(T - 1) * hop``, so that its STFT has ``T`` frames).
+        generator: draws the noise phases (its device decides where they are drawn).
+    Returns:
+        audio ``[B, length]``.
+
+    Harmonic part: ``f0`` and ``amps`` are linearly interpolated between frame centres (held after the last
+    frame); the phase of partial ``k`` is ``2 pi k sum_{m < n} f0[m] / sr`` (accumulated in float64 cycles
+    modulo 1, so continuous across frames and precise over long notes; 0 at sample 0); a partial is silenced at
+    the samples where ``k * f0`` is at or above Nyquist or ``f0 <= 0``. Noise part: random-phase STFT frames of
+    magnitude ``noise_magnitudes(noise) * noise_scale(spec)`` inverted by ``torch.istft`` (Hann, centred,
+    least-squares overlap-add), so the STFT of the noise has the envelope as its mean magnitude.
+
+    The STFT (same spec) of the output reproduces :func:`render_magnitudes` of the same parameters: up to the
+    approximations stated there for a steady harmonic tone (spectral convergence ~0.3 % at 220 Hz), a few %
+    for glides (the frequency moves within a frame), and the noise on average over frames only (one frame of
+    noise has Rayleigh-distributed magnitudes); harmonic and noise add in the complex domain, not in magnitude.
+    Differentiable in ``f0``, ``amps`` and ``noise``.
+    """
+    if f0.dim() != 2 or amps.dim() != 3 or amps.shape[:2] != f0.shape:
+        raise ValueError(f"f0 [B, T] and amps [B, T, K] expected, got {tuple(f0.shape)} and {tuple(amps.shape)}")
+    if noise is not None and (noise.dim() != 3 or noise.shape[:2] != f0.shape):
+        raise ValueError(f"noise: expected shape {tuple(f0.shape)} + (N,), got {tuple(noise.shape)}")
+    hop, n_fft, dtype = spec.hop_length, spec.n_fft, amps.dtype
+    length = (f0.shape[1] - 1) * hop if length is None else length
+    n_seg = max(-(-length // hop), 1)
+    y = _harmonic_audio(f0, amps, n_seg, spec)[:, :length]
+    if noise is not None and noise.shape[-1] > 0:
+        mag = noise_magnitudes(noise.to(dtype), n_fft // 2 + 1).transpose(1, 2) * noise_scale(spec)  # [B, F, T]
+        phase = torch.rand(mag.shape, generator=generator, dtype=dtype,
+                           device="cpu" if generator is None else generator.device).to(mag.device)
+        frames = torch.polar(mag.contiguous(), (2 * math.pi) * phase)
+        window = torch.hann_window(n_fft, device=mag.device, dtype=dtype)
+        y = y + torch.istft(frames, n_fft, hop, window=window, center=True, length=length)
+    return y
+
+
+def safe_peak(y: torch.Tensor, peak: float = 0.99) -> torch.Tensor:
+    """``y [..., N]`` -> ``y`` scaled down, per signal (last dimension), where ``max |y|`` exceeds ``peak``;
+    quieter signals are returned unchanged (never amplified), so the result never clips at ``peak``."""
+    top = y.abs().amax(-1, keepdim=True)
+    return y * torch.clamp(peak / torch.clamp(top, min=1e-30), max=1.0)
