@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_config
-from .folders import MODEL_FILES, atomic_write_text, check_model_folder, load_metrics, read_json
+from .folders import MODEL_FILES, atomic_write, atomic_write_text, check_model_folder, load_metrics, read_json
 
 SCORES = [
     ("test_bce", "test BCE (sum over dims)"), ("test_mse", "test MSE (sum over dims)"),
@@ -88,9 +88,7 @@ def export_model(run: str | Path, dest: str | Path, note: str = "") -> Path:
     files = [(run / name, dest / name) for name in EXPORTED] + [(run / "explore" / "probes.json", dest / "probes.json")]
     for src, dst in files:
         if src.is_file():
-            tmp = dst.with_name(f".{dst.name}.tmp")
-            shutil.copyfile(src, tmp)
-            tmp.replace(dst)
+            atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
     write_card(dest, note)
     write_index(dest.parent)
     return dest

@@ -1,4 +1,5 @@
-"""Atomic file writes and model folders (config + safetensors weights + metrics).
+"""Atomic file writes (:func:`atomic_write`, the one way files are written) and model folders (config +
+safetensors weights + metrics).
 
 A model folder holds ``config.yaml`` (the :class:`RunConfig`), ``model.json`` (data shape and format
 version), ``model.safetensors`` (weights) and ``metrics.json``. Loading never unpickles anything.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +26,35 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename (the file gets the
-    usual permissions, 0666 minus the umask, not mkstemp's private 0600)."""
+def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """The one atomic write: ``write(tmp)`` fills a temporary file in ``path``'s folder (same extension, so
+    writers that go by it work), which is then renamed onto ``path``; on any error the temporary file is
+    removed and ``path`` keeps its old content. The file gets the usual permissions (0666 minus the umask, not
+    mkstemp's private 0600). Returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    tmp = Path(name)
     try:
         os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
+        os.close(fd)
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_write`), synced to disk before the rename."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -76,16 +91,13 @@ def save_model(model: torch.nn.Module, folder: str | Path, metrics: dict[str, An
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "config.yaml", dump_yaml(model.cfg))
-    write_json(folder / "model.json", {"format": FORMAT_VERSION, "data_shape": list(model.data_shape)})
+    meta: dict[str, Any] = {"format": FORMAT_VERSION, "data_shape": list(model.data_shape)}
+    if getattr(model, "audio", None) is not None:  # frame models: everything needed to make sound
+        meta["audio"] = model.audio.model_dump(mode="json")
+    write_json(folder / "model.json", meta)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": str(FORMAT_VERSION)})
-        os.replace(tmp, folder / "model.safetensors")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(folder / "model.safetensors",
+                 lambda tmp: save_file(state, str(tmp), metadata={"format": str(FORMAT_VERSION)}))
     if metrics is not None:
         write_json(folder / "metrics.json", metrics)
     return folder
@@ -115,8 +127,15 @@ def load(folder: str | Path, device: str | torch.device = "cpu"):
     meta = read_json(folder / "model.json")
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(f"{folder / 'model.json'}: format {meta.get('format')} is not supported by this version")
-    model = AutoEncoder(cfg, tuple(meta["data_shape"]))
-    model.load_state_dict(load_file(folder / "model.safetensors", device=str(device)))
+    model = AutoEncoder(cfg, tuple(meta["data_shape"]), meta.get("audio"))
+    state = load_file(folder / "model.safetensors", device=str(device))
+    if model.db is not None and "db.offset" not in state:  # saved before frame models carried their audio
+        for key in ("offset", "gain"):  # the spectral objectives kept the dB scale: it is the model's now
+            if f"likelihood.{key}" in state:
+                state[f"db.{key}"] = state.pop(f"likelihood.{key}")
+            else:
+                state[f"db.{key}"] = getattr(model.db, key)
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 

@@ -28,13 +28,12 @@ def mosaic(images: Tensor, nrow: int, pad: int = 2) -> np.ndarray:
 
 def save_figure(fig, path: str | Path) -> Path:
     """Write a matplotlib figure as PNG atomically (temporary file, then rename) and close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    from .folders import atomic_write
+
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
 
 
 def save_grid(images: Tensor, path: str | Path, nrow: int = 10, title: str | None = None) -> Path:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from ..folders import read_json, write_json
+from ..folders import atomic_write, read_json, write_json
 
 FEATURES = 128  # penultimate width: the feature space of the Frechet distance and precision/recall
 
@@ -93,9 +93,8 @@ def accuracy(clf: Classifier, x: Tensor, y: Tensor) -> float:
 def save_classifier(clf: Classifier, folder: str | Path, metrics: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".classifier.safetensors.tmp"
-    save_file({k: v.contiguous() for k, v in clf.state_dict().items()}, str(tmp))
-    tmp.replace(folder / "classifier.safetensors")
+    state = {k: v.contiguous() for k, v in clf.state_dict().items()}
+    atomic_write(folder / "classifier.safetensors", lambda tmp: save_file(state, str(tmp)))
     write_json(folder / "classifier.json", {"n_classes": clf.head.out_features, "features": FEATURES, "format": 1})
     write_json(folder / "metrics.json", metrics)
     return folder

@@ -12,9 +12,7 @@ A run folder ``<out>/<name>/`` holds::
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -29,7 +27,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ..config import ConfigError, RunConfig, dump_yaml, load_config, to_dict
 from ..data import data_module
 from ..evaluation import evaluate
-from ..folders import atomic_write_text, load_metrics, save_model
+from ..folders import atomic_write, atomic_write_text, load_metrics, save_model
 from ..progress import progress_line
 from .curves import plot_curves
 from .module import LitAutoEncoder, NonFiniteLossError
@@ -44,16 +42,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints go to a temporary file in the same folder, then are renamed into place."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
     def load_checkpoint(self, path, map_location=None, weights_only: bool | None = None) -> dict[str, Any]:
         # our checkpoints hold tensors and plain data only: never unpickle arbitrary objects

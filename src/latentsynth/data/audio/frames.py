@@ -34,7 +34,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...dsp.transforms import NormStats, SpecConfig, compress, magnitude
-from ...folders import atomic_write_bytes, atomic_write_text, read_json, write_json
+from ...folders import atomic_write, atomic_write_bytes, atomic_write_text, read_json, write_json
 from ...progress import Progress
 from ..idx import DataError
 from .corpus import AudioChecks, BadAudio, BuildReport, Note, assign_splits, read_audio, read_metadata
@@ -221,23 +221,25 @@ def _consolidate(out: Path, notes: list[Note], shards: list[Path], cfg: PrepConf
     """Join the shards into ``features.npy`` + ``frames.csv`` + ``notes.csv`` (each written atomically)."""
     arrays = [np.load(s, mmap_mode="r") for s in shards]
     total, n_bins = sum(a.shape[0] for a in arrays), cfg.spec.n_bins
-    tmp = out / ".features.npy.tmp"
-    feats = np.lib.format.open_memmap(tmp, mode="w+", dtype=cfg.dtype, shape=(total, n_bins))
-    frames, rows, start = io.StringIO(), io.StringIO(), 0
+    frames, rows = io.StringIO(), io.StringIO()
     fw = csv.writer(frames, lineterminator="\n")
     fw.writerow(["note", "frame", "time"])
     nw = csv.DictWriter(rows, fieldnames=[*asdict(notes[0]).keys(), "frame_start", "n_frames", "shard"] if notes
                         else ["path"], lineterminator="\n")
     nw.writeheader()
     hop_s = cfg.spec.hop_length / cfg.spec.sample_rate
-    for k, (note, a, shard) in enumerate(zip(notes, arrays, shards, strict=False)):
-        feats[start:start + len(a)] = a
-        fw.writerows([k, t, f"{t * hop_s:.4f}"] for t in range(len(a)))
-        nw.writerow({**asdict(note), "frame_start": start, "n_frames": len(a), "shard": Path(shard).name})
-        start += len(a)
-    feats.flush()
-    del feats
-    tmp.replace(out / "features.npy")
+
+    def write_features(tmp: Path) -> None:
+        feats = np.lib.format.open_memmap(tmp, mode="w+", dtype=cfg.dtype, shape=(total, n_bins))
+        start = 0
+        for k, (note, a, shard) in enumerate(zip(notes, arrays, shards, strict=False)):
+            feats[start:start + len(a)] = a
+            fw.writerows([k, t, f"{t * hop_s:.4f}"] for t in range(len(a)))
+            nw.writerow({**asdict(note), "frame_start": start, "n_frames": len(a), "shard": Path(shard).name})
+            start += len(a)
+        feats.flush()
+
+    atomic_write(out / "features.npy", write_features)
     atomic_write_text(out / "frames.csv", frames.getvalue())
     atomic_write_text(out / "notes.csv", rows.getvalue())
 
