@@ -19,6 +19,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """The one cache key: first ``length`` hex digits of the SHA-256 of ``obj`` (bytes as they are, a string's
+    UTF-8, anything else, pydantic models included, as JSON with sorted keys). Stable across runs and machines."""
+    import hashlib
+    import json
+
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump()
+    if isinstance(obj, str):
+        blob = obj.encode()
+    elif isinstance(obj, bytes):
+        blob = obj
+    else:
+        blob = json.dumps(obj, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
 class ConfigError(ValueError):
     """A configuration value is wrong; the message names the field and what to do."""
 

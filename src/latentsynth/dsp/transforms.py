@@ -14,8 +14,6 @@ torch Griffin-Lim as the STFT (see :func:`latentsynth.dsp.griffinlim.invert`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from functools import lru_cache
 from typing import Literal
@@ -73,8 +71,9 @@ class SpecConfig(BaseModel):
 
     def key(self) -> str:
         """Short stable hash of the settings (names cache folders)."""
-        blob = json.dumps(self.model_dump(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        from ..config import stable_hash
+
+        return stable_hash(self)
 
 
 # --------------------------------------------------------------------------------- analysis (numpy)

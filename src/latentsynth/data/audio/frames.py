@@ -33,6 +33,7 @@ import librosa
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...config import stable_hash
 from ...dsp.transforms import NormStats, SpecConfig, compress, magnitude
 from ...folders import atomic_write, atomic_write_bytes, atomic_write_text, read_json, write_json
 from ...progress import Progress
@@ -54,7 +55,7 @@ class PrepConfig(BaseModel):
     dtype: Literal["float16", "float32"] = "float16"  # storage (dB values: float16 is within 0.03 dB)
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
+        return stable_hash(self)
 
 
 class SplitConfig(BaseModel):
@@ -68,9 +69,12 @@ class SplitConfig(BaseModel):
     seed: int = 0
     holdout_instruments: tuple[str, ...] = ()  # every note of these instruments goes to test
     holdout_pitch: tuple[int, int] | None = None  # MIDI range (inclusive) that goes to test
+    # fraction of (instrument, pitch) pairs whose notes all go to the split "pitch": pitches never heard in
+    # training for that instrument (each instrument's lowest and highest pitch stay, so it is interpolation)
+    pitch_test: float = Field(0.0, ge=0, lt=0.5)
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
+        return stable_hash(self)
 
 
 def load_note(path: str | Path, cfg: PrepConfig, checks: AudioChecks = AudioChecks()) -> np.ndarray:
@@ -103,7 +107,7 @@ def note_features(path: str | Path, cfg: PrepConfig) -> np.ndarray:
 
 def _shard_name(corpus: Path, note: Note) -> str:
     st = (corpus / note.path).stat()
-    tag = hashlib.sha256(f"{note.path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
+    tag = stable_hash(f"{note.path}:{st.st_size}:{st.st_mtime_ns}", 10)
     return f"{Path(note.path).stem}-{tag}.npy"
 
 
@@ -133,7 +137,7 @@ def _one_thread() -> None:
 
 
 def _fingerprint(corpus: Path) -> str:
-    return hashlib.sha256((corpus / "metadata.csv").read_bytes()).hexdigest()[:16]
+    return stable_hash((corpus / "metadata.csv").read_bytes(), 16)
 
 
 def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Path | None = None,
