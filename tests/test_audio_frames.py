@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from latentsynth.cli.audio import app
-from latentsynth.data.audio import FrameDataset, PrepConfig, SplitConfig, prepare
+from latentsynth.data.audio import FrameIndex, PrepConfig, SplitConfig, prepare
 from latentsynth.data.audio import corpus as C
 from latentsynth.data.audio import frames as F
 from latentsynth.data.idx import DataError
@@ -76,44 +76,50 @@ def test_splits_follow_notes_and_stats_are_train_only(corpus):
     np.testing.assert_allclose(info["stats"]["mean"], train.mean(0), atol=1e-6)
     np.testing.assert_allclose(info["stats"]["std"], np.maximum(train.std(0), 1e-5), rtol=1e-5, atol=1e-6)
     seen = {}
+    index = FrameIndex(out)
     for split in ("train", "val", "test"):
-        ds = FrameDataset(out, split)
-        for i in range(len(ds)):
-            seen.setdefault(ds[i]["note"], set()).add(split)
+        for n in index.windows(split)[1]:
+            seen.setdefault(int(n), set()).add(split)
     assert all(len(s) == 1 for s in seen.values()) and len(seen) == len(notes)
     held = SplitConfig(holdout_instruments=("Vc",), holdout_pitch=(45, 46))
-    ds = FrameDataset(out, "train", splits=held)
-    assert all(notes[n]["instrument"] != "Vc" and int(notes[n]["pitch"]) > 46 for n in set(ds.note_ids))
-    test_notes = {notes[n]["instrument"] for n in set(FrameDataset(out, "test", splits=held).note_ids)}
+    train_ids = FrameIndex(out, held).windows("train")[1]
+    assert all(notes[n]["instrument"] != "Vc" and int(notes[n]["pitch"]) > 46 for n in set(train_ids))
+    test_notes = {notes[n]["instrument"] for n in set(FrameIndex(out, held).windows("test")[1])}
     assert "Vc" in test_notes
+    # held-out pitches: every note of the chosen (instrument, pitch) pairs, none of them in training, and
+    # never an instrument's lowest or highest pitch
+    split = FrameIndex(out, SplitConfig(pitch_test=0.3)).note_split
+    pairs = {(n["instrument"], n["pitch"]) for n, s in zip(notes, split, strict=True) if s == "pitch"}
+    assert pairs
+    for n, s in zip(notes, split, strict=True):
+        assert ((n["instrument"], n["pitch"]) in pairs) == (s == "pitch")
+    for inst in {i for i, _ in pairs}:
+        ps = sorted({int(n["pitch"]) for n in notes if n["instrument"] == inst})
+        assert all(ps[0] < int(p) < ps[-1] for i, p in pairs if i == inst)
 
 
 def test_frame_windows(corpus):
     out = prepare(corpus, workers=1, quiet=True)
     notes = F._read_notes(out)
     raw = np.load(out / "features.npy").astype(np.float32)
-    single = FrameDataset(out, "train", normalize="none")
-    item = single[3]
-    assert item["x"].shape == (513,)
-    s = int(notes[item["note"]]["frame_start"]) + item["frame"]
-    np.testing.assert_array_equal(item["x"].numpy(), raw[s])
-    assert item["time"] == pytest.approx(item["frame"] * 256 / 22050)
-    win = FrameDataset(out, "train", window=5, hop=3)
+    index = FrameIndex(out)
+    starts, note_ids, frame_ids = index.windows("train")
+    assert index.features[starts[3]].shape == (513,)
+    np.testing.assert_array_equal(index.features[starts[3]],
+                                  raw[int(notes[note_ids[3]]["frame_start"]) + frame_ids[3]])
+    np.testing.assert_array_equal(index.note_frames(int(note_ids[3]))[frame_ids[3]], raw[starts[3]])
+    starts, note_ids, frame_ids = index.windows("train", window=5, hop=3)
     expected = sum(len(range(0, int(n["n_frames"]) - 5 + 1, 3))
-                   for n, sp in zip(notes, win.note_split, strict=True) if sp == "train")
-    assert len(win) == expected
-    for i in range(len(win)):
-        it = win[i]
-        assert it["x"].shape == (513, 5) and it["frame"] % 3 == 0
-        assert it["frame"] + 5 <= int(notes[it["note"]]["n_frames"])  # never crosses into the next note
-    it = win[len(win) // 2]
-    s = int(notes[it["note"]]["frame_start"]) + it["frame"]
-    np.testing.assert_allclose(win.stats.denormalize(it["x"].T).numpy(), raw[s:s + 5], atol=1e-3)
-    mag = win.to_magnitude(it["x"])
-    np.testing.assert_allclose(mag.numpy(), 10 ** (raw[s:s + 5].T / 20), rtol=1e-3)
-    mm = FrameDataset(out, "train", normalize="minmax")
-    xs = torch.stack([mm[i]["x"] for i in range(len(mm))])
-    assert float(xs.min()) == pytest.approx(0, abs=1e-5) and float(xs.max()) == pytest.approx(1, abs=1e-5)
+                   for n, sp in zip(notes, index.note_split, strict=True) if sp == "train")
+    assert len(starts) == expected and all(frame_ids % 3 == 0)
+    for n, t in zip(note_ids, frame_ids, strict=True):
+        assert t + 5 <= int(notes[n]["n_frames"])  # never crosses into the next note
+    mid = len(starts) // 2
+    x = index.stats.normalize(torch.from_numpy(raw[starts[mid]:starts[mid] + 5]))
+    np.testing.assert_allclose(index.stats.denormalize(x).numpy(), raw[starts[mid]:starts[mid] + 5], atol=1e-3)
+    mm = index.stats.normalize(torch.from_numpy(raw[np.concatenate([np.arange(s, s + 5) for s in starts])]),
+                               "minmax")
+    assert float(mm.min()) == pytest.approx(0, abs=1e-5) and float(mm.max()) == pytest.approx(1, abs=1e-5)
 
 
 def test_changed_setting_rebuilds_and_same_setting_reuses(corpus, monkeypatch):
@@ -177,12 +183,12 @@ def test_errors_name_the_problem(tmp_path, corpus):
     with pytest.raises(DataError, match="metadata.csv: not found"):
         prepare(tmp_path / "nothing")
     with pytest.raises(DataError, match="not a prepared frame cache"):
-        FrameDataset(tmp_path)
+        FrameIndex(tmp_path)
     out = prepare(corpus, workers=1, quiet=True)
     with pytest.raises(DataError, match="no training frames"):
-        FrameDataset(out, splits=SplitConfig(holdout_pitch=(0, 127)))
+        FrameIndex(out, splits=SplitConfig(holdout_pitch=(0, 127)))
     with pytest.raises(ValueError, match="window"):
-        FrameDataset(out, window=0)
+        FrameIndex(out).windows("train", window=0)
     with pytest.raises(ValueError, match="extra"):
         PrepConfig(trim=10)
 

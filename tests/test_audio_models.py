@@ -18,6 +18,7 @@ from latentsynth.dsp import decompress, log_spectral_distance, spectral_converge
 from latentsynth.evaluation.audio import audio_scores, reconstruct_frames
 from latentsynth.folders import load, save_model
 from latentsynth.models import AutoEncoder
+from latentsynth.models.conditioning import DbScale
 from latentsynth.models.likelihoods import LogMagL1Likelihood, SpectralLikelihood
 from latentsynth.training import train
 
@@ -42,16 +43,24 @@ def test_frame_data_module_items_follow_the_cache(corpus):
                      "likelihood.output=identity")
     data = data_module(cfg)
     assert data.shape == (3, 513) and data.train.shape == (3, 513)
-    x, notes = data.train.__getitems__([0, 5])
-    assert x.shape == (2, 3, 513) and notes.dtype == torch.long
-    # truth: the same window read item by item from the cache (FrameDataset), normalised by hand
-    from latentsynth.data.audio import FrameDataset
+    x, labels = data.train.__getitems__([0, 5])
+    assert x.shape == (2, 3, 513) and labels.shape == (2, 4)
+    # truth: the same windows read from the cache's features by hand, normalised by hand
+    from latentsynth.data.audio import FrameIndex
+    from latentsynth.models.conditioning import DbScale
 
-    ref = FrameDataset(data.cache, "train", window=3, hop=1, normalize="none", splits=data.splits)
-    raw = torch.stack([ref[i]["x"].T for i in (0, 5)])  # [2, 3, F] dB
+    index = FrameIndex(data.cache, data.splits)
+    starts, note_ids, _ = index.windows("train", 3, 1)
+    raw = torch.stack([torch.from_numpy(np.asarray(index.features[starts[i]:starts[i] + 3], np.float32))
+                       for i in (0, 5)])  # [2, 3, F] dB
     mean, std = torch.tensor(data.stats.mean), torch.tensor(data.stats.std)
     torch.testing.assert_close(x, (raw - mean) / std)
-    torch.testing.assert_close(data.to_db(x), raw, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(DbScale.from_info(data.audio_info()).to_db(x), raw, atol=1e-3, rtol=1e-4)
+    # labels: the note's MIDI pitch and its names' positions in the vocabularies
+    for row, k in zip(labels, note_ids[[0, 5]], strict=True):
+        r = data.notes[k]
+        assert row[0] == int(r["pitch"]) and data.vocab["instrument"][int(row[1])] == r["instrument"]
+        assert data.vocab["dynamics"][int(row[2])] == r["dynamics"]
     # splits are by note: no note in two splits, and val/test windows do not overlap
     tr, te = set(data.train.notes.tolist()), set(data.test.notes.tolist())
     assert tr and te and not tr & te
@@ -75,11 +84,11 @@ def test_every_frame_network_trains_and_reloads(corpus, tmp_path, kind, window):
 def test_spectral_objectives_against_formulas():
     torch.manual_seed(0)
     f = 7
-    lik = SpectralLikelihood(f, scale=2.0, output="identity")
-    l1 = LogMagL1Likelihood(f, scale=1.0, output="identity")
     offset, gain = torch.linspace(-60, -20, f), torch.linspace(10, 40, f)
-    for m in (lik, l1):
-        m.set_db_affine(offset, gain)
+    db = DbScale(f)
+    db.set(offset, gain)
+    lik = SpectralLikelihood(db, scale=2.0, output="identity")
+    l1 = LogMagL1Likelihood(db, scale=1.0, output="identity")
     x, out = torch.rand(3, 2, f), torch.rand(3, 2, f)
     db_x, db_o = x * gain + offset, out * gain + offset
     # L1 of log10 magnitudes = |dB difference| / 20
@@ -98,11 +107,11 @@ def test_spectral_objectives_against_formulas():
 def test_db_affine_is_saved_with_the_weights(corpus, tmp_path):
     cfg = frames_cfg(corpus, "ae", "likelihood.kind=spectral", "likelihood.output=identity")
     model = AutoEncoder(cfg, (1, 513))
-    model.likelihood.set_db_affine(torch.arange(513.0), torch.full((513,), 3.0))
+    model.db.set(torch.arange(513.0), torch.full((513,), 3.0))
     save_model(model, tmp_path / "m")
     back = load(tmp_path / "m")
-    torch.testing.assert_close(back.likelihood.offset, torch.arange(513.0))
-    torch.testing.assert_close(back.likelihood.gain, torch.full((513,), 3.0))
+    torch.testing.assert_close(back.db.offset, torch.arange(513.0))
+    torch.testing.assert_close(back.db.gain, torch.full((513,), 3.0))
 
 
 class _Identity(torch.nn.Module):
@@ -112,7 +121,7 @@ class _Identity(torch.nn.Module):
         super().__init__()
         self.p, self.noise = torch.nn.Parameter(torch.zeros(1)), noise
 
-    def reconstruct(self, x):
+    def reconstruct(self, x, c=None):
         return x + self.noise
 
     def eval(self):
@@ -139,7 +148,8 @@ def test_audio_scores_are_the_dsp_formulas(corpus):
     sc, lsd = [], []
     for k in notes:  # truth: every test note's magnitudes, shifted by hand
         x = data.note_tensor(k)
-        ref, est = (decompress(data.to_db(v), data.spec).T for v in (x, x + 0.1))
+        ref, est = (decompress(v * (data.stats.max - data.stats.min + 1e-8) + data.stats.min, data.spec).T
+                    for v in (x, x + 0.1))  # min-max normalisation undone by hand
         sc.append(float(spectral_convergence(ref, est)))
         lsd.append(float(log_spectral_distance(ref, est)))
     assert off["test_spec_sc"] == pytest.approx(np.mean(sc), rel=1e-5)
@@ -226,7 +236,7 @@ def test_note_attributes_follow_the_metadata(corpus):
     from latentsynth.explore.frames import note_attributes
 
     data = data_module(frames_cfg(corpus, "ae"))
-    _, notes = data.test.__getitems__([0, len(data.test) - 1])
+    notes = data.test.notes[[0, len(data.test) - 1]]
     attrs = note_attributes(data, notes)
     for i, k in enumerate(notes.tolist()):  # truth: the corpus metadata.csv row of the window's note
         row = next(r for r in csv.DictReader((corpus / "metadata.csv").open()) if r["path"] == data.notes[k]["path"])

@@ -57,6 +57,7 @@ class DataConfig(_Strict):
     frame_hop: int = Field(1, ge=1)  # training windows start every frame_hop frames
     normalize: Literal["standard", "minmax"] = "minmax"  # of the dB values, with the train statistics
     holdout_instruments: list[str] = Field(default_factory=list)  # every note of these goes to test
+    pitch_test: float = Field(0.0, ge=0, lt=0.5)  # fraction of (instrument, pitch) pairs held out: split "pitch"
     val_size: int = Field(5000, ge=0)  # held out from the official train set with `split_seed`
     split_seed: int = 0
     train_subset: int | None = Field(None, ge=1)  # use only the first N training images (quick runs)
@@ -77,10 +78,14 @@ class DataConfig(_Strict):
 
 
 class NetworkConfig(_Strict):
-    kind: Literal["mlp", "conv"] = "mlp"
+    # harmonic: an MLP encoder and a harmonic-plus-noise decoder (spectrogram frames, conditioned on pitch)
+    kind: Literal["mlp", "conv", "harmonic"] = "mlp"
     hidden: list[int] = Field(default_factory=lambda: [400])  # MLP layer widths (encoder order)
     channels: list[int] = Field(default_factory=lambda: [32, 64, 128, 256])  # conv channels (encoder order)
     batchnorm: bool = True  # conv nets only (as in the WAE paper and the pythae benchmark)
+    n_harmonics: int = Field(64, ge=1)  # harmonic: partials at k x f0 (those above Nyquist are silent)
+    noise_bands: int = Field(64, ge=1)  # harmonic: bands of the noise envelope (linear over 0..Nyquist)
+    detune: bool = True  # harmonic: the encoder also estimates each item's detune (semitones, +-0.5)
 
     @model_validator(mode="after")
     def _positive(self) -> NetworkConfig:
@@ -134,12 +139,33 @@ class LikelihoodConfig(_Strict):
     learn_sigma: bool = False  # gaussian: one learned log-std shared by all dimensions
     scale: float = Field(1.0, gt=0)  # multiplies the per-sample loss (WAE paper: 0.05 * sum of squares)
     output: Literal["sigmoid", "identity"] = "sigmoid"  # mean of gaussian/mse/l1 (bernoulli: always logits)
+    # spectral: spectral convergence of linear magnitudes over the whole batch (energy-weighted, "batch") or
+    # per item ("item"), plus log_weight x mean |ln S - ln S_hat|; resolutions > 1 adds the same terms on
+    # magnitudes pooled over 2, 4, ... adjacent bins (a multi-resolution variant along frequency)
+    sc: Literal["batch", "item"] = "item"
+    log_weight: float = Field(1.0, ge=0)
+    resolutions: int = Field(1, ge=1, le=6)
+
+
+class ConditioningConfig(_Strict):
+    """Labels of a frame's note given to the networks (a conditional AE / VAE / WAE)."""
+
+    labels: list[Literal["pitch", "instrument", "dynamics", "style"]] = Field(default_factory=list)
+    pitch: Literal["onehot", "continuous", "both"] = "both"  # how pitch enters the networks
+    encoder: bool = True  # the encoder sees the labels too (the decoder always does)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ConditioningConfig:
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels: each label once, got {self.labels}")
+        return self
 
 
 class ModelConfig(_Strict):
     latent_dim: int = Field(16, ge=1)
     encoder: Literal["deterministic", "gaussian"] = "gaussian"
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    conditioning: ConditioningConfig = Field(default_factory=ConditioningConfig)
 
 
 class OptimConfig(_Strict):
@@ -201,6 +227,17 @@ class RunConfig(_Strict):
             raise ValueError("regularizer.bandwidth: the 'median' heuristic is for kernel=rbf")
         if self.likelihood.kind in ("logmag_l1", "spectral") and self.data.kind != "frames":
             raise ValueError(f"likelihood.kind: '{self.likelihood.kind}' is for spectrogram frames (data.name=frames)")
+        cond, net = self.model.conditioning, self.model.network
+        if cond.labels and self.data.kind != "frames":
+            raise ValueError("model.conditioning.labels: conditioning on note labels is for spectrogram frames "
+                             "(data.name=frames)")
+        if net.kind == "harmonic":
+            if self.data.kind != "frames" or self.data.representation == "cqt":
+                raise ValueError("model.network.kind: the harmonic decoder renders STFT or mel frames "
+                                 "(data.name=frames, data.representation=stft or mel)")
+            if "pitch" not in cond.labels:
+                raise ValueError("model.conditioning.labels: the harmonic decoder needs the pitch "
+                                 "(model.conditioning.labels=[pitch, instrument])")
         if self.data.kind == "frames" and self.data.normalize == "standard":  # values outside [0, 1]
             if self.likelihood.kind == "bernoulli":
                 raise ValueError("likelihood.kind: bernoulli needs data in [0, 1]; with data.normalize=standard use "

@@ -117,7 +117,7 @@ def prepare(
 ) -> None:
     """Preprocess a corpus into cached, memory-mapped spectrogram frames (resumes a killed build)."""
     use_threads(threads)
-    from ..data.audio.frames import FrameDataset, PrepConfig, SplitConfig
+    from ..data.audio.frames import FrameIndex, PrepConfig, SplitConfig
     from ..data.audio.frames import prepare as run
     from ..dsp.transforms import SpecConfig
     from ..folders import read_json
@@ -133,7 +133,8 @@ def prepare(
         t0 = time.time()
         out = run(corpus, cfg, cache, splits, workers, quiet)
         report = read_json(out / "build_report.json")
-        sizes = {s: len(FrameDataset(out, s, splits=splits)) for s in ("train", "val", "test")}
+        index = FrameIndex(out, splits)
+        sizes = {s: len(index.windows(s)[0]) for s in ("train", "val", "test")}
         typer.echo(f"prepared {read_json(out / 'manifest.json')['notes']} notes in {time.time() - t0:.1f} s "
                    f"({len(report['skipped'])} skipped, see build_report.json); frames: "
                    + ", ".join(f"{k} {v}" for k, v in sizes.items()))

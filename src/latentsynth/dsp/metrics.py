@@ -29,6 +29,12 @@ def log_spectral_distance(target: torch.Tensor, estimate: torch.Tensor, eps: flo
     return diff.pow(2).mean(dim=-2).sqrt().mean(dim=-1)
 
 
+def log_magnitude_l1(target: torch.Tensor, estimate: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Mean absolute difference of natural-log magnitudes, ``mean |ln(target+eps) - ln(estimate+eps)|`` over
+    the last two dims: ``[..., F, T]`` x2 -> ``[...]``."""
+    return (torch.log(target + eps) - torch.log(estimate + eps)).abs().mean(dim=(-2, -1))
+
+
 def multi_resolution_stft_distance(
     x: torch.Tensor, y: torch.Tensor,
     resolutions: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (2048, 512)),
@@ -46,6 +52,5 @@ def multi_resolution_stft_distance(
     total = torch.zeros(x.shape[:-1], device=x.device)
     for n_fft, hop in resolutions:
         mx, my = stft(x, n_fft, hop).abs(), stft(y, n_fft, hop).abs()
-        logdiff = (torch.log(mx + eps) - torch.log(my + eps)).abs().mean(dim=(-2, -1))
-        total = total + spectral_convergence(mx, my) + logdiff
+        total = total + spectral_convergence(mx, my) + log_magnitude_l1(mx, my, eps)
     return total / len(resolutions)

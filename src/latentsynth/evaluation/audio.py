@@ -22,13 +22,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..dsp import decompress, invert, log_spectral_distance, multi_resolution_stft_distance, spectral_convergence
+from ..dsp import invert, log_spectral_distance, multi_resolution_stft_distance, spectral_convergence
 from ..models import AutoEncoder
+from ..models.conditioning import DbScale
 
 
 @torch.no_grad()
-def reconstruct_frames(model: AutoEncoder, frames: Tensor, window: int) -> Tensor:
-    """Normalised frames of one note ``[T, F]`` -> their reconstruction ``[T, F]`` (posterior means).
+def reconstruct_frames(model: AutoEncoder, frames: Tensor, window: int, labels: Tensor | None = None) -> Tensor:
+    """Normalised frames of one note ``[T, F]`` (and the note's labels ``[4]``, used by a conditioned model)
+    -> their reconstruction ``[T, F]`` (posterior means).
 
     Windows of ``window`` frames start every ``window`` frames, plus one ending at the last frame; frames
     covered twice are averaged. A note shorter than ``window`` is padded with its last frame.
@@ -40,7 +42,8 @@ def reconstruct_frames(model: AutoEncoder, frames: Tensor, window: int) -> Tenso
     starts = sorted(set(range(0, n - window + 1, window)) | {n - window})
     x = torch.stack([frames[s:s + window] for s in starts])  # [K, W, F]
     dev = next(model.parameters()).device
-    y = model.reconstruct(x.to(dev)).cpu().reshape(len(starts), window, -1)
+    c = labels.to(dev)[None].expand(len(starts), -1) if getattr(model, "conditioned", False) else None
+    y = model.reconstruct(x.to(dev), c).cpu().reshape(len(starts), window, -1)
     out, count = torch.zeros_like(frames), torch.zeros(n, 1)
     for k, s in enumerate(starts):
         out[s:s + window] += y[k]
@@ -56,12 +59,13 @@ def pick_notes(data, n: int, split: str = "test") -> list[int]:
     return [idx[round(i * (len(idx) - 1) / max(n - 1, 1))] for i in range(n)]
 
 
-def note_magnitudes(model: AutoEncoder, data, note: int) -> tuple[Tensor, Tensor]:
-    """Original and reconstructed linear magnitudes ``[F, T]`` of one note, in the data's representation."""
+def note_magnitudes(model: AutoEncoder, data, note: int, db: DbScale | None = None) -> tuple[Tensor, Tensor]:
+    """Original and reconstructed linear magnitudes ``[F, T]`` of one note, in the data's representation
+    (``db``: the data's :class:`~latentsynth.models.conditioning.DbScale`, made here if not given)."""
+    db = db or DbScale.from_info(data.audio_info())
     x = data.note_tensor(note)  # [T, F] normalised
-    y = reconstruct_frames(model, x, data.cfg.window)
-    to_mag = lambda v: decompress(data.to_db(v), data.spec).T  # noqa: E731 - [T, F] -> [F, T]
-    return to_mag(x), to_mag(y)
+    y = reconstruct_frames(model, x, data.cfg.window, data.note_labels[note])
+    return db.to_magnitude(x, data.spec).T, db.to_magnitude(y, data.spec).T
 
 
 def note_audio(data, note: int) -> np.ndarray:
@@ -73,16 +77,18 @@ def note_audio(data, note: int) -> np.ndarray:
 
 @torch.no_grad()
 def audio_scores(model: AutoEncoder, data, n_notes: int = 64, audio_notes: int = 8, n_iter: int = 32,
-                 prefix: str = "test_") -> dict[str, float]:
-    """Spectral scores on ``n_notes`` test notes and audio scores after Griffin-Lim on ``audio_notes`` of them."""
+                 prefix: str = "test_", split: str = "test") -> dict[str, float]:
+    """Spectral scores on ``n_notes`` notes of ``split`` and audio scores after Griffin-Lim on ``audio_notes``
+    of them."""
     model.eval()
-    notes = pick_notes(data, n_notes)
+    notes = pick_notes(data, n_notes, split)
+    db = DbScale.from_info(data.audio_info())
     sc, lsd, mr, floor = [], [], [], []
     for k, note in enumerate(notes):
-        ref, est = note_magnitudes(model, data, note)
+        ref, est = note_magnitudes(model, data, note, db)
         sc.append(float(spectral_convergence(ref, est)))
         lsd.append(float(log_spectral_distance(ref, est)))
-        if k % max(1, len(notes) // audio_notes) == 0 and len(mr) < audio_notes:
+        if audio_notes and k % max(1, len(notes) // audio_notes) == 0 and len(mr) < audio_notes:
             y = torch.from_numpy(note_audio(data, note))[None]
             rec = invert(est[None], data.spec, n_iter=n_iter, length=y.shape[1])
             ora = invert(ref[None], data.spec, n_iter=n_iter, length=y.shape[1])
@@ -103,10 +109,11 @@ def plot_notes(model: AutoEncoder, data, notes: list[int], path: str | Path, tit
 
     from ..plots import save_figure
 
+    db = DbScale.from_info(data.audio_info())
     fig, axes = plt.subplots(len(notes), 2, figsize=(7, 1.9 * len(notes)), squeeze=False)
     for row, note in enumerate(notes):
-        x = data.to_db(data.note_tensor(note)).T
-        y = data.to_db(reconstruct_frames(model, data.note_tensor(note), data.cfg.window)).T
+        x = db.to_db(data.note_tensor(note)).T
+        y = db.to_db(reconstruct_frames(model, data.note_tensor(note), data.cfg.window, data.note_labels[note])).T
         for col, (img, what) in enumerate(((x, "original"), (y, "reconstruction"))):
             ax = axes[row, col]
             ax.imshow(img.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=float(x.max()) - 80,

@@ -77,6 +77,9 @@ def encodings(model, data, n: int = 5000, seed: int = 0):
     iv = torch.randperm(len(data.test), generator=g)[:n]
     xt, yt = data.train.__getitems__(it.tolist())
     xv, yv = data.test.__getitems__(iv.tolist())
+    if hasattr(data.train, "notes"):  # frames: the batch labels [n, 4] condition the model; return note indices
+        ct, cv = (yt, yv) if model.conditioned else (None, None)
+        return encode_all(model, xt, c=ct), data.train.notes[it], encode_all(model, xv, c=cv), data.test.notes[iv]
     return encode_all(model, xt), yt, encode_all(model, xv), yv
 
 

@@ -17,6 +17,7 @@ from ..evaluation.probes import encodings
 from ..folders import write_json
 from ..latent.projections import project
 from ..models import AutoEncoder
+from ..models.conditioning import DbScale
 from ..plots import plt, save_figure
 from .images import decode_mean
 
@@ -100,8 +101,10 @@ def explore_frames(model: AutoEncoder, out: str | Path, data, tsne: bool = False
         paths.append(plot_note_projections(model.cfg.name, zt[:m], sub(at), zv[:m], sub(av),
                                            out / "projection_tsne.png", "tsne"))
     g = torch.Generator().manual_seed(seed)
-    frames = decode_mean(model, model.prior.sample(n_samples, generator=g))  # [S, W, F] normalised
-    db = data.to_db(frames).reshape(-1, frames.shape[-1]).T  # [F, S * W]
+    # a conditioned model decodes each sample with the labels of a random training window
+    c = data.train.labels()[torch.randint(len(data.train), (n_samples,), generator=g)] if model.conditioned else None
+    frames = decode_mean(model, model.prior.sample(n_samples, generator=g), c)  # [S, W, F] normalised
+    db = DbScale.from_info(data.audio_info()).to_db(frames).reshape(-1, frames.shape[-1]).T  # [F, S * W]
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.imshow(db.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=float(db.max()) - 80,
               vmax=float(db.max()), interpolation="nearest")

@@ -23,9 +23,10 @@ from .projections import plot_projections
 
 
 @torch.no_grad()
-def decode_mean(model: AutoEncoder, z: Tensor) -> Tensor:
-    """Mean decoding of codes ``[..., d]`` (flattened to ``[N, d]``) in data space, on the CPU."""
-    return model.likelihood.mean(model.decode(z.reshape(-1, model.latent_dim))).cpu()
+def decode_mean(model: AutoEncoder, z: Tensor, c: Tensor | None = None) -> Tensor:
+    """Mean decoding of codes ``[..., d]`` (flattened to ``[N, d]``; labels ``c [N, 4]`` for a conditioned
+    model) in data space, on the CPU."""
+    return model.likelihood.mean(model.decode(z.reshape(-1, model.latent_dim), c)).cpu()
 
 
 def explore(model: AutoEncoder, out: str | Path, data: ImageDataModule, tsne: bool = False, n_samples: int = 100,

@@ -20,12 +20,14 @@ import torch
 from torch import Tensor, nn
 
 from ..config import RunConfig
+from .conditioning import LABELS, AudioInfo, Conditioning, DbScale, NoAudioInfo
 from .likelihoods import build_likelihood
 from .networks import build_decoder, build_encoder
 from .priors import build_prior
 from .regularizers import Encoding, build_regularizer
 
 LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite
+DETUNE_RANGE = 0.5  # semitones: the harmonic encoder's detune estimate lies in +-DETUNE_RANGE
 
 
 @dataclass
@@ -38,42 +40,96 @@ class ModelOutput:
     recon_loss: Tensor  # [B] per-sample reconstruction loss
     penalty: Tensor  # [] regularizer value (unweighted)
 
+    def loss(self, weight: float) -> Tensor:
+        """The training objective ``mean_i recon_i + weight * penalty`` (``[]``)."""
+        return self.recon_loss.mean() + weight * self.penalty
+
 
 class AutoEncoder(nn.Module):
-    def __init__(self, cfg: RunConfig, data_shape: tuple[int, ...]):
+    """Every model of the package, from its parts. Frame models (``data.name: frames``) also carry
+    :class:`~.conditioning.AudioInfo` (``audio``: spectrogram settings, normalisation, vocabularies; ``None``
+    for a folder saved before models carried it) and ``db`` (:class:`~.conditioning.DbScale`); conditioned
+    ones take labels ``c [B, 4]`` (columns :data:`~.conditioning.LABELS`) in every method."""
+
+    def __init__(self, cfg: RunConfig, data_shape: tuple[int, ...], audio: AudioInfo | dict | None = None):
         super().__init__()
         self.cfg = cfg
         self.data_shape = tuple(data_shape)
+        self.audio = AudioInfo.model_validate(audio) if isinstance(audio, dict) else audio
         d = cfg.model.latent_dim
+        net, cond = cfg.model.network, cfg.model.conditioning
         self.stochastic = cfg.model.encoder == "gaussian"
-        self.encoder = build_encoder(cfg.model.network, self.data_shape, 2 * d if self.stochastic else d)
-        self.decoder = build_decoder(cfg.model.network, self.data_shape, d)
+        sizes = {k: len(v) for k, v in self.audio.vocab.items()} if self.audio else {}
+        self.conditioning = Conditioning(cond, sizes) if cond.labels else None
+        e = self.conditioning.dim if self.conditioning else 0
+        self.has_detune = net.kind == "harmonic" and net.detune
+        out_dim = (2 * d if self.stochastic else d) + int(self.has_detune)
+        self.encoder = build_encoder(net, self.data_shape, out_dim, e if cond.encoder else 0)
+        self.db = DbScale(self.data_shape[-1]) if cfg.data.kind == "frames" else None
+        if self.db is not None and self.audio is not None:
+            self.db.set(*self.audio.db_affine())
+        if net.kind == "harmonic":
+            if self.audio is None:
+                raise ValueError("model.network.kind: the harmonic decoder needs the audio settings (AudioInfo)")
+            from .harmonic import HarmonicDecoder
+
+            self.decoder = HarmonicDecoder(net, self.data_shape, d, e, self.audio, self.db)
+        else:
+            self.decoder = build_decoder(net, self.data_shape, d, e)
         self.prior = build_prior(cfg.prior, d)
         self.regularizer = build_regularizer(cfg.regularizer, d)
-        self.likelihood = build_likelihood(cfg.likelihood, tuple(data_shape))
+        self.likelihood = build_likelihood(cfg.likelihood, tuple(data_shape), self.db)
 
     @property
     def latent_dim(self) -> int:
         return self.cfg.model.latent_dim
 
-    def encode(self, x: Tensor, sample: bool = True) -> Encoding:
-        """``[B, *shape]`` -> :class:`Encoding` with ``z`` ``[B, d]``. A Gaussian encoder draws
-        z = mu + sigma * eps when ``sample`` (else z = mu)."""
-        h = self.encoder(x)
+    @property
+    def conditioned(self) -> bool:
+        return self.conditioning is not None
+
+    @property
+    def harmonic(self) -> bool:
+        return self.cfg.model.network.kind == "harmonic"
+
+    def _embed(self, c: Tensor | None) -> Tensor | None:
+        return self.conditioning(c) if self.conditioning is not None else None
+
+    def encode(self, x: Tensor, c: Tensor | None = None, sample: bool = True) -> Encoding:
+        """``[B, *shape]`` (labels ``c [B, 4]``) -> :class:`Encoding` with ``z`` ``[B, d]`` (and ``detune``
+        ``[B]`` in semitones for a harmonic model). A Gaussian encoder draws z = mu + sigma * eps when
+        ``sample`` (else z = mu)."""
+        e = self._embed(c)
+        h = self.encoder(x, e if self.cfg.model.conditioning.encoder else None)
+        detune = None
+        if self.has_detune:
+            h, detune = h[:, :-1], DETUNE_RANGE * torch.tanh(h[:, -1])
         if not self.stochastic:
-            return Encoding(z=h)
+            return Encoding(z=h, detune=detune)
         mu, logvar = h.chunk(2, dim=1)
         logvar = logvar.clamp(*LOGVAR_RANGE)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
-        return Encoding(z=z, mu=mu, logvar=logvar)
+        return Encoding(z=z, mu=mu, logvar=logvar, detune=detune)
 
-    def decode(self, z: Tensor) -> Tensor:
-        """``[B, d]`` -> raw decoder output ``[B, *shape]``."""
-        return self.decoder(z)
+    def decode(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """``[B, d]`` (labels ``c [B, 4]``; the pitch column may be fractional) -> raw output ``[B, *shape]``."""
+        e = self._embed(c)
+        if self.harmonic:
+            return self.decoder(z, e, c[:, LABELS.index("pitch")])
+        return self.decoder(z, e)
 
-    def forward(self, x: Tensor) -> ModelOutput:
-        enc = self.encode(x, sample=True)
-        out = self.decode(enc.z)
+    @staticmethod
+    def detuned(c: Tensor | None, enc: Encoding) -> Tensor | None:
+        """Labels with the encoder's detune estimate added to the pitch column (unchanged without one)."""
+        if c is None or enc.detune is None:
+            return c
+        c = c.clone()
+        c[:, LABELS.index("pitch")] += enc.detune
+        return c
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> ModelOutput:
+        enc = self.encode(x, c, sample=True)
+        out = self.decode(enc.z, self.detuned(c, enc))
         return ModelOutput(
             out=out,
             recon=self.likelihood.mean(out),
@@ -83,15 +139,26 @@ class AutoEncoder(nn.Module):
         )
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
+    def reconstruct(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         """Mean reconstruction from the posterior mean: ``[B, *shape]`` -> ``[B, *shape]``."""
-        return self.likelihood.mean(self.decode(self.encode(x, sample=False).z))
+        enc = self.encode(x, c, sample=False)
+        return self.likelihood.mean(self.decode(enc.z, self.detuned(c, enc)))
 
     @torch.no_grad()
-    def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Decode ``n`` prior samples: returns ``[n, *shape]`` in data space."""
+    def generate(self, n: int, generator: torch.Generator | None = None, c: Tensor | None = None) -> Tensor:
+        """Decode ``n`` prior samples (labels ``c`` ``[n, 4]`` or ``[1, 4]``): returns ``[n, *shape]``."""
         z = self.prior.sample(n, generator=generator)
-        return self.likelihood.mean(self.decode(z))
+        if c is not None and len(c) == 1:
+            c = c.expand(n, -1)
+        return self.likelihood.mean(self.decode(z, c))
+
+    def to_magnitude(self, frames: Tensor) -> Tensor:
+        """Frames in data space ``[..., F]`` (normalised dB) -> linear magnitudes ``[..., F]`` of the model's
+        representation. Needs the audio settings saved with the model."""
+        if self.audio is None or self.db is None:
+            raise NoAudioInfo(f"{self.cfg.name}: this model folder carries no audio settings (saved before they "
+                             "were stored); re-export it from its run with `latentsynth card RUN --to DIR`")
+        return self.db.to_magnitude(frames, self.audio.spec)
 
     def autoencoder_parameters(self) -> list[nn.Parameter]:
         """Everything but the adversarial discriminator (which has its own optimizer)."""

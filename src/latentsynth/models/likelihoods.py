@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import LikelihoodConfig
+from ..dsp.metrics import log_magnitude_l1, spectral_convergence
 
 
 def _flat_sum(t: Tensor) -> Tensor:
@@ -86,47 +87,59 @@ class L1Likelihood(Likelihood):
 class _Spectral(Likelihood):
     """Base of the spectral objectives on spectrogram frames ``[B, W, F]`` (W frames of F bins).
 
-    The data are dB values normalised per bin; ``to_db`` undoes that with the buffers ``offset [F]`` and
-    ``gain [F]`` (``dB = x * gain + offset``), set from the training statistics by
-    :meth:`set_db_affine` before training and saved with the weights.
+    The data are normalised dB values; the model's :class:`~.conditioning.DbScale` (``db``, passed in, not
+    owned) maps them back to dB and linear magnitudes with the training statistics.
     """
 
-    def __init__(self, n_bins: int, scale: float = 1.0, output: str = "identity"):
+    def __init__(self, db, scale: float = 1.0, output: str = "identity"):
         super().__init__(scale, output)
-        self.register_buffer("offset", torch.zeros(n_bins))
-        self.register_buffer("gain", torch.ones(n_bins))
-
-    def set_db_affine(self, offset: Tensor, gain: Tensor) -> None:
-        """``offset``, ``gain`` ``[F]``: the normalised frames map to dB as ``x * gain + offset``."""
-        self.offset.copy_(torch.as_tensor(offset, dtype=self.offset.dtype))
-        self.gain.copy_(torch.as_tensor(gain, dtype=self.gain.dtype))
-
-    def to_db(self, x: Tensor) -> Tensor:
-        return x * self.gain + self.offset
+        self.__dict__["db"] = db  # registered once, on the AutoEncoder
 
 
 class LogMagL1Likelihood(_Spectral):
     """scale * sum over bins and frames of |dB(x) - dB(x_hat)| / 20 (L1 of log10 magnitudes)."""
 
     def loss(self, out: Tensor, x: Tensor) -> Tensor:
-        return self.scale * _flat_sum((self.to_db(self.mean(out)) - self.to_db(x)).abs()) / 20.0
+        return self.scale * _flat_sum((self.db.to_db(self.mean(out)) - self.db.to_db(x)).abs()) / 20.0
 
 
 class SpectralLikelihood(_Spectral):
-    """scale * (spectral convergence + mean |ln S - ln S_hat|) per item, S the linear magnitudes of its frames:
-    the single-resolution STFT loss of Yamamoto et al. (2020); SC weighs the loud bins, the log term the quiet
-    ones. Same formulas as :mod:`latentsynth.dsp.metrics`."""
+    """scale * (spectral convergence + log_weight * mean |ln S - ln S_hat|), S the linear magnitudes of an
+    item's frames: the STFT loss of Yamamoto et al. (2020), with the formulas of :mod:`latentsynth.dsp.metrics`.
+    SC weighs the loud bins (the harmonic peaks), the log term the quiet ones.
+
+    ``sc="item"``: SC of each item. ``sc="batch"``: SC of the whole batch, ``||S - S_hat||_F / ||S||_F`` over
+    every item (energy-weighted: a quiet frame counts for its energy), shared out over the items in proportion
+    to their squared error so that the mean over the batch is exactly the batch SC. ``resolutions = R > 1``
+    adds the same terms on magnitudes averaged over 2, 4, ... 2^(R-1) adjacent bins and averages the R terms.
+    """
+
+    def __init__(self, db, scale: float = 1.0, output: str = "identity", sc: str = "item",
+                 log_weight: float = 1.0, resolutions: int = 1):
+        super().__init__(db, scale, output)
+        self.sc, self.log_weight, self.resolutions = sc, log_weight, resolutions
 
     def loss(self, out: Tensor, x: Tensor) -> Tensor:
-        ln10_20 = math.log(10) / 20.0
-        log_ref, log_est = self.to_db(x) * ln10_20, self.to_db(self.mean(out)) * ln10_20  # natural log magnitudes
-        ref, est = log_ref.exp().flatten(1), log_est.exp().flatten(1)
-        sc = (ref - est).norm(dim=1) / ref.norm(dim=1).clamp_min(1e-8)
-        return self.scale * (sc + (log_ref - log_est).abs().flatten(1).mean(1))
+        ref = self.db.to_linear(x).flatten(0, -2)  # [B * W, F]
+        est = self.db.to_linear(self.mean(out)).flatten(0, -2)
+        b = len(x)
+        total = torch.zeros(b, device=x.device, dtype=x.dtype)
+        for r in range(self.resolutions):
+            if r:
+                ref, est = F.avg_pool1d(ref[:, None], 2)[:, 0], F.avg_pool1d(est[:, None], 2)[:, 0]
+            r_i, e_i = ref.view(b, -1, ref.shape[-1]), est.view(b, -1, est.shape[-1])  # [B, W, F']
+            if self.sc == "item":
+                sc = spectral_convergence(r_i, e_i)
+            else:
+                err = (r_i - e_i).pow(2).flatten(1).sum(1)  # [B]
+                batch_sc = err.sum().sqrt() / r_i.pow(2).sum().sqrt().clamp_min(1e-8)
+                sc = batch_sc * b * err / err.sum().clamp_min(1e-20)
+            total = total + sc + self.log_weight * log_magnitude_l1(r_i, e_i, eps=0.0)
+        return self.scale * total / self.resolutions
 
 
-def build_likelihood(cfg: LikelihoodConfig, shape: tuple[int, ...] | None = None) -> Likelihood:
-    """The configured likelihood; spectral kinds need the data ``shape`` (``[W, F]``: F bins)."""
+def build_likelihood(cfg: LikelihoodConfig, shape: tuple[int, ...] | None = None, db=None) -> Likelihood:
+    """The configured likelihood; spectral kinds need the model's dB scale ``db`` (frame models)."""
     if cfg.kind == "bernoulli":
         return BernoulliLikelihood(cfg.scale)
     if cfg.kind == "gaussian":
@@ -136,8 +149,9 @@ def build_likelihood(cfg: LikelihoodConfig, shape: tuple[int, ...] | None = None
     if cfg.kind == "l1":
         return L1Likelihood(cfg.scale, cfg.output)
     if cfg.kind in ("logmag_l1", "spectral"):
-        if not shape:
-            raise ValueError(f"likelihood.kind: '{cfg.kind}' needs the data shape [W, F]")
-        cls = LogMagL1Likelihood if cfg.kind == "logmag_l1" else SpectralLikelihood
-        return cls(shape[-1], cfg.scale, cfg.output)
+        if db is None:
+            raise ValueError(f"likelihood.kind: '{cfg.kind}' is for spectrogram frames (data.name=frames)")
+        if cfg.kind == "logmag_l1":
+            return LogMagL1Likelihood(db, cfg.scale, cfg.output)
+        return SpectralLikelihood(db, cfg.scale, cfg.output, cfg.sc, cfg.log_weight, cfg.resolutions)
     raise ValueError(f"likelihood.kind: unknown likelihood '{cfg.kind}'")

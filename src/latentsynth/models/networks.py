@@ -24,27 +24,33 @@ def _mlp(widths: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _join(h: Tensor, e: Tensor | None) -> Tensor:
+    """Append the conditioning vector ``e [B, E]`` (if any) to features ``h [B, H]``."""
+    return h if e is None else torch.cat([h, e], dim=1)
+
+
 class MLPEncoder(nn.Module):
-    """``[B, *shape]`` -> ``[B, out_dim]``."""
+    """``[B, *shape]`` (+ conditioning ``[B, E]``) -> ``[B, out_dim]``."""
 
-    def __init__(self, shape: tuple[int, ...], hidden: list[int], out_dim: int):
+    def __init__(self, shape: tuple[int, ...], hidden: list[int], out_dim: int, cond_dim: int = 0):
         super().__init__()
-        self.net = _mlp([math.prod(shape), *hidden, out_dim])
+        self.net = _mlp([math.prod(shape) + cond_dim, *hidden, out_dim])
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x.flatten(1))
+    def forward(self, x: Tensor, e: Tensor | None = None) -> Tensor:
+        return self.net(_join(x.flatten(1), e))
 
 
 class MLPDecoder(nn.Module):
-    """``[B, latent]`` -> ``[B, *shape]`` (raw outputs: logits or means before the likelihood's link)."""
+    """``[B, latent]`` (+ conditioning ``[B, E]``) -> ``[B, *shape]`` (raw outputs: logits or means before the
+    likelihood's link)."""
 
-    def __init__(self, shape: tuple[int, ...], hidden: list[int], latent: int):
+    def __init__(self, shape: tuple[int, ...], hidden: list[int], latent: int, cond_dim: int = 0):
         super().__init__()
         self.shape = tuple(shape)
-        self.net = _mlp([latent, *reversed(hidden), math.prod(shape)])
+        self.net = _mlp([latent + cond_dim, *reversed(hidden), math.prod(shape)])
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z).view(len(z), *self.shape)
+    def forward(self, z: Tensor, e: Tensor | None = None) -> Tensor:
+        return self.net(_join(z, e)).view(len(z), *self.shape)
 
 
 def _layers(ndim: int):
@@ -58,9 +64,11 @@ def _layers(ndim: int):
 
 
 class ConvEncoder(nn.Module):
-    """``[B, C, H, W]`` (or ``[B, C, L]``) -> ``[B, out_dim]``: Conv(k4, s2, p1) + BN + ReLU per width, then Linear."""
+    """``[B, C, H, W]`` (or ``[B, C, L]``) -> ``[B, out_dim]``: Conv(k4, s2, p1) + BN + ReLU per width, then Linear
+    (which also takes the conditioning ``[B, E]``, if any)."""
 
-    def __init__(self, shape: tuple[int, ...], channels: list[int], out_dim: int, batchnorm: bool = True):
+    def __init__(self, shape: tuple[int, ...], channels: list[int], out_dim: int, batchnorm: bool = True,
+                 cond_dim: int = 0):
         super().__init__()
         conv, _, norm = _layers(len(shape))
         layers: list[nn.Module] = []
@@ -73,17 +81,18 @@ class ConvEncoder(nn.Module):
             self.conv.eval()  # BatchNorm cannot take a batch of one in training mode
             flat = self.conv(torch.zeros(1, *shape)).numel()
             self.conv.train()
-        self.head = nn.Linear(flat, out_dim)
+        self.head = nn.Linear(flat + cond_dim, out_dim)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.conv(x).flatten(1))
+    def forward(self, x: Tensor, e: Tensor | None = None) -> Tensor:
+        return self.head(_join(self.conv(x).flatten(1), e))
 
 
 class ConvDecoder(nn.Module):
     """``[B, latent]`` -> ``[B, C, H, W]`` (or ``[B, C, L]``): Linear to a map of size ceil(H/2^n) (per spatial
     axis), then n transposed convolutions (k4, s2, p1) doubling the size, centre-cropped to the data size."""
 
-    def __init__(self, shape: tuple[int, ...], channels: list[int], latent: int, batchnorm: bool = True):
+    def __init__(self, shape: tuple[int, ...], channels: list[int], latent: int, batchnorm: bool = True,
+                 cond_dim: int = 0):
         super().__init__()
         _, deconv, norm = _layers(len(shape))
         c_out, *self.size = shape
@@ -91,28 +100,32 @@ class ConvDecoder(nn.Module):
         self.size0 = [math.ceil(s / 2**n) for s in self.size]
         rev = list(reversed(channels))
         self.c0 = rev[0]
-        self.head = nn.Sequential(nn.Linear(latent, self.c0 * math.prod(self.size0)), nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(latent + cond_dim, self.c0 * math.prod(self.size0)), nn.ReLU())
         layers: list[nn.Module] = []
         for a, b in zip(rev[:-1], rev[1:], strict=True):
             layers += [deconv(a, b, 4, 2, 1), norm(b) if batchnorm else nn.Identity(), nn.ReLU()]
         layers.append(deconv(rev[-1], c_out, 4, 2, 1))
         self.deconv = nn.Sequential(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:
-        y = self.deconv(self.head(z).view(len(z), self.c0, *self.size0))
+    def forward(self, z: Tensor, e: Tensor | None = None) -> Tensor:
+        y = self.deconv(self.head(_join(z, e)).view(len(z), self.c0, *self.size0))
         for axis, s in enumerate(self.size, start=2):
             start = (y.shape[axis] - s) // 2
             y = y.narrow(axis, start, s)
         return y
 
 
-def build_encoder(cfg: NetworkConfig, shape: tuple[int, ...], out_dim: int) -> nn.Module:
-    if cfg.kind == "mlp":
-        return MLPEncoder(shape, cfg.hidden, out_dim)
-    return ConvEncoder(shape, cfg.channels, out_dim, cfg.batchnorm)
+def build_encoder(cfg: NetworkConfig, shape: tuple[int, ...], out_dim: int, cond_dim: int = 0) -> nn.Module:
+    """The encoder of ``cfg.kind`` (the harmonic kind encodes with an MLP)."""
+    if cfg.kind in ("mlp", "harmonic"):
+        return MLPEncoder(shape, cfg.hidden, out_dim, cond_dim)
+    return ConvEncoder(shape, cfg.channels, out_dim, cfg.batchnorm, cond_dim)
 
 
-def build_decoder(cfg: NetworkConfig, shape: tuple[int, ...], latent: int) -> nn.Module:
+def build_decoder(cfg: NetworkConfig, shape: tuple[int, ...], latent: int, cond_dim: int = 0) -> nn.Module:
+    """MLP or conv decoder (the harmonic decoder is built by :mod:`.harmonic`: it needs the audio settings)."""
     if cfg.kind == "mlp":
-        return MLPDecoder(shape, cfg.hidden, latent)
-    return ConvDecoder(shape, cfg.channels, latent, cfg.batchnorm)
+        return MLPDecoder(shape, cfg.hidden, latent, cond_dim)
+    if cfg.kind == "conv":
+        return ConvDecoder(shape, cfg.channels, latent, cfg.batchnorm, cond_dim)
+    raise ValueError(f"model.network.kind: build the '{cfg.kind}' decoder with models.harmonic")

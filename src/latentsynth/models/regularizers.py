@@ -29,6 +29,7 @@ class Encoding:
     z: Tensor
     mu: Tensor | None = None
     logvar: Tensor | None = None
+    detune: Tensor | None = None  # [B] semitones, a harmonic model's pitch correction (else None)
 
 
 # ------------------------------------------------------------------------------------------------ kernels

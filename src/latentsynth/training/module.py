@@ -34,11 +34,11 @@ def _multistep_lambda(milestones: list[int], gammas: list[float]):
 
 
 class LitAutoEncoder(L.LightningModule):
-    def __init__(self, config: dict[str, Any], data_shape: list[int]):
+    def __init__(self, config: dict[str, Any], data_shape: list[int], audio: dict[str, Any] | None = None):
         super().__init__()
         self.save_hyperparameters()  # plain dicts and lists: checkpoints load with weights_only=True
         self.cfg: RunConfig = validate(config)
-        self.model = AutoEncoder(self.cfg, tuple(data_shape))
+        self.model = AutoEncoder(self.cfg, tuple(data_shape), audio)
         self.adversarial = isinstance(self.model.regularizer, AdversarialRegularizer)
         self.automatic_optimization = False
         self._epoch_start = 0.0
@@ -50,6 +50,10 @@ class LitAutoEncoder(L.LightningModule):
         n = max(1, int(self.trainer.num_training_batches)) if self._trainer is not None else 1
         epoch = self.current_epoch + batch_idx / n
         return self.cfg.regularizer.weight * schedule_factor(self.cfg.regularizer.schedule, epoch)
+
+    def labels(self, y: Tensor) -> Tensor | None:
+        """The batch's labels ``c [B, 4]`` for a conditioned model (frame batches carry them), else None."""
+        return y if self.model.conditioned else None
 
     def _optimizers(self):
         opts = self.optimizers()
@@ -70,12 +74,12 @@ class LitAutoEncoder(L.LightningModule):
         torch.manual_seed(self.cfg.train.seed * 100_003 + self.current_epoch + 7)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, _ = batch
+        x, y = batch
         opt, disc_opt = self._optimizers()
-        out = self.model(x)
+        out = self.model(x, self.labels(y))
         recon = out.recon_loss.mean()
         weight = self.reg_weight(batch_idx)
-        loss = recon + weight * out.penalty
+        loss = out.loss(weight)
         if not torch.isfinite(loss):
             ckpt = getattr(self.trainer.checkpoint_callback, "dirpath", None)
             raise NonFiniteLossError(
@@ -114,12 +118,13 @@ class LitAutoEncoder(L.LightningModule):
 
     # ----------------------------------------------------------------------------------- validation
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        x, _ = batch
-        out = self.model(x)
+        x, y = batch
+        c = self.labels(y)
+        out = self.model(x, c)
         recon = out.recon_loss.mean()
-        loss = recon + self.cfg.regularizer.weight * out.penalty  # the objective at full weight
+        loss = out.loss(self.cfg.regularizer.weight)  # the objective at full weight
         # the common reconstruction metrics (as in evaluation.metrics), comparable across training losses
-        r = self.model.reconstruct(x)
+        r = self.model.reconstruct(x, c)
         logs = {"val/loss": loss, "val/recon": recon, "val/reg": out.penalty,
                 "val/mse": (r - x).pow(2).flatten(1).sum(1).mean()}
         if self.cfg.data.kind == "images" or self.cfg.data.normalize == "minmax":  # BCE needs data in [0, 1]

@@ -1,12 +1,12 @@
 """Audio note corpora (rendered with FluidSynth, TinySOL/OrchideaSOL, NSynth) and cached spectrogram frames."""
 
 from .corpus import COLUMNS, AudioChecks, BadAudio, BuildReport, Note, assign_splits, read_audio, read_metadata
-from .frames import FrameDataset, PrepConfig, SplitConfig, load_note, prepare
+from .frames import FrameIndex, PrepConfig, SplitConfig, load_note, prepare
 from .importers import import_nsynth, import_sol
 from .fluidsynth import INSTRUMENTS, render_corpus
 
 __all__ = [
-    "COLUMNS", "INSTRUMENTS", "AudioChecks", "BadAudio", "BuildReport", "FrameDataset", "Note", "PrepConfig",
+    "COLUMNS", "INSTRUMENTS", "AudioChecks", "BadAudio", "BuildReport", "FrameIndex", "Note", "PrepConfig",
     "SplitConfig", "assign_splits", "import_nsynth", "import_sol", "load_note", "prepare", "read_audio",
     "read_metadata", "render_corpus",
 ]

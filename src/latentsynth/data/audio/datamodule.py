@@ -18,19 +18,24 @@ from torch.utils.data import Dataset
 
 from ...config import DataConfig
 from ...dsp.transforms import NormStats, SpecConfig
+from ...models.conditioning import LABELS, NAMED, AudioInfo
 from ..idx import DataError
 from ..images import SplitDataModule
-from .frames import FrameDataset, PrepConfig, SplitConfig, prepare
+from .frames import FrameIndex, PrepConfig, SplitConfig, prepare
+
+SPLITS = ("train", "val", "test", "pitch")  # "pitch": notes at pitches held out for their instrument
 
 
 class FrameWindows(Dataset):
     """Windows ``[W, F]`` of one split over a shared frame tensor ``frames [N, F]`` (normalised dB).
 
-    ``starts [M]`` are the first rows of the windows, ``notes [M]`` their note indices (labels).
+    ``starts [M]`` are the first rows of the windows, ``notes [M]`` their note indices; an item's label is its
+    note's row of ``note_labels [n_notes, 4]`` (columns :data:`~latentsynth.models.conditioning.LABELS`:
+    pitch, instrument, dynamics, style), what a conditioned model takes.
     """
 
-    def __init__(self, frames: Tensor, starts: np.ndarray, notes: np.ndarray, window: int):
-        self.frames, self.window = frames, window
+    def __init__(self, frames: Tensor, starts: np.ndarray, notes: np.ndarray, window: int, note_labels: Tensor):
+        self.frames, self.window, self.note_labels = frames, window, note_labels
         self.starts, self.notes = torch.as_tensor(starts, dtype=torch.long), torch.as_tensor(notes, dtype=torch.long)
         self._offsets = torch.arange(window)
 
@@ -39,16 +44,20 @@ class FrameWindows(Dataset):
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         s = int(self.starts[i])
-        return self.frames[s:s + self.window], self.notes[i]
+        return self.frames[s:s + self.window], self.note_labels[self.notes[i]]
 
     def __getitems__(self, idx: list[int]) -> tuple[Tensor, Tensor]:
         index = torch.as_tensor(idx)
         rows = self.starts[index, None] + self._offsets  # [B, W]
-        return self.frames[rows], self.notes[index]  # [B, W, F], [B]
+        return self.frames[rows], self.note_labels[self.notes[index]]  # [B, W, F], [B, 4]
 
     def as_tensor(self) -> Tensor:
         """Every window ``[M, W, F]``."""
         return self.__getitems__(list(range(len(self))))[0]
+
+    def labels(self) -> Tensor:
+        """The labels of every window ``[M, 4]``."""
+        return self.note_labels[self.notes]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -59,8 +68,10 @@ class FrameDataModule(SplitDataModule):
     """Train / validation / test windows of the frames of ``cfg.corpus`` (splits by note, never by frame).
 
     Validation and test use non-overlapping windows; training windows start every ``cfg.frame_hop`` frames.
-    After :meth:`setup`: ``notes`` (the metadata row of every note), ``note_split``, ``stats``
-    (:class:`~latentsynth.dsp.transforms.NormStats`), ``spec`` and ``cache``.
+    With ``cfg.pitch_test > 0`` the notes of some (instrument, pitch) pairs form a fourth split, ``pitch``
+    (``self.pitch``: windows at pitches never trained on for that instrument), else ``self.pitch`` is None.
+    After :meth:`setup`: ``notes`` (the metadata row of every note), ``note_split``, ``note_labels [n, 4]``,
+    ``stats`` (:class:`~latentsynth.dsp.transforms.NormStats`), ``spec``, ``cache`` and :meth:`audio_info`.
     """
 
     def __init__(self, cfg: DataConfig, seed: int = 0):
@@ -68,7 +79,7 @@ class FrameDataModule(SplitDataModule):
         if cfg.kind != "frames":
             raise ValueError(f"data.name: FrameDataModule needs 'frames', got {cfg.name!r}")
         self.cfg, self.seed = cfg, seed
-        self.train = self.val = self.test = None
+        self.train = self.val = self.test = self.pitch = None
         self.frames: Tensor | None = None
 
     @classmethod
@@ -85,7 +96,8 @@ class FrameDataModule(SplitDataModule):
 
     @property
     def splits(self) -> SplitConfig:
-        return SplitConfig(holdout_instruments=tuple(self.cfg.holdout_instruments), seed=self.cfg.split_seed)
+        return SplitConfig(holdout_instruments=tuple(self.cfg.holdout_instruments), seed=self.cfg.split_seed,
+                           pitch_test=self.cfg.pitch_test)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -99,32 +111,31 @@ class FrameDataModule(SplitDataModule):
             raise DataError(f"data.corpus: {corpus} is not an audio corpus (no metadata.csv); make one with "
                             "`latentsynth audio render OUT` or `latentsynth audio import-tinysol/import-nsynth`")
         self.cache = prepare(corpus, self.prep, self.cfg.cache_dir, self.splits, quiet=True)
-        sets = {s: FrameDataset(self.cache, s, self.cfg.window, self.cfg.frame_hop if s == "train" else self.cfg.window,
-                                normalize="none", splits=self.splits) for s in ("train", "val", "test")}
-        ref = sets["train"]
-        self.stats: NormStats = ref.stats
-        self.spec = ref.cfg.spec
-        self.notes, self.note_split = ref.notes, ref.note_split
-        raw = torch.from_numpy(np.asarray(ref.features, dtype=np.float32))  # [N, F] dB, all notes
+        index = FrameIndex(self.cache, self.splits)
+        self.stats: NormStats = index.stats
+        self.spec = index.cfg.spec
+        self.notes, self.note_split = index.notes, index.note_split
+        self.vocab = {k: sorted({r[k] for r in self.notes}) for k in NAMED}
+        self.note_labels = torch.tensor(
+            [[float(r["pitch"])] + [float(self.vocab[k].index(r[k])) for k in NAMED] for r in self.notes],
+            dtype=torch.float32).reshape(-1, len(LABELS))
+        raw = torch.from_numpy(np.asarray(index.features, dtype=np.float32))  # [N, F] dB, all notes
         self.frames = self.stats.normalize(raw, self.cfg.normalize).contiguous()
-        for s, ds in sets.items():
-            if len(ds) == 0:
+        for s in SPLITS:
+            hop = self.cfg.frame_hop if s == "train" else self.cfg.window
+            starts, note_ids, _ = index.windows(s, self.cfg.window, hop)
+            if len(starts) == 0:
+                if s == "pitch" and self.cfg.pitch_test == 0:
+                    continue
                 raise DataError(f"{self.cache}: the '{s}' split has no window of {self.cfg.window} frames; "
                                 "use a larger corpus, a smaller data.window or other split settings")
-            setattr(self, s, FrameWindows(self.frames, ds.starts, ds.note_ids, self.cfg.window))
+            setattr(self, s, FrameWindows(self.frames, starts, note_ids, self.cfg.window, self.note_labels))
 
-    def db_affine(self) -> tuple[Tensor, Tensor]:
-        """``offset [F]``, ``gain [F]`` with ``dB = x * gain + offset`` for normalised frames ``x``."""
-        f = self.spec.n_bins
-        if self.cfg.normalize == "minmax":
-            lo, hi = self.stats.min, self.stats.max
-            return torch.full((f,), lo), torch.full((f,), hi - lo + 1e-8)
-        return torch.tensor(self.stats.mean, dtype=torch.float32), torch.tensor(self.stats.std, dtype=torch.float32)
-
-    def to_db(self, x: Tensor) -> Tensor:
-        """Normalised frames ``[..., F]`` -> dB values ``[..., F]``."""
-        offset, gain = self.db_affine()
-        return x * gain + offset
+    def audio_info(self) -> AudioInfo:
+        """What a model trained on these frames needs to make sound (saved in its folder)."""
+        pitches = [int(r["pitch"]) for r, s in zip(self.notes, self.note_split, strict=True) if s == "train"]
+        return AudioInfo(spec=self.spec, normalize=self.cfg.normalize, stats=self.stats, window=self.cfg.window,
+                         vocab=self.vocab, pitch_range=(min(pitches), max(pitches)))
 
     def note_indices(self, split: str = "test") -> list[int]:
         """Indices of the notes of one split."""
@@ -135,14 +146,3 @@ class FrameDataModule(SplitDataModule):
         r = self.notes[note]
         s, n = int(r["frame_start"]), int(r["n_frames"])
         return self.frames[s:s + n]
-
-
-def data_module(cfg, data_dir: str | None = None, setup: bool = True):
-    """The data module of a run config: images or frames. ``data_dir`` overrides where the data is read
-    (images: the IDX folder; frames: the corpus folder)."""
-    from ..images import ImageDataModule
-
-    cls = FrameDataModule if cfg.data.kind == "frames" else ImageDataModule
-    if setup:
-        return cls.for_run(cfg, data_dir)
-    return cls(cfg.data, seed=cfg.train.seed)

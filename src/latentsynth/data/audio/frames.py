@@ -18,9 +18,7 @@ previous ``features.npy`` and computes only the new or changed ones.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 import multiprocessing as mp
 import shutil
 import time
@@ -268,6 +266,8 @@ def write_splits(out: str | Path, splits: SplitConfig = SplitConfig()) -> Path:
     else:
         names = assign_splits(notes, splits.val, splits.test, splits.seed, splits.holdout_instruments,
                               splits.holdout_pitch)
+    if splits.pitch_test > 0:
+        names = _hold_out_pitches(notes, names, splits.pitch_test, splits.seed)
     feats = np.load(out / "features.npy", mmap_mode="r")
     n_bins = feats.shape[1]
     s1, s2, n, lo, hi = np.zeros(n_bins), np.zeros(n_bins), 0, np.inf, -np.inf
@@ -284,29 +284,47 @@ def write_splits(out: str | Path, splits: SplitConfig = SplitConfig()) -> Path:
     return path
 
 
-class FrameDataset(torch.utils.data.Dataset):
-    """Frames (or windows of ``window`` frames every ``hop`` frames) of one split of a prepared cache.
+def _hold_out_pitches(notes: list[Note], names: list[str], fraction: float, seed: int) -> list[str]:
+    """Move every note of a seeded ``fraction`` of the (instrument, pitch) pairs to the split ``pitch``
+    (each instrument's lowest and highest pitch are never chosen)."""
+    by_inst: dict[str, set[int]] = {}
+    for n in notes:
+        by_inst.setdefault(n.instrument, set()).add(n.pitch)
+    rng = np.random.default_rng(seed + 7919)
+    held = set()
+    for inst in sorted(by_inst):
+        inner = sorted(by_inst[inst])[1:-1]
+        k = int(round(fraction * len(inner)))
+        held |= {(inst, int(p)) for p in rng.choice(inner, size=k, replace=False)} if k else set()
+    return ["pitch" if (n.instrument, n.pitch) in held else s for n, s in zip(notes, names, strict=True)]
 
-    Item: ``{"x": [F] (window=1) or [F, window], "note": int, "frame": int (first frame), "time": float}``,
-    ``x`` normalised with the train statistics (``standard``: per-bin z-score, ``minmax``: [0, 1], or
-    ``none``). Windows never cross notes.
+
+class FrameIndex:
+    """The notes, splits and normalisation statistics of a prepared cache, and where each split's windows
+    start. It reads the cache; :class:`~latentsynth.data.audio.datamodule.FrameWindows` is the dataset.
+
+    After construction: ``features`` (memory-mapped dB frames ``[n_frames, F]``), ``notes`` (metadata rows with
+    ``frame_start`` / ``n_frames``), ``note_split`` (one split name per note), ``stats``
+    (:class:`~latentsynth.dsp.transforms.NormStats` of the train frames), ``cfg`` (:class:`PrepConfig`).
     """
 
-    def __init__(self, cache_dir: str | Path, split: str = "train", window: int = 1, hop: int = 1,
-                 normalize: Literal["standard", "minmax", "none"] = "standard",
-                 splits: SplitConfig = SplitConfig()) -> None:
+    def __init__(self, cache_dir: str | Path, splits: SplitConfig = SplitConfig()) -> None:
         self.dir = Path(cache_dir)
         if not (self.dir / "features.npy").is_file():
             raise DataError(f"{self.dir}: not a prepared frame cache; run `latentsynth audio prepare` first")
-        if window < 1 or hop < 1:
-            raise ValueError(f"window/hop: must be >= 1, got window={window} hop={hop}")
         info = read_json(write_splits(self.dir, splits))
         self.cfg = PrepConfig.model_validate(read_json(self.dir / "settings.json"))
         self.stats = NormStats.model_validate(info["stats"])
         self.features = np.load(self.dir / "features.npy", mmap_mode="r")  # [n_frames, F]
         self.notes = _read_notes(self.dir)
-        self.window, self.normalize = window, normalize
-        self.note_split = info["splits"]
+        self.note_split: list[str] = info["splits"]
+        self.hop_s = self.cfg.spec.hop_length / self.cfg.spec.sample_rate
+
+    def windows(self, split: str, window: int = 1, hop: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Windows of ``window`` frames every ``hop`` frames of the notes of ``split`` (never crossing a note):
+        ``starts [M]`` (rows of ``features``), ``note_ids [M]``, ``frame_ids [M]`` (first frame in the note)."""
+        if window < 1 or hop < 1:
+            raise ValueError(f"window/hop: must be >= 1, got window={window} hop={hop}")
         starts, note_ids, frame_ids = [], [], []
         for k, (r, s) in enumerate(zip(self.notes, self.note_split, strict=False)):
             if s != split:
@@ -314,30 +332,11 @@ class FrameDataset(torch.utils.data.Dataset):
             first, count = int(r["frame_start"]), int(r["n_frames"])
             for t in range(0, count - window + 1, hop):
                 starts.append(first + t), note_ids.append(k), frame_ids.append(t)
-        self.starts, self.note_ids, self.frame_ids = np.array(starts), np.array(note_ids), np.array(frame_ids)
-        self.hop_s = self.cfg.spec.hop_length / self.cfg.spec.sample_rate
+        as_int = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+        return as_int(starts), as_int(note_ids), as_int(frame_ids)
 
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def __getitem__(self, i: int) -> dict:
-        s = int(self.starts[i])
-        x = torch.from_numpy(np.array(self.features[s:s + self.window], dtype=np.float32))  # [window, F]
-        if self.normalize != "none":
-            x = self.stats.normalize(x, self.normalize)
-        x = x[0] if self.window == 1 else x.T
-        return {"x": x, "note": int(self.note_ids[i]), "frame": int(self.frame_ids[i]),
-                "time": float(self.frame_ids[i] * self.hop_s)}
-
-    def to_magnitude(self, x: torch.Tensor) -> torch.Tensor:
-        """Model-space frames ``[..., F, T]`` (as returned in ``x``, stacked over time) -> linear magnitude."""
-        x = x.transpose(-1, -2)  # [..., T, F]
-        if self.normalize != "none":
-            x = self.stats.denormalize(x, self.normalize)
-        return decompress(x, self.cfg.spec).transpose(-1, -2)
-
-    def note_frames(self, note: int) -> torch.Tensor:
-        """All compressed (unnormalised) frames of one note as a spectrogram ``[F, T]``."""
+    def note_frames(self, note: int) -> np.ndarray:
+        """All dB frames of one note ``[T, F]`` (time first, like every frame tensor of the package)."""
         r = self.notes[note]
         s, n = int(r["frame_start"]), int(r["n_frames"])
-        return torch.from_numpy(np.array(self.features[s:s + n], dtype=np.float32)).T
+        return np.array(self.features[s:s + n], dtype=np.float32)

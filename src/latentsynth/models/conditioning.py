@@ -1,0 +1,169 @@
+"""What a frame model knows about its audio, and the labels it can be conditioned on.
+
+:class:`AudioInfo` is everything needed to turn a frame model's outputs into sound with no corpus at hand: the
+spectrogram settings, the normalisation of the dB frames, and the label vocabularies (instruments, dynamics,
+styles, pitch range). It is saved in the model folder (``model.json``) and restored by ``latentsynth.load``.
+
+Labels travel as one float tensor ``c [B, 4]`` whose columns are :data:`LABELS`: the MIDI pitch (a float, so a
+detune or a glide is a fractional pitch) and the indices of instrument, dynamics and style in the vocabularies.
+:class:`Conditioning` turns the columns a model was configured with into the vector ``[B, E]`` that its encoder
+and decoder take (one-hot for names; one-hot and/or a continuous value for pitch).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+from ..config import ConditioningConfig
+from ..dsp.transforms import NormStats, SpecConfig, decompress
+
+LABELS: tuple[str, ...] = ("pitch", "instrument", "dynamics", "style")  # the columns of a label tensor c
+NAMED = ("instrument", "dynamics", "style")  # labels with a vocabulary
+
+
+class LabelError(ValueError):
+    """A label value the model does not know (an instrument it never saw, a pitch outside its range)."""
+
+
+class NoAudioInfo(ValueError):
+    """A frame model saved before model folders carried their audio settings cannot make sound."""
+
+
+class AudioInfo(BaseModel):
+    """Spectrogram settings, dB normalisation and label vocabularies of a frame model (see module doc)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: SpecConfig
+    normalize: str  # "minmax" or "standard": how the dB frames were normalised (with ``stats``)
+    stats: NormStats
+    window: int = Field(1, ge=1)  # frames per item
+    vocab: dict[str, list[str]]  # instrument / dynamics / style -> names, index = label value
+    pitch_range: tuple[int, int]  # lowest and highest MIDI pitch of the training notes
+
+    def db_affine(self) -> tuple[Tensor, Tensor]:
+        """``offset [F]``, ``gain [F]`` with ``dB = x * gain + offset`` for normalised frames ``x``."""
+        f = self.spec.n_bins
+        if self.normalize == "minmax":
+            lo, hi = self.stats.min, self.stats.max
+            return torch.full((f,), lo), torch.full((f,), hi - lo + 1e-8)
+        return torch.tensor(self.stats.mean, dtype=torch.float32), torch.tensor(self.stats.std, dtype=torch.float32)
+
+    @property
+    def hop_seconds(self) -> float:
+        return self.spec.hop_length / self.spec.sample_rate
+
+    def label_row(self, pitch: float, instrument: str | None = None, dynamics: str | None = None,
+                  style: str | None = None, strict_pitch: bool = False) -> list[float]:
+        """One row of a label tensor from names; unknown names raise :class:`LabelError` naming the choices.
+        A missing name takes the first of its vocabulary. ``strict_pitch`` also rejects a pitch outside the
+        training range."""
+        lo, hi = self.pitch_range
+        if not math.isfinite(pitch) or not 0 <= pitch <= 127:
+            raise LabelError(f"pitch: {pitch} is not a MIDI pitch (0-127)")
+        if strict_pitch and not lo - 0.5 <= pitch <= hi + 0.5:
+            raise LabelError(f"pitch: {pitch} is outside the model's range {lo}-{hi} (MIDI)")
+        row = [float(pitch)]
+        for key, value in zip(NAMED, (instrument, dynamics, style), strict=True):
+            names = self.vocab.get(key) or [""]
+            if value is None:
+                row.append(0.0)
+            elif value in names:
+                row.append(float(names.index(value)))
+            else:
+                raise LabelError(f"{key}: unknown value {value!r}; the model knows {', '.join(names)}")
+        return row
+
+    def labels(self, n: int = 1, **names) -> Tensor:
+        """``[n, 4]`` label tensor of ``n`` copies of one set of names (see :meth:`label_row`)."""
+        return torch.tensor([self.label_row(**names)] * n, dtype=torch.float32)
+
+
+class DbScale(nn.Module):
+    """Normalised dB frames <-> dB <-> linear magnitudes, with the training statistics as buffers
+    (``offset [F]``, ``gain [F]``; saved with the weights). The one place that undoes the normalisation."""
+
+    def __init__(self, n_bins: int):
+        super().__init__()
+        self.register_buffer("offset", torch.zeros(n_bins))
+        self.register_buffer("gain", torch.ones(n_bins))
+
+    @classmethod
+    def from_info(cls, info: AudioInfo) -> DbScale:
+        """The scale of a data set's (or model's) :class:`AudioInfo`."""
+        db = cls(info.spec.n_bins)
+        db.set(*info.db_affine())
+        return db
+
+    def set(self, offset: Tensor, gain: Tensor) -> None:
+        """``offset``, ``gain`` ``[F]``: normalised frames map to dB as ``x * gain + offset``."""
+        self.offset.copy_(torch.as_tensor(offset, dtype=self.offset.dtype))
+        self.gain.copy_(torch.as_tensor(gain, dtype=self.gain.dtype))
+
+    def to_db(self, x: Tensor) -> Tensor:
+        """Normalised frames ``[..., F]`` -> dB ``[..., F]``."""
+        return x * self.gain + self.offset
+
+    def from_db(self, db: Tensor) -> Tensor:
+        """dB ``[..., F]`` -> normalised frames ``[..., F]``."""
+        return (db - self.offset) / self.gain
+
+    def to_linear(self, x: Tensor) -> Tensor:
+        """Normalised dB frames ``[..., F]`` -> linear magnitudes ``10 ** (dB / 20)`` (dB compression)."""
+        return torch.pow(10.0, self.to_db(x) / 20.0)
+
+    def to_magnitude(self, x: Tensor, spec: SpecConfig) -> Tensor:
+        """Normalised frames ``[..., F]`` -> linear magnitudes ``[..., F]`` (the representation's bins)."""
+        return decompress(self.to_db(x), spec)
+
+
+class Conditioning(nn.Module):
+    """Labels ``c [B, 4]`` (columns :data:`LABELS`) -> conditioning vector ``[B, E]``.
+
+    Named labels become one-hot vectors over their vocabulary; pitch becomes a one-hot over the MIDI range
+    0-127 (``onehot``), a continuous value ``(pitch - 60) / 24`` (``continuous``), or both. An index outside a
+    vocabulary raises :class:`LabelError`.
+    """
+
+    def __init__(self, cfg: ConditioningConfig, sizes: dict[str, int]):
+        super().__init__()
+        self.labels = list(cfg.labels)
+        self.pitch = cfg.pitch
+        self.sizes = {k: max(1, int(sizes.get(k, 1))) for k in NAMED}
+        dim = 0
+        for key in self.labels:
+            if key == "pitch":
+                dim += (128 if self.pitch in ("onehot", "both") else 0) + (1 if self.pitch != "onehot" else 0)
+            else:
+                dim += self.sizes[key]
+        self.dim = dim
+
+    def forward(self, c: Tensor) -> Tensor:
+        if c is None or c.dim() != 2 or c.shape[1] != len(LABELS):
+            got = None if c is None else list(c.shape)
+            raise LabelError(f"labels: this model is conditioned on {', '.join(self.labels)}; give a label tensor "
+                             f"[B, {len(LABELS)}] (columns {', '.join(LABELS)}), got {got}")
+        parts = []
+        for key in self.labels:
+            col = c[:, LABELS.index(key)]
+            if key == "pitch":
+                if self.pitch != "continuous":
+                    parts.append(nn.functional.one_hot(col.round().long().clamp(0, 127), 128).to(c.dtype))
+                if self.pitch != "onehot":
+                    parts.append(((col - 60.0) / 24.0)[:, None])
+            else:
+                idx = col.round().long()
+                n = self.sizes[key]
+                if bool(((idx < 0) | (idx >= n)).any()):
+                    raise LabelError(f"labels: {key} index outside the model's vocabulary of {n}")
+                parts.append(nn.functional.one_hot(idx, n).to(c.dtype))
+        return torch.cat(parts, dim=1)
+
+
+def midi_to_hz(pitch: Tensor) -> Tensor:
+    """MIDI pitch (float, any shape) -> frequency in Hz (A4 = 69 = 440 Hz)."""
+    return 440.0 * torch.pow(2.0, (pitch - 69.0) / 12.0)

@@ -1,0 +1,75 @@
+"""Harmonic-plus-noise decoder: codes + labels + pitch -> the magnitudes of a harmonic tone with a noise floor.
+
+A decoder that does not know the pitch must learn where every harmonic of every note goes; this one is told
+the pitch and only learns the *timbre*: per frame, the amplitudes of ``K`` partials at ``k x f0`` and a noise
+envelope of ``N`` bands. :func:`latentsynth.dsp.harmonic.render_magnitudes` turns them into the STFT frame such
+a tone has (the analysis window's main lobe placed at each partial), mapped to mel through the mel bank when the
+model was trained on mel frames. So the decoder generalises to pitches it never saw, and the same parameters
+(:meth:`HarmonicDecoder.params`) drive additive synthesis with no phase retrieval.
+
+Shapes: ``z [B, d]``, conditioning ``e [B, E]``, pitch ``[B]`` (MIDI, float) -> frames ``[B, W, F]``
+(normalised dB, the data space of the frame models).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..config import NetworkConfig
+from ..dsp.harmonic import render_magnitudes, to_representation
+from .conditioning import AudioInfo, DbScale, midi_to_hz
+
+
+def exp_sigmoid(x: Tensor, max_value: float = 2.0, threshold: float = 1e-7) -> Tensor:
+    """DDSP's positive output non-linearity: ``max_value * sigmoid(x) ** ln(10) + threshold`` (same shape)."""
+    return max_value * torch.sigmoid(x).pow(math.log(10.0)) + threshold
+
+
+class HarmonicDecoder(nn.Module):
+    """MLP trunk on ``[z, e]`` -> per-frame harmonic amplitudes ``[B, W, K]`` and noise bands ``[B, W, N]``,
+    rendered at ``f0 = midi_to_hz(pitch)`` into ``[B, W, F]`` normalised dB frames (see module doc)."""
+
+    AMP_MAX = 2.0  # time-domain amplitude of one partial (peak-normalised notes stay below 1)
+    NOISE_MAX = 20.0  # STFT magnitude of the noise envelope (white noise of std 1 gives about 20)
+
+    def __init__(self, cfg: NetworkConfig, shape: tuple[int, ...], latent: int, cond_dim: int, audio: AudioInfo,
+                 db: DbScale):
+        super().__init__()
+        self.window, self.n_bins = shape
+        self.k, self.n = cfg.n_harmonics, cfg.noise_bands
+        self.spec = audio.spec
+        self.__dict__["db"] = db  # the model's normalisation (registered once, on the AutoEncoder)
+        widths = [latent + cond_dim, *reversed(cfg.hidden)]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.1)]
+        self.trunk = nn.Sequential(*layers)
+        self.amps = nn.Linear(widths[-1], self.window * self.k)
+        self.noise = nn.Linear(widths[-1], self.window * self.n)
+        with torch.no_grad():  # start quiet but well above the -80 dB floor, where the gradients live
+            self.amps.bias.fill_(-3.0)
+            self.noise.bias.fill_(-3.0)
+        self.floor = 10.0 ** (-audio.spec.top_db / 20.0)
+
+    def params(self, z: Tensor, e: Tensor | None, pitch: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``f0 [B, W]`` (Hz), harmonic amplitudes ``[B, W, K]`` (time-domain sine amplitudes) and noise
+        bands ``[B, W, N]`` (STFT magnitudes) for codes ``z [B, d]``, conditioning ``e`` and pitch ``[B]``."""
+        h = self.trunk(z if e is None else torch.cat([z, e], dim=1))
+        b = len(z)
+        amps = exp_sigmoid(self.amps(h), self.AMP_MAX).view(b, self.window, self.k)
+        noise = exp_sigmoid(self.noise(h), self.NOISE_MAX).view(b, self.window, self.n)
+        f0 = midi_to_hz(pitch)[:, None].expand(b, self.window)
+        return f0, amps, noise
+
+    def magnitudes(self, z: Tensor, e: Tensor | None, pitch: Tensor) -> Tensor:
+        """Linear magnitudes ``[B, W, F]`` in the model's representation."""
+        f0, amps, noise = self.params(z, e, pitch)
+        return to_representation(render_magnitudes(f0, amps, noise, self.spec), self.spec)
+
+    def forward(self, z: Tensor, e: Tensor | None, pitch: Tensor) -> Tensor:
+        mag = self.magnitudes(z, e, pitch)
+        db = 10.0 * torch.log10(mag.pow(2) + self.floor**2)  # a soft -top_db floor: gradients everywhere
+        return self.db.from_db(db)
