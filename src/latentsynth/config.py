@@ -296,10 +296,21 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_presets() -> list[str]:
-    """All ``<data>-<model>`` preset names."""
+    """All valid ``<data>-<model>`` preset names (``mnist-harmonic-vae`` is not: the harmonic models are for
+    spectrogram frames)."""
     datas = sorted(p.stem for p in (PRESET_DIR / "data").glob("*.yaml"))
     models = sorted(p.stem for p in (PRESET_DIR / "model").glob("*.yaml"))
-    return [f"{d}-{m}" for d in datas for m in models]
+    names = []
+    for d in datas:
+        for m in models:
+            merged = deep_merge(_read_yaml(PRESET_DIR / "data" / f"{d}.yaml"),
+                                _read_yaml(PRESET_DIR / "model" / f"{m}.yaml"))
+            try:
+                RunConfig.model_validate(merged)
+            except ValidationError:
+                continue
+            names.append(f"{d}-{m}")
+    return names
 
 
 def preset_dict(name: str) -> dict[str, Any]:

@@ -12,10 +12,12 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch import Tensor
 
 FORMAT_VERSION = 1
 
@@ -142,3 +144,35 @@ def load(folder: str | Path, device: str | torch.device = "cpu"):
 def load_metrics(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / "metrics.json"
     return read_json(path) if path.exists() else {}
+
+
+CODES_FILE = "codes.safetensors"  # a frame model's sample of training codes (see CodeSample)
+
+
+@dataclass
+class CodeSample:
+    """Posterior-mean codes of training windows ``codes [N, d]``, their labels ``labels [N, 4]`` and note
+    indices ``note [N]`` into ``names`` (the note file stems)."""
+
+    codes: Tensor
+    labels: Tensor
+    note: Tensor
+    names: list[str]
+
+    def save(self, folder: str | Path) -> Path:
+        tensors = {"codes": self.codes.contiguous(), "labels": self.labels.contiguous(), "note": self.note}
+        meta = {"names": json.dumps(self.names)}
+        return atomic_write(Path(folder) / CODES_FILE, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> CodeSample | None:
+        """The sample saved in a model folder, or None when the folder has none."""
+        path = Path(folder) / CODES_FILE
+        if not path.is_file():
+            return None
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            names = json.loads((f.metadata() or {}).get("names", "[]"))
+        t = load_file(path)
+        return cls(codes=t["codes"], labels=t["labels"], note=t["note"].long(), names=names)

@@ -27,7 +27,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ..config import ConfigError, RunConfig, dump_yaml, load_config, to_dict
 from ..data import data_module
 from ..evaluation import evaluate
-from ..folders import atomic_write, atomic_write_text, load_metrics, save_model
+from ..folders import CodeSample, atomic_write, atomic_write_text, load_metrics, save_model
 from ..progress import progress_line
 from .curves import plot_curves
 from .module import LitAutoEncoder, NonFiniteLossError
@@ -203,11 +203,24 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
         metrics.update(audio_scores(model, data))
         if data.pitch is not None:  # notes at pitches never trained on for their instrument
             metrics.update(audio_scores(model, data, split="pitch", audio_notes=0, prefix="test_pitch_"))
+        save_code_sample(model, data, run)
     save_model(model, run, metrics)
     plot_curves(run)
     if not quiet:
         print(format_metrics(cfg.name, metrics), flush=True)
     return run
+
+
+def save_code_sample(model, data, run: Path, n: int = 4000) -> Path:
+    """Save the codes of ``n`` training windows of a frame model in its folder (``codes.safetensors``): what
+    synthesis figures and the instrument place paths against, with no corpus at hand."""
+    from ..evaluation.metrics import encode_all
+
+    idx = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[:n].sort().values
+    x, labels = data.train.__getitems__(idx.tolist())  # in corpus order: a note's frames in time order
+    z = encode_all(model, x, c=labels if model.conditioned else None)
+    names = [Path(r["path"]).stem for r in data.notes]
+    return CodeSample(codes=z, labels=labels, note=data.train.notes[idx], names=names).save(run)
 
 
 def format_metrics(name: str, metrics: dict[str, Any]) -> str:

@@ -1,0 +1,154 @@
+"""``latentsynth synth ...``: notes as latent paths, path generators, rendering, gallery, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import THREADS, guarded, use_threads
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Latent synthesis: encode notes into paths, make paths, render them to audio.")
+
+MODEL = typer.Argument(..., help="a frame model folder (runs/<name> or models/sol/<name>)")
+
+
+def _options(items: list[str] | None) -> dict:
+    """``key=value`` generator options, values parsed as YAML (numbers, lists)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--opt {item!r}: expected key=value, e.g. radius=1.5")
+        key, raw = item.split("=", 1)
+        out[key] = yaml.safe_load(raw)
+    if "dims" in out:
+        out["dims"] = tuple(int(v) for v in out["dims"])
+    return out
+
+
+@app.command()
+def encode(
+    model: Path = MODEL,
+    wavs: list[Path] = typer.Argument(..., help="sound files of single notes"),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="folder for <stem>.path.json"),
+    pitch: float = typer.Option(None, help="MIDI pitch (estimated from the audio if not given)"),
+    instrument: str = typer.Option(None, help="instrument name of the model's vocabulary"),
+    dynamics: str = typer.Option(None, help="dynamics name (pp, mf, ff...)"),
+    style: str = typer.Option(None, help="playing style name"),
+    threads: int = THREADS,
+) -> None:
+    """Encode note recordings into latent paths (one code per frame, with the pitch curve)."""
+    use_threads(threads)
+    from ..synth import Synth, encode_note
+
+    def go():
+        synth = Synth.load(model)
+        for wav in wavs:
+            pf = encode_note(synth, wav, pitch, instrument, dynamics, style)
+            dst = pf.save(out / f"{wav.stem}.path.json")
+            typer.echo(f"{dst}: {len(pf.codes)} points, pitch {pf.pitch if not isinstance(pf.pitch, list) else 'curve'}")
+
+    guarded(go)
+
+
+@app.command()
+def path(
+    model: Path = MODEL,
+    kind: str = typer.Argument(..., help="lerp, slerp, expressive, traversal, walk, circle, spiral, polyline, "
+                                         "bezier, prior, geodesic"),
+    notes: list[Path] = typer.Option(None, "--note", "-n", help="path files of notes (blends need two)"),
+    out: Path = typer.Option(Path("path.json"), "--out", "-o"),
+    seconds: float = typer.Option(2.0, help="duration"),
+    seed: int = typer.Option(0),
+    opt: list[str] = typer.Option(None, "--opt", help="generator option key=value (radius=1.5, dims=[0,1], "
+                                                      "alpha=sweep, pc=1, step=0.05, uncertainty=1...)"),
+    threads: int = THREADS,
+) -> None:
+    """Make a latent path of one kind (see `latentsynth synth path --help` and the synth docs)."""
+    use_threads(threads)
+    from ..synth import PathFile, Synth, make_path
+
+    def go():
+        synth = Synth.load(model)
+        pfs = [PathFile.read(p) for p in notes or []]
+        points = max(2, round(seconds / synth.hop_seconds))
+        pf = make_path(synth, kind, pfs, points=points, seed=seed, **_options(opt))
+        pf.duration = seconds
+        pf.save(out)
+        extra = "".join(f", {k} {pf.meta[k]}" for k in ("ratio", "length", "line_length") if k in pf.meta)
+        typer.echo(f"{out}: {kind}, {len(pf.codes)} points{extra}")
+
+    guarded(go)
+
+
+@app.command()
+def render(
+    model: Path = MODEL,
+    paths: list[Path] = typer.Argument(..., help="path files (.path.json)"),
+    out: Path = typer.Option(None, "--out", "-o", help="folder for the WAVs and figures (default: beside)"),
+    method: str = typer.Option("auto", help="auto (additive for harmonic models), additive or griffinlim"),
+    seconds: float = typer.Option(None, help="duration (default: the path file's)"),
+    constant_speed: bool = typer.Option(None, "--constant-speed/--path-speed",
+                                        help="timbre at a steady rate (decoded arc length)"),
+    color_by: str = typer.Option("instrument", help="colour of the training codes: instrument or pitch"),
+    iterations: int = typer.Option(32, help="Griffin-Lim iterations"),
+    threads: int = THREADS,
+) -> None:
+    """Render path files to WAV, each with a figure: the path over the training codes beside its spectrogram."""
+    use_threads(threads)
+    from ..data.audio.corpus import write_wav
+    from ..synth import PathFile, Synth, render_path
+    from ..synth.figures import plot_path
+
+    def go():
+        synth = Synth.load(model)
+        for p in paths:
+            pf = PathFile.read(p)
+            if seconds is not None:
+                pf.duration = seconds
+            if constant_speed is not None:
+                pf.constant_speed = constant_speed
+            y, z, _ = render_path(synth, pf, method, iterations)
+            stem = (out / p.name if out else p).with_suffix("").with_suffix("")
+            write_wav(stem.with_suffix(".wav"), y, synth.spec.sample_rate)
+            plot_path(synth, z, y, stem.with_suffix(".png"), f"{synth.model.cfg.name}: {p.name}", color_by)
+            typer.echo(f"{stem.with_suffix('.wav')}: {len(y) / synth.spec.sample_rate:.2f} s "
+                       f"({synth.resolve(method)}), figure {stem.with_suffix('.png')}")
+
+    guarded(go)
+
+
+@app.command()
+def gallery(
+    models: list[Path] = typer.Argument(..., help="frame model folders"),
+    out: Path = typer.Option(Path("runs/gallery"), "--out", "-o"),
+    seconds: float = typer.Option(2.0),
+    threads: int = THREADS,
+) -> None:
+    """Every generator's WAV and figure for each model, on one HTML page with audio players."""
+    use_threads(threads)
+    from ..synth.gallery import gallery as run
+
+    guarded(lambda: typer.echo(f"gallery: {run(models, out, seconds=seconds)}"))
+
+
+@app.command()
+def export(
+    model: Path = MODEL,
+    out: Path = typer.Option(None, "--out", "-o", help="folder (default <model>/export)"),
+    threads: int = THREADS,
+) -> None:
+    """Export the encoder and decoder (and a harmonic model's parameters) to ONNX and TorchScript."""
+    use_threads(threads)
+    from ..folders import load
+    from ..synth.export import export_model
+
+    def go():
+        files = export_model(load(model), out or model / "export")
+        for kind, f in files.items():
+            typer.echo(f"{kind}: {f}")
+
+    guarded(go)

@@ -1,0 +1,171 @@
+"""The synthesis engine: latent paths of a frame model -> frames -> magnitudes -> audio.
+
+A path is ``z [T, d]`` with labels ``c [T, 4]`` (columns :data:`~latentsynth.models.conditioning.LABELS`: MIDI
+pitch, which may glide or carry a detune, and the indices of instrument, dynamics and style). Each point is one
+item of the model's data (one frame, or a window of ``W`` frames), one hop (about 11.6 ms) apart.
+
+Two renderers:
+
+* ``griffinlim``: any model; decoded magnitudes -> torch Griffin-Lim (:func:`latentsynth.dsp.invert`);
+* ``additive``: harmonic models; the decoder's own parameters (f0, harmonic amplitudes, noise bands) drive
+  :func:`latentsynth.dsp.harmonic.additive_synth`: sinusoids at k x f0 with accumulated phase plus filtered
+  noise, no phase retrieval.
+
+:class:`CodeSample` is the sample of training codes saved in a model folder (``codes.safetensors``): what the
+figures, the instrument's XY pad and the density-aware geodesics place a path against, with no corpus at hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..dsp.griffinlim import invert
+from ..dsp.harmonic import additive_synth, safe_peak
+from ..folders import CodeSample
+from ..models import AutoEncoder
+from ..models.conditioning import LABELS, LabelError, NoAudioInfo
+
+METHODS = ("auto", "additive", "griffinlim")
+
+
+FADE_SECONDS = 0.005  # raised-cosine fade in and out: no click where a sound starts or stops mid-wave
+
+
+def fade(y: Tensor, n: int) -> Tensor:
+    """``y [..., N]`` with raised-cosine fades of ``n`` samples at both ends (shorter for short signals)."""
+    n = min(n, y.shape[-1] // 2)
+    if n < 1:
+        return y
+    ramp = 0.5 - 0.5 * torch.cos(torch.linspace(0, torch.pi, n + 2, dtype=y.dtype)[1:-1])
+    y = y.clone()
+    y[..., :n] *= ramp
+    y[..., -n:] *= ramp.flip(0)
+    return y
+
+
+class SynthError(ValueError):
+    """Bad synthesis input (wrong latent size, an unknown renderer, a path that is not finite)."""
+
+
+class Synth:
+    """A loaded frame model as an instrument: labels from names, paths -> frames, magnitudes and audio."""
+
+    def __init__(self, model: AutoEncoder, codes: CodeSample | None = None):
+        if model.db is None:
+            raise SynthError(f"{model.cfg.name}: an image model cannot make sound; use a frame model "
+                             "(data.name=frames)")
+        if model.audio is None:
+            raise NoAudioInfo(f"{model.cfg.name}: this model folder carries no audio settings (saved before they "
+                              "were stored); re-export it from its run with `latentsynth card RUN --to DIR`")
+        self.model, self.codes = model.eval(), codes
+        self.info = model.audio
+        self.spec = model.audio.spec
+        self.window = model.data_shape[0]
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Synth:
+        from ..folders import load
+
+        return cls(load(folder), CodeSample.load(folder))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    @property
+    def hop_seconds(self) -> float:
+        """Seconds between two consecutive points of a path (one item = ``window`` frames)."""
+        return self.info.hop_seconds * self.window
+
+    def labels(self, n: int = 1, pitch: float | Tensor | None = None, instrument: str | None = None,
+               dynamics: str | None = None, style: str | None = None) -> Tensor:
+        """Labels ``[n, 4]`` from names; ``pitch`` a MIDI number or a curve ``[n]`` (default: the middle of
+        the model's range). Unknown names raise :class:`~latentsynth.models.conditioning.LabelError`."""
+        lo, hi = self.info.pitch_range
+        pitch = (lo + hi) / 2 if pitch is None else pitch
+        curve = torch.as_tensor(pitch, dtype=torch.float32).reshape(-1)
+        if len(curve) not in (1, n):
+            raise LabelError(f"pitch: a curve of {len(curve)} values for a path of {n} points")
+        row = torch.tensor(self.info.label_row(float(curve[0]), instrument, dynamics, style))
+        out = row.repeat(n, 1)
+        for p in curve.unique():
+            self.info.label_row(float(p))  # every pitch of the curve must be a MIDI pitch
+        out[:, LABELS.index("pitch")] = curve.expand(n)
+        return out
+
+    def check_path(self, z: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """``z [T, d]`` (and labels ``[T, 4]`` or ``[1, 4]``) as float tensors, or one clear error."""
+        z = torch.as_tensor(z, dtype=torch.float32)
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise SynthError(f"path: expected codes [T, {self.latent_dim}] for this model, got {list(z.shape)}")
+        if len(z) == 0 or not bool(torch.isfinite(z).all()):
+            raise SynthError("path: codes must be finite numbers, at least one point")
+        if c is None:
+            if self.model.conditioned:
+                c = self.labels(len(z))
+            return z, c
+        c = torch.as_tensor(c, dtype=torch.float32)
+        if c.dim() != 2 or c.shape[1] != len(LABELS) or len(c) not in (1, len(z)):
+            raise SynthError(f"labels: expected [T, {len(LABELS)}] or [1, {len(LABELS)}], got {list(c.shape)}")
+        return z, c.expand(len(z), -1).contiguous()
+
+    @torch.no_grad()
+    def frames(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """Decoded frames in data space (normalised dB) ``[T * W, F]``."""
+        z, c = self.check_path(z, c)
+        out = self.model.likelihood.mean(self.model.decode(z, c if self.model.conditioned else None))
+        return out.reshape(-1, out.shape[-1])
+
+    @torch.no_grad()
+    def magnitudes(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """Linear magnitudes ``[T * W, F]`` of the model's representation."""
+        return self.model.to_magnitude(self.frames(z, c))
+
+    def resolve(self, method: str) -> str:
+        if method not in METHODS:
+            raise SynthError(f"method: one of {', '.join(METHODS)}, got {method!r}")
+        if method == "auto":
+            return "additive" if self.model.harmonic else "griffinlim"
+        if method == "additive" and not self.model.harmonic:
+            raise SynthError("method: additive rendering needs a harmonic model (model.network.kind=harmonic); "
+                             "use griffinlim")
+        return method
+
+    @torch.no_grad()
+    def harmonic_params(self, z: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """A harmonic model's per-frame ``f0 [T * W]`` (Hz), amplitudes ``[T * W, K]``, noise ``[T * W, N]``."""
+        z, c = self.check_path(z, c)
+        e = self.model.conditioning(c)
+        f0, amps, noise = self.model.decoder.params(z, e, c[:, LABELS.index("pitch")])
+        return f0.reshape(-1), amps.reshape(-1, amps.shape[-1]), noise.reshape(-1, noise.shape[-1])
+
+    @torch.no_grad()
+    def render(self, z: Tensor, c: Tensor | None = None, method: str = "auto", n_iter: int = 32,
+               seed: int = 0) -> np.ndarray:
+        """Audio ``[samples]`` (float32, peak-safe: scaled down only if it would clip) of a path."""
+        method = self.resolve(method)
+        if method == "additive":
+            f0, amps, noise = self.harmonic_params(z, c)
+            g = torch.Generator().manual_seed(seed)
+            y = additive_synth(f0[None], amps[None], noise[None], self.spec, generator=g)[0]
+        else:
+            mag = self.magnitudes(z, c)  # [T, F]
+            y = invert(mag.T[None], self.spec, n_iter=n_iter, seed=seed)[0]
+        return safe_peak(fade(y, int(FADE_SECONDS * self.spec.sample_rate))).numpy().astype(np.float32)
+
+    def decoded_distance_fn(self, c: Tensor | None = None):
+        """``z [N, d] -> frames [N, W * F]`` with fixed labels (the first row of ``c``): the decoded space in
+        which geodesics and constant-speed playback measure lengths."""
+        c0 = None if c is None else torch.as_tensor(c, dtype=torch.float32)[:1]
+
+        def decode(z: Tensor) -> Tensor:
+            cc = None
+            if self.model.conditioned:
+                cc = (c0 if c0 is not None else self.labels(1)).expand(len(z), -1)
+            return self.model.likelihood.mean(self.model.decode(z, cc)).flatten(1)
+
+        return decode
