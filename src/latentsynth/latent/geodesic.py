@@ -36,7 +36,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .paths import _check_path, _check_T, _check_vec, _same_d, resample_path
+from .checks import check_path, check_T, check_vec, same_d
+from .paths import resample_path
 
 Decoder = Callable[[Tensor], Tensor]
 
@@ -61,14 +62,14 @@ def _steps(x: Tensor) -> Tensor:
 def curve_length(path: Tensor, decode: Decoder) -> Tensor:
     """Decoded-space length ``sum_i ||decode(z_{i+1}) - decode(z_i)||`` of ``path`` ``[T, d]``: a 0-d tensor
     (differentiable when decode is)."""
-    _check_path(path, min_len=2)
+    check_path(path, min_len=2)
     return _steps(_decode(decode, path)).sum()
 
 
 def curve_energy(path: Tensor, decode: Decoder) -> Tensor:
     """Discrete curve energy ``(T - 1) sum_i ||decode(z_{i+1}) - decode(z_i)||^2`` of ``path`` ``[T, d]`` (the
     energy of the curve parametrised over [0, 1]; >= length^2): a 0-d tensor."""
-    _check_path(path, min_len=2)
+    check_path(path, min_len=2)
     x = _decode(decode, path)
     return (path.shape[0] - 1) * (x[1:] - x[:-1]).pow(2).sum()
 
@@ -120,10 +121,10 @@ def geodesic(z0: Tensor, z1: Tensor, decode: Decoder, n_points: int = 16, steps:
     ``decode`` must be differentiable; it is called on ``[n_points, d]`` batches (and once on the densified
     curves for the reported lengths). Returns a :class:`GeodesicResult`.
     """
-    _check_vec(z0, "z0")
-    _check_vec(z1, "z1")
-    _same_d("z0", z0, "z1", z1)
-    _check_T(n_points, "n_points", 3)
+    check_vec(z0, "z0")
+    check_vec(z1, "z1")
+    same_d("z0", z0, "z1", z1)
+    check_T(n_points, "n_points", 3)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
     if not lr > 0:
@@ -133,8 +134,8 @@ def geodesic(z0: Tensor, z1: Tensor, decode: Decoder, n_points: int = 16, steps:
     if uncertainty_weight > 0 and density_codes is None:
         raise ValueError("density_codes [M, d] are needed when uncertainty_weight > 0")
     if density_codes is not None:
-        _check_path(density_codes, "density_codes")
-        _same_d("z0", z0, "density_codes", density_codes)
+        check_path(density_codes, "density_codes")
+        same_d("z0", z0, "density_codes", density_codes)
         density_codes = density_codes.detach().to(z0.dtype)
     z0, z1 = z0.detach(), z1.detach()
     span = (z1 - z0).norm()
@@ -204,9 +205,9 @@ def constant_speed(path: Tensor, decode: Decoder, T_out: int, oversample: int = 
     linear interpolation between the dense points. Endpoints are kept. A path of zero decoded length is
     resampled uniformly in time instead.
     """
-    _check_path(path, min_len=2)
-    _check_T(T_out, "T_out")
-    _check_T(oversample, "oversample", 1)
+    check_path(path, min_len=2)
+    check_T(T_out, "T_out")
+    check_T(oversample, "oversample", 1)
     dense = resample_path(path, (path.shape[0] - 1) * oversample + 1)
     with torch.no_grad():
         x = _decode(decode, dense, batch_size)

@@ -1,7 +1,8 @@
 """Paths in latent space: interpolations, traversals and path generators (shared by images and audio).
 
 A *path* is a tensor ``[T, d]``: T latent codes in time order. Every generator here is a pure, batched torch
-function (no module state, no other latentsynth import), so the synthesis engine and the browser instrument can
+function (no module state, no latentsynth import but the argument checks of
+:mod:`latentsynth.latent.checks`), so the synthesis engine and the browser instrument can
 build a note's trajectory from notes' encoded paths, the prior, or a plane of the latent space:
 
 * time alignment and blending of notes: :func:`resample_path`, :func:`lerp_paths`, :func:`slerp_paths`,
@@ -24,57 +25,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-# ----------------------------------------------------------------------------------------------------------------
-# argument checks
-
-
-def _check_T(T: int, name: str = "T", minimum: int = 2) -> int:
-    if isinstance(T, bool) or not isinstance(T, int) or T < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {T!r}")
-    return T
-
-
-def _check_path(path: Tensor, name: str = "path", min_len: int = 1) -> Tensor:
-    if not isinstance(path, Tensor) or path.dim() != 2 or path.shape[0] < min_len or path.shape[1] < 1:
-        shape = tuple(path.shape) if isinstance(path, Tensor) else type(path).__name__
-        raise ValueError(f"{name} must be a tensor [T, d] with T >= {min_len}, got {shape}")
-    if not path.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got {path.dtype}")
-    return path
-
-
-def _check_vec(v: Tensor, name: str, d: int | None = None) -> Tensor:
-    if not isinstance(v, Tensor) or v.dim() != 1 or (d is not None and v.shape[0] != d):
-        shape = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
-        want = "[d]" if d is None else f"[{d}]"
-        raise ValueError(f"{name} must be a tensor {want}, got {shape}")
-    if not v.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got {v.dtype}")
-    return v
-
-
-def _check_basis(basis: Tensor, d: int) -> Tensor:
-    if not isinstance(basis, Tensor) or tuple(basis.shape) != (2, d):
-        shape = tuple(basis.shape) if isinstance(basis, Tensor) else type(basis).__name__
-        raise ValueError(f"basis must be a tensor [2, d] = [2, {d}] (d from centre), got {shape}")
-    return basis
-
-
-def _same_d(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
-    if a.shape[-1] != b.shape[-1]:
-        raise ValueError(f"latent sizes differ: {name_a} has d={a.shape[-1]}, {name_b} has d={b.shape[-1]}")
-
-
-def _alpha_curve(alpha: float | Tensor, T: int, like: Tensor, name: str = "alpha") -> Tensor:
-    """A mixing fraction as a ``[T, 1]`` column: a float / 0-d tensor is held constant, a ``[T]`` curve is used
-    as is (values outside [0, 1] extrapolate)."""
-    a = torch.as_tensor(alpha, dtype=like.dtype, device=like.device)
-    if a.dim() == 0:
-        return a.expand(T).unsqueeze(-1)
-    if a.dim() != 1 or a.shape[0] != T:
-        raise ValueError(f"{name} must be a float or a tensor [T] = [{T}], got shape {tuple(a.shape)}")
-    return a.unsqueeze(-1)
-
+from .checks import alpha_curve, check_basis, check_path, check_T, check_vec, same_d
 
 # ----------------------------------------------------------------------------------------------------------------
 # two-point interpolation (used by the image figures)
@@ -129,8 +80,8 @@ def resample_path(path: Tensor, T: int) -> Tensor:
     """Linear, time-aligned resampling of ``path`` ``[T0, d]`` to ``[T, d]``: output point k sits at the same
     fraction k/(T-1) of the note's duration as input position k (T0-1)/(T-1); the first and last points are
     kept. A single-point path is repeated. Used to align notes of different lengths before blending."""
-    _check_path(path)
-    _check_T(T)
+    check_path(path)
+    check_T(T)
     T0 = path.shape[0]
     if T0 == 1:
         return path.expand(T, -1).clone()
@@ -145,8 +96,8 @@ def _aligned(paths: Sequence[Tensor], T: int) -> Tensor:
     if len(paths) < 1:
         raise ValueError("paths must hold at least one path [Ti, d]")
     for i, p in enumerate(paths):
-        _check_path(p, f"paths[{i}]")
-        _same_d("paths[0]", paths[0], f"paths[{i}]", p)
+        check_path(p, f"paths[{i}]")
+        same_d("paths[0]", paths[0], f"paths[{i}]", p)
     return torch.stack([resample_path(p, T) for p in paths])
 
 
@@ -184,7 +135,7 @@ def interpolate_paths(paths: Sequence[Tensor], T: int, weights: Tensor | Sequenc
     (:func:`resample_path`). ``expressive=False``: the weighted mean of the aligned paths. ``expressive=True``:
     weighted mean of the notes' mean codes plus the blended deviations rescaled to the blended deviation norm
     (see :func:`expressive_interpolation`). Returns ``[T, d]``."""
-    _check_T(T)
+    check_T(T)
     P = _aligned(paths, T)  # [n, T, d]
     w = _blend_weights(weights, P.shape[0], T, P)  # [T, n]
     if not expressive:
@@ -198,9 +149,9 @@ def lerp_paths(a: Tensor, b: Tensor, T: int, alpha: float | Tensor = 0.5) -> Ten
     """Linear blend of two notes' paths ``a`` ``[Ta, d]`` and ``b`` ``[Tb, d]``, time-aligned to T points:
     ``(1 - alpha) a + alpha b`` with alpha a float or a ``[T]`` curve (alpha 0 gives note a, 1 note b).
     Returns ``[T, d]``."""
-    _check_T(T)
+    check_T(T)
     A, B = _aligned([a, b], T)
-    al = _alpha_curve(alpha, T, A)
+    al = alpha_curve(alpha, T, A)
     return (1 - al) * A + al * B
 
 
@@ -208,9 +159,9 @@ def slerp_paths(a: Tensor, b: Tensor, T: int, alpha: float | Tensor = 0.5) -> Te
     """Spherical blend of two notes' paths ``a`` ``[Ta, d]`` and ``b`` ``[Tb, d]``: at each of the T aligned time
     steps, the slerp of a(t) and b(t) at fraction alpha (float or ``[T]`` curve). Keeps blended codes near the
     prior's typical norm, where lerp shrinks them. Returns ``[T, d]``."""
-    _check_T(T)
+    check_T(T)
     A, B = _aligned([a, b], T)
-    return slerp_at(A, B, _alpha_curve(alpha, T, A))
+    return slerp_at(A, B, alpha_curve(alpha, T, A))
 
 
 def expressive_interpolation(a: Tensor, b: Tensor, T: int, alpha: float | Tensor = 0.5,
@@ -224,11 +175,11 @@ def expressive_interpolation(a: Tensor, b: Tensor, T: int, alpha: float | Tensor
     sound. When both notes have the same deviation, the result is that deviation around the blended mean.
     ``alpha``: float or ``[T]`` curve. Returns ``[T, d]``; alpha 0 (1) gives note a (b) exactly.
     """
-    _check_T(T)
+    check_T(T)
     if mean not in ("lerp", "slerp"):
         raise ValueError(f"mean must be 'lerp' or 'slerp', got {mean!r}")
     P = _aligned([a, b], T)  # [2, T, d]
-    al = _alpha_curve(alpha, T, P)  # [T, 1]
+    al = alpha_curve(alpha, T, P)  # [T, 1]
     means = P.mean(1, keepdim=True)  # [2, 1, d]
     ma, mb = means[0], means[1]
     m = (1 - al) * ma + al * mb if mean == "lerp" else slerp_at(ma, mb, al)
@@ -245,9 +196,9 @@ def traversal_path(center: Tensor, direction: Tensor, span: float, T: int) -> Te
     latent dimension, see :func:`plane_basis`, or a PCA direction, see :func:`pca_plane`), from
     ``center - span * direction`` to ``center + span * direction`` (span in units of the direction, e.g. prior
     stds for a unit vector). Returns ``[T, d]``."""
-    _check_vec(center, "center")
-    _check_vec(direction, "direction", center.shape[0])
-    _check_T(T)
+    check_vec(center, "center")
+    check_vec(direction, "direction", center.shape[0])
+    check_T(T)
     if not math.isfinite(float(span)):
         raise ValueError(f"span must be a finite float, got {span!r}")
     s = torch.linspace(-float(span), float(span), T, dtype=center.dtype, device=center.device).unsqueeze(-1)
@@ -262,13 +213,13 @@ def random_walk(start: Tensor, T: int, step: float, pull: float, generator: torc
     ``mu`` (``mean``, default 0): 0 is a free random walk, 1 redraws every point around mu. ``step`` is in prior
     stds (``prior_scale``); for pull > 0 the stationary std per dimension is
     ``step * prior_scale / sqrt(1 - (1 - pull)^2)``. Returns ``[T, d]`` with ``z[0] = start``."""
-    _check_vec(start, "start")
-    _check_T(T)
+    check_vec(start, "start")
+    check_T(T)
     if not 0.0 <= float(pull) <= 1.0:
         raise ValueError(f"pull must be in [0, 1], got {pull!r}")
     if float(step) < 0 or float(prior_scale) <= 0:
         raise ValueError(f"step must be >= 0 and prior_scale > 0, got step={step!r}, prior_scale={prior_scale!r}")
-    mu = torch.zeros_like(start) if mean is None else _check_vec(mean, "mean", start.shape[0])
+    mu = torch.zeros_like(start) if mean is None else check_vec(mean, "mean", start.shape[0])
     eps = torch.randn(T - 1, start.shape[0], generator=generator, dtype=start.dtype, device=start.device)
     noise = float(step) * float(prior_scale) * eps
     keep = 1.0 - float(pull)
@@ -287,8 +238,8 @@ def prior_path(prior: Callable[[int], Tensor] | float, T: int, generator: torch.
     prior's ``sample``; its own randomness) or a float prior scale, then anchors are
     ``prior * N(0, I_d)`` drawn from ``generator`` (``d`` required). Returns ``[T, d]``; point 0 is the first
     anchor, and so is every ``smooth``-th point."""
-    _check_T(T)
-    _check_T(smooth, "smooth", 1)
+    check_T(T)
+    check_T(smooth, "smooth", 1)
     k = math.ceil((T - 1) / smooth) + 1  # anchors needed to cover T points
     if callable(prior):
         anchors = prior(k)
@@ -318,7 +269,7 @@ def pca_plane(codes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Principal plane of ``codes`` ``[N, d]``: ``(centre [d], basis [2, d], scale [2])`` with centre the mean,
     basis the two leading principal directions (orthonormal rows; sign fixed so each row's largest-magnitude
     entry is positive) and scale the std of the codes along each (unbiased, N - 1)."""
-    _check_path(codes, "codes", min_len=2)
+    check_path(codes, "codes", min_len=2)
     if codes.shape[1] < 2:
         raise ValueError(f"codes must have d >= 2 for a plane, got {tuple(codes.shape)}")
     centre = codes.mean(0)
@@ -361,9 +312,9 @@ def circle(centre: Tensor, basis: Tensor, radius: float | Tensor, T: int, revolu
     :func:`pca_plane`). Angle goes from ``phase`` by ``revolutions`` turns; with ``endpoint`` the last point is
     the angle's end (a whole number of revolutions closes the loop: last point = first), without it the T points
     split the turn evenly (for seamless looping). Returns ``[T, d]``."""
-    _check_vec(centre, "centre")
-    _check_basis(basis, centre.shape[0])
-    _check_T(T)
+    check_vec(centre, "centre")
+    check_basis(basis, centre.shape[0])
+    check_T(T)
     r = _radius(radius, "radius", centre)
     frac = torch.linspace(0, 1, T, dtype=centre.dtype, device=centre.device) if endpoint else \
         torch.arange(T, dtype=centre.dtype, device=centre.device) / T
@@ -376,9 +327,9 @@ def spiral(centre: Tensor, basis: Tensor, r0: float, r1: float, T: int, revoluti
     """Spiral around ``centre`` ``[d]`` in the plane of ``basis`` ``[2, d]``: the radius goes linearly
     (monotone) from ``r0`` to ``r1`` while the angle turns ``revolutions`` times from ``phase``. Returns
     ``[T, d]``."""
-    _check_vec(centre, "centre")
-    _check_basis(basis, centre.shape[0])
-    _check_T(T)
+    check_vec(centre, "centre")
+    check_basis(basis, centre.shape[0])
+    check_T(T)
     if float(r0) < 0 or float(r1) < 0:
         raise ValueError(f"r0 and r1 must be >= 0, got r0={r0!r}, r1={r1!r}")
     frac = torch.linspace(0, 1, T, dtype=centre.dtype, device=centre.device)
@@ -395,8 +346,8 @@ def polyline(points: Tensor, T: int) -> Tensor:
     """T points along the polyline through ``points`` ``[P, d]``, uniformly spaced in (latent, Euclidean) arc
     length; the first and last points are the polyline's ends, and a vertex is hit exactly when its arc length
     falls on the grid (e.g. equal segment lengths and T - 1 a multiple of P - 1). Returns ``[T, d]``."""
-    _check_path(points, "points", min_len=2)
-    _check_T(T)
+    check_path(points, "points", min_len=2)
+    check_T(T)
     seg = (points[1:] - points[:-1]).norm(dim=-1)  # [P-1]
     cum = torch.cat([seg.new_zeros(1), seg.cumsum(0)])  # [P]
     total = cum[-1]
@@ -415,8 +366,8 @@ def bezier(control: Tensor, T: int) -> Tensor:
     """Bezier curve of control points ``control`` ``[P, d]`` (degree P - 1) at T equally spaced parameters in
     [0, 1], evaluated by de Casteljau's algorithm (batched over the parameters). Starts at ``control[0]`` and
     ends at ``control[-1]``. Returns ``[T, d]``."""
-    _check_path(control, "control", min_len=2)
-    _check_T(T)
+    check_path(control, "control", min_len=2)
+    check_T(T)
     t = torch.linspace(0, 1, T, dtype=control.dtype, device=control.device).view(-1, 1, 1)
     pts = control.unsqueeze(0).expand(T, -1, -1)  # [T, P, d]
     while pts.shape[1] > 1:
