@@ -113,10 +113,6 @@ class ImageDataModule(SplitDataModule):
         self.train = self.val = self.test = None
         self.classes = SPECS[cfg.name].classes
 
-    def as_tensor(self) -> Tensor:
-        """The whole set as float ``[N, *shape]`` (a fresh draw if binarization is dynamic)."""
-        return self._convert(self.images)
-
     @classmethod
     def for_run(cls, cfg, data_dir: str | None = None) -> ImageDataModule:
         """The data of a run's :class:`~latentsynth.config.RunConfig`, set up, optionally read from another
