@@ -53,10 +53,9 @@ def reconstruct_frames(model: AutoEncoder, frames: Tensor, window: int, labels: 
 
 def pick_notes(data, n: int, split: str = "test") -> list[int]:
     """``n`` note indices spread evenly over a split (all of them if it has fewer)."""
-    idx = data.note_indices(split)
-    if len(idx) <= n:
-        return idx
-    return [idx[round(i * (len(idx) - 1) / max(n - 1, 1))] for i in range(n)]
+    from ..data.audio.corpus import spread
+
+    return spread(data.note_indices(split), n)
 
 
 def note_magnitudes(model: AutoEncoder, data, note: int, db: DbScale | None = None) -> tuple[Tensor, Tensor]:

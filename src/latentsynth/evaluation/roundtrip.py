@@ -12,15 +12,15 @@ from pathlib import Path
 
 def pick_corpus_notes(notes, n: int):
     """About ``n`` notes spread over instruments and, within each, evenly over the pitch range."""
+    from ..data.audio.corpus import spread
+
     by_inst: dict[str, list] = {}
     for note in sorted(notes, key=lambda x: (x.instrument, x.pitch, x.style, x.dynamics)):
         by_inst.setdefault(note.instrument, []).append(note)
     per = max(1, math.ceil(n / max(len(by_inst), 1)))
     picked = []
     for group in by_inst.values():
-        idx = sorted({round(i * (len(group) - 1) / max(per - 1, 1)) for i in range(per)}) if per > 1 else [
-            len(group) // 2]
-        picked += [group[i] for i in idx]
+        picked += spread(group, per) if per > 1 else [group[len(group) // 2]]  # one per instrument: its middle
     return picked[: max(n, len(by_inst))]
 
 

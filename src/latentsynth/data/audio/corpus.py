@@ -202,6 +202,15 @@ def corpus_info(folder: str | Path) -> dict:
 # ------------------------------------------------------------------------------------------ splits
 
 
+def spread(items: list, n: int) -> list:
+    """``n`` of ``items`` spread evenly from the first to the last, in order (all of them if there are no more
+    than ``n``): the one rule behind the notes that evaluation and the round-trip study pick."""
+    if len(items) <= n:
+        return list(items)
+    return [items[round(i * (len(items) - 1) / max(n - 1, 1))] for i in range(n)]
+
+
+
 def assign_splits(
     notes: list[Note],
     val: float = 0.1,
