@@ -225,16 +225,18 @@ class RunConfig(_Strict):
                 raise ValueError("regularizer.kl_estimator: 'analytic' needs prior.kind=gaussian; use 'mc'")
         if reg.kind == "mmd" and reg.bandwidth == "median" and reg.kernel != "rbf":
             raise ValueError("regularizer.bandwidth: the 'median' heuristic is for kernel=rbf")
+        cond, net = self.model.conditioning, self.model.network
+        # the network first: a harmonic model on images (mnist-harmonic-vae) is wrong by its network, whose
+        # likelihood and labels only follow from it
+        if net.kind == "harmonic" and (self.data.kind != "frames" or self.data.representation == "cqt"):
+            raise ValueError("model.network.kind: the harmonic decoder renders STFT or mel frames "
+                             "(data.name=frames, data.representation=stft or mel)")
         if self.likelihood.kind in ("logmag_l1", "spectral") and self.data.kind != "frames":
             raise ValueError(f"likelihood.kind: '{self.likelihood.kind}' is for spectrogram frames (data.name=frames)")
-        cond, net = self.model.conditioning, self.model.network
         if cond.labels and self.data.kind != "frames":
             raise ValueError("model.conditioning.labels: conditioning on note labels is for spectrogram frames "
                              "(data.name=frames)")
         if net.kind == "harmonic":
-            if self.data.kind != "frames" or self.data.representation == "cqt":
-                raise ValueError("model.network.kind: the harmonic decoder renders STFT or mel frames "
-                                 "(data.name=frames, data.representation=stft or mel)")
             if "pitch" not in cond.labels:
                 raise ValueError("model.conditioning.labels: the harmonic decoder needs the pitch "
                                  "(model.conditioning.labels=[pitch, instrument])")
