@@ -183,6 +183,8 @@ variations:
     assert [r["status"] for r in rows] == ["ok", "ok"], rows
     assert all(not math.isnan(float(r["test_spec_sc"])) for r in rows) and rows[0]["representation"] == "stft"
     assert "spectral conv." in (root / "summary.md").read_text() and (root / "runs/ae-s0/notes.png").exists()
+    page = (root / "summary.html").read_text()  # per run: original, reconstruction, oracle players of 2 notes
+    assert page.count("<audio") == 2 * 2 * 3 and "runs/ae-s0/audio/" in page
     res = CliRunner().invoke(audio_app, ["reconstruct", str(root / "runs/ae-s0"), "-n", "2", "--iterations", "4"])
     assert res.exit_code == 0, res.output
     wavs = sorted(p.name for p in (root / "runs/ae-s0/audio").glob("*.wav"))

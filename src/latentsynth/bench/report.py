@@ -11,35 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from ..folders import atomic_write_text, load_metrics, read_json, write_csv
+from ..metric_table import METRIC, Metric, view
 from .sweep import PlannedRun, SweepSpec
 
-# summary columns: (metrics key, label, better) with better = "min", "max" or None (not ranked)
-SUMMARY_COLUMNS = [
-    ("test_bce", "BCE", "min"), ("test_mse", "MSE", "min"), ("test_nll_iw", "IW-NLL (Bernoulli)", "min"),
-    ("test_latent_mmd", "latent MMD", "min"), ("test_agg_kl_gauss", "KL(q(z) fit ‖ p)", "min"),
-    ("test_active_units", "active units", None),
-    ("gen_fd", "FD (clf features)", "min"), ("gen_precision", "precision", "max"), ("gen_recall", "recall", "max"),
-    ("gen_confidence", "clf confidence", "max"), ("gen_class_coverage", "class coverage", "max"),
-    ("gen_mmd_data", "MMD pixels", "min"),
-    ("probe_class_knn", "k-NN class", "max"), ("probe_class_linear", "linear class", "max"),
-    ("test_spec_sc", "spectral conv.", "min"), ("test_spec_lsd", "LSD (dB)", "min"),
-    ("test_audio_mrstft", "MR-STFT audio", "min"),
-    ("probe_instrument_acc", "k-NN instrument", "max"), ("probe_dynamics_acc", "k-NN dynamics", "max"),
-    ("probe_pitch_mae", "k-NN pitch MAE", "min"), ("epochs", "epochs", None),
-    ("train_samples_per_s", "samples/s", "max"), ("wall_seconds", "wall s", "min"),
-]
-
-
-# the effects table: difference of these metrics between a variation and its baseline
-EFFECT_COLUMNS = ["test_bce", "test_mse", "test_latent_mmd", "test_agg_kl_gauss", "test_active_units", "gen_fd",
-                  "gen_precision", "gen_recall", "gen_confidence", "gen_class_coverage", "gen_mmd_data",
-                  "probe_class_knn", "test_spec_sc", "test_spec_lsd", "test_audio_mrstft"]
+# summary columns (label, which way is better) and the effects table (variation - baseline): metric_table views
+SUMMARY_COLUMNS = view("report")
+EFFECT_COLUMNS = tuple(m.key for m in view("effect"))
 P_SIGNIFICANT = 0.05
 
 
-def columns(summary: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
+def columns(summary: list[dict[str, Any]]) -> tuple[Metric, ...]:
     """The summary columns some group has a value for (image sweeps have no audio columns and vice versa)."""
-    return [c for c in SUMMARY_COLUMNS if any(c[0] in e for e in summary)] or SUMMARY_COLUMNS
+    return tuple(c for c in SUMMARY_COLUMNS if any(c.key in e for e in summary)) or SUMMARY_COLUMNS
 
 
 def describe(cfg) -> dict[str, Any]:
@@ -94,7 +77,7 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         first = next(r for r in rows if r["group"] == g)
         entry: dict[str, Any] = {"group": g, "factor": first["factor"], "n": len(members),
                                  "runs": [m["run"] for m in members]}
-        for key, _, _ in SUMMARY_COLUMNS:
+        for key in (c.key for c in SUMMARY_COLUMNS):
             vals = [float(m[key]) for m in members if m.get(key) is not None and not math.isnan(float(m[key]))
                     and (key != "test_nll_iw" or m.get("likelihood") == "bernoulli")]
             if vals:
@@ -164,12 +147,11 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
 def compare_groups(rows: list[dict[str, Any]], a: str, b: str) -> list[tuple[str, float, float | None, float | None]]:
     """``welch(runs of group a, runs of group b)`` for every effect column both groups have: (label, delta, se,
     p) rows, e.g. WAE-GAN against the VAE of one sweep."""
-    labels = {k: label for k, label, _ in SUMMARY_COLUMNS}
     groups = {r["group"] for r in rows}
     for g in (a, b):
         if g not in groups:
             raise ValueError(f"no group '{g}' in these results; groups: {', '.join(sorted(groups))}")
-    return [(labels[key], *test) for key, test in _group_tests(rows, a, b).items()]
+    return [(METRIC[key].label, *test) for key, test in _group_tests(rows, a, b).items()]
 
 
 def _effect_cell(value: tuple[float, float | None, float | None] | None) -> str:
@@ -186,8 +168,7 @@ def effects_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
     """Header and text rows of the effects table (no rows when no variation has a baseline)."""
     table = effects(rows)
     keys = [k for k in EFFECT_COLUMNS if any(k in e for e in table)]
-    labels = {k: label for k, label, _ in SUMMARY_COLUMNS}
-    head = ["variation", "baseline", "factor", *(f"Δ {labels[k]}" for k in keys)]
+    head = ["variation", "baseline", "factor", *(f"Δ {METRIC[k].label}" for k in keys)]
     return head, [[e["group"], e["baseline"], e["factor"], *(_effect_cell(e.get(k)) for k in keys)] for e in table]
 
 
@@ -198,10 +179,10 @@ EFFECTS_NOTE = (f"Δ = variation mean − baseline mean ± the standard error of
 
 def _best(summary: list[dict[str, Any]]) -> dict[str, float]:
     best = {}
-    for key, _, better in SUMMARY_COLUMNS:
-        vals = [e[key][0] for e in summary if key in e]
-        if vals and better:
-            best[key] = min(vals) if better == "min" else max(vals)
+    for c in SUMMARY_COLUMNS:
+        vals = [e[c.key][0] for e in summary if c.key in e]
+        if vals and c.direction:
+            best[c.key] = min(vals) if c.direction == "lower" else max(vals)
     return best
 
 
@@ -222,12 +203,12 @@ def summary_markdown(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[
              f"{n_ok} of {len(rows)} runs finished, {len(failed)} failed. Mean ± std over seeds; best per "
              "column in bold (lower is better except samples/s). Test-set metrics from "
              "`latentsynth.evaluation` (see docs/evaluation.md).", "",
-             "| group | factor | n | " + " | ".join(label for _, label, _ in cols) + " |",
+             "| group | factor | n | " + " | ".join(c.label for c in cols) + " |",
              "|---|---|---:|" + "---:|" * len(cols)]
     for e in summary:
         cells = []
-        for key, _, _ in cols:
-            text, is_best = _cell(e, key, best)
+        for c in cols:
+            text, is_best = _cell(e, c.key, best)
             cells.append(f"**{text}**" if is_best else text)
         lines.append(f"| {e['group']} | {e['factor']} | {e['n']} | " + " | ".join(cells) + " |")
     head, table = effects_table(rows)
@@ -240,14 +221,28 @@ def summary_markdown(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[
     return "\n".join(lines) + "\n"
 
 
+def _players(run: Path, href: str) -> str:
+    """Audio players of the test notes a frame run wrote into ``audio/`` (original, reconstruction and the
+    original through the same inversion), one line per note; empty for other runs."""
+    from ..evaluation.audio import AUDIO_VERSIONS
+
+    stems = sorted({p.name.rsplit("-", 1)[0] for p in (run / "audio").glob("*-original.wav")})
+    lines = []
+    for stem in stems:
+        cells = "".join(f"<span>{v}<br><audio controls preload='none' src='{href}/{stem}-{v}.wav'></audio></span>"
+                        for v in AUDIO_VERSIONS if (run / "audio" / f"{stem}-{v}.wav").exists())
+        lines.append(f"<div class='row'><b>{html.escape(stem)}</b> {cells}</div>")
+    return "".join(lines)
+
+
 def summary_html(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[dict[str, Any]], root: Path) -> str:
     best, cols = _best(summary), columns(summary)
-    cols_head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in cols)
+    cols_head = "".join(f"<th>{html.escape(c.label)}</th>" for c in cols)
     body = []
     for e in summary:
         cells = []
-        for key, _, _ in cols:
-            text, is_best = _cell(e, key, best)
+        for c in cols:
+            text, is_best = _cell(e, c.key, best)
             cells.append(f"<td class='{'best' if is_best else ''}'>{html.escape(text)}</td>")
         body.append(f"<tr><td>{html.escape(e['group'])}</td><td>{html.escape(e['factor'])}</td><td>{e['n']}</td>"
                     + "".join(cells) + "</tr>")
@@ -260,7 +255,7 @@ def summary_html(spec: SweepSpec, summary: list[dict[str, Any]], rows: list[dict
                                                                          "reconstructions.png", "notes.png")
                        if (root / "runs" / r / f).exists())
         title = f"<h3>{html.escape(e['group'])} <small>({html.escape(r)})</small></h3>"
-        figs.append(f"{title}<div class='row'>{imgs}</div>")
+        figs.append(f"{title}<div class='row'>{imgs}</div>{_players(root / 'runs' / r, f'runs/{r}/audio')}")
     head, table = effects_table(rows)
     effects_html = ("<h2>Effects against the baseline</h2><p>" + html.escape(EFFECTS_NOTE) + "</p><table><tr>"
                     + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
@@ -289,13 +284,14 @@ def plot_summary(summary: list[dict[str, Any]], root: Path) -> Path | None:
     from ..training.curves import read_curves
 
     audio = any("test_spec_sc" in e for e in summary)
-    first = ("test_spec_sc", "test spectral convergence") if audio else ("test_bce", "test BCE (nats / image)")
-    done = [e for e in summary if first[0] in e]
+    first = METRIC["test_spec_sc" if audio else "test_bce"]
+    done = [e for e in summary if first.key in e]
     if not done:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(18, max(3.5, 0.28 * len(done) + 1.5)))
     names = [e["group"] for e in done]
-    for ax, key, label in ((axes[0], *first), (axes[1], "test_latent_mmd", "latent MMD to the prior")):
+    for ax, key, label in ((axes[0], first.key, first.card), (axes[1], "test_latent_mmd",
+                                                               METRIC["test_latent_mmd"].card)):
         means = [e.get(key, (math.nan, 0))[0] for e in done]
         stds = [e.get(key, (math.nan, 0))[1] for e in done]
         ax.barh(range(len(done)), means, xerr=stds, color="#6b8fb5")

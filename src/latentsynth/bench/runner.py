@@ -76,9 +76,10 @@ def _write_figures(run_dir: Path, model=None, data=None) -> None:
     if model is None:
         model, data = _model_and_data(run_dir)
     if model.cfg.data.kind == "frames":
-        from ..evaluation.audio import pick_notes, plot_notes
+        from ..evaluation.audio import pick_notes, plot_notes, write_note_audio
 
         plot_notes(model, data, pick_notes(data, 4), run_dir / "notes.png")
+        write_note_audio(model, data, pick_notes(data, 2), run_dir / "audio", n_iter=32)  # summary.html players
         return
     test = data.test.as_tensor()
     g = torch.Generator().manual_seed(0)

@@ -205,12 +205,8 @@ def reconstruct_cmd(
     """Original, reconstructed and Griffin-Lim-only ("oracle": the original magnitudes through the same
     inversion) WAVs of test notes, a spectrogram figure and their scores."""
     use_threads(threads)
-    import torch
-
     from ..data import data_module
-    from ..data.audio.corpus import write_wav
-    from ..dsp import invert, multi_resolution_stft_distance, spectral_convergence
-    from ..evaluation.audio import note_audio, note_magnitudes, pick_notes, plot_notes
+    from ..evaluation.audio import pick_notes, plot_notes, write_note_audio
     from ..folders import load
 
     def go():
@@ -227,19 +223,9 @@ def reconstruct_cmd(
         else:
             chosen = pick_notes(data, notes)
         folder = out or run / "audio"
-        sr = data.spec.sample_rate
-        for k in chosen:
-            stem = Path(data.notes[k]["path"]).stem.replace("#", "s")
-            y = note_audio(data, k)
-            ref, est = note_magnitudes(model, data, k)
-            rec = invert(est[None], data.spec, n_iter=n_iter, length=len(y))[0]
-            ora = invert(ref[None], data.spec, n_iter=n_iter, length=len(y))[0]
-            for what, sig in (("original", y), ("reconstruction", rec.numpy()), ("oracle", ora.numpy())):
-                write_wav(folder / f"{stem}-{what}.wav", sig, sr)
-            yt = torch.from_numpy(y)[None]
-            typer.echo(f"{stem} ({data.note_split[k]}): SC {float(spectral_convergence(ref, est)):.3f}  "
-                       f"MR-STFT {float(multi_resolution_stft_distance(yt, rec[None])[0]):.3f} "
-                       f"(oracle {float(multi_resolution_stft_distance(yt, ora[None])[0]):.3f})")
+        for r in write_note_audio(model, data, chosen, folder, n_iter):
+            typer.echo(f"{r['stem']} ({r['split']}): SC {r['sc']:.3f}  MR-STFT {r['mrstft']:.3f} "
+                       f"(oracle {r['mrstft_oracle']:.3f})")
         fig = plot_notes(model, data, chosen, folder / "spectrograms.png")
         typer.echo(f"wrote {3 * len(chosen)} WAVs and {fig}")
 
