@@ -5,27 +5,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from .config import load_config
 from .folders import MODEL_FILES, atomic_write, atomic_write_text, check_model_folder, load_metrics, read_json
-
-SCORES = [
-    ("test_bce", "test BCE (sum over dims)"), ("test_mse", "test MSE (sum over dims)"),
-    ("test_nll_iw", "test IW-NLL (nats)"), ("test_latent_mmd", "latent MMD to the prior"),
-    ("test_agg_kl_gauss", "KL(Gaussian fit of q(z) ‖ prior)"), ("test_active_units", "active units"),
-    ("test_spec_sc", "spectral convergence (test notes)"), ("test_spec_lsd", "log-spectral distance (dB)"),
-    ("test_audio_mrstft", "MR-STFT distance after Griffin-Lim"),
-    ("test_audio_mrstft_floor", "MR-STFT, Griffin-Lim alone (floor)"),
-    ("gen_fd", "Fréchet distance (classifier features)"), ("gen_precision", "precision"), ("gen_recall", "recall"),
-    ("epochs", "epochs trained"), ("wall_seconds", "training wall time (s)"),
-]
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+from .metric_table import METRIC, view
 
 
 def card_markdown(run: str | Path, note: str = "") -> str:
@@ -53,7 +36,7 @@ def card_markdown(run: str | Path, note: str = "") -> str:
         "- **load**: `latentsynth.load(\"<this folder>\")`; audio: `latentsynth audio reconstruct <this folder>`",
         "", "| score | value |", "|---|---:|",
     ]
-    lines += [f"| {label} | {_fmt(metrics[k])} |" for k, label in SCORES if metrics.get(k) is not None]
+    lines += [f"| {m.card} | {m.format(metrics[m.key])} |" for m in view("card") if metrics.get(m.key) is not None]
     probes = next((p for p in (run / "probes.json", run / "explore" / "probes.json") if p.is_file()), None)
     if probes is not None:  # written by `latentsynth explore` (frame models)
         pr = read_json(probes)
@@ -94,9 +77,9 @@ def export_model(run: str | Path, dest: str | Path, note: str = "") -> Path:
     return dest
 
 
-INDEX_COLUMNS = [("test_spec_sc", "spectral conv."), ("test_spec_lsd", "LSD (dB)"),
-                 ("test_audio_mrstft", "MR-STFT"), ("test_latent_mmd", "latent MMD"),
-                 ("test_active_units", "active units")]
+#: the score columns of the index, audio first (labels and formats from the metric table)
+INDEX_COLUMNS = tuple(METRIC[k] for k in ("test_spec_sc", "test_spec_lsd", "test_audio_mrstft", "test_latent_mmd",
+                                          "test_active_units"))
 
 
 def write_index(root: str | Path) -> Path:
@@ -111,13 +94,13 @@ def write_index(root: str | Path) -> Path:
                ) if d.kind == "frames" else d.name
         card = (folder / "CARD.md").read_text().splitlines() if (folder / "CARD.md").is_file() else []
         note = card[2] if len(card) > 2 and not card[2].startswith("- **") else ""
-        cols = [f"{m[k]:.4g}" if isinstance(m.get(k), (int, float)) else "-" for k, _ in INDEX_COLUMNS]
+        cols = [c.format(float(m[c.key])) if isinstance(m.get(c.key), (int, float)) else "-" for c in INDEX_COLUMNS]
         rows.append(f"| [{folder.name}]({folder.name}/CARD.md) | {rep} | {cfg.regularizer.kind} | "
                     + " | ".join(cols) + f" | {note} |")
     head = ["# Model folders", "",
             "Each folder loads with `latentsynth.load(folder)`; its CARD.md gives data, settings and scores. "
             "Written by `latentsynth card RUN --to FOLDER`.", "",
-            "| model | data | regularizer | " + " | ".join(c for _, c in INDEX_COLUMNS) + " | why |",
+            "| model | data | regularizer | " + " | ".join(c.label for c in INDEX_COLUMNS) + " | why |",
             "|---|---|---|" + "---:|" * len(INDEX_COLUMNS) + "---|"]
     path = root / "README.md"
     atomic_write_text(path, "\n".join(head + rows) + "\n")

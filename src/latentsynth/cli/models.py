@@ -150,16 +150,17 @@ def compare(runs: list[Path] = typer.Argument(..., help="model folders, or a res
             typer.echo(f"  {label:<20} {d:+.4g}{se_text}{p_text}")
         return
 
-    cols = ["test_bce", "test_mse", "test_latent_mmd", "test_nll_iw", "epochs", "train_samples_per_s",
-            "wall_seconds"]
+    from ..metric_table import view
+
+    cols = view("compare")
     rows = [(str(r), load_metrics(r)) for r in runs]
     width = max(len(r) for r, _ in rows)
-    typer.echo(f"{'run':<{width}}  " + "  ".join(f"{c.removeprefix('test_'):>12}" for c in cols))
+    typer.echo(f"{'run':<{width}}  " + "  ".join(f"{c.name:>12}" for c in cols))
     for name, m in rows:
         cells = []
         for c in cols:
-            v = m.get(c)
-            cells.append(f"{v:>12.4g}" if isinstance(v, (int, float)) else f"{'-':>12}")
+            v = m.get(c.key)
+            cells.append(f"{c.format(v):>12}" if isinstance(v, (int, float)) else f"{'-':>12}")
         typer.echo(f"{name:<{width}}  " + "  ".join(cells))
 
 

@@ -224,7 +224,7 @@ def save_code_sample(model, data, run: Path, n: int = 4000) -> Path:
 
 
 def format_metrics(name: str, metrics: dict[str, Any]) -> str:
-    keys = ["test_bce", "test_mse", "test_latent_mmd", "test_nll_iw", "test_loss", "test_spec_sc", "test_spec_lsd",
-            "test_audio_mrstft", "train_samples_per_s"]
-    vals = [f"{k.removeprefix('test_')}={metrics[k]:.4g}" for k in keys if metrics.get(k) is not None]
-    return f"[{name}] " + "  ".join(vals)
+    """``[name] bce=...  mse=...``: the ``log`` view of :mod:`latentsynth.metric_table`."""
+    from ..metric_table import log_line
+
+    return log_line(name, metrics)

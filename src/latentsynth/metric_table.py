@@ -1,0 +1,104 @@
+"""The one table of the scores a model folder's ``metrics.json`` holds: each key once, with its labels, which
+way is better, its format, the data it applies to, and the views that show it.
+
+Every place that prints or renders scores reads it: the training log line (:func:`log_line`, via
+``training.fit.format_metrics``), ``latentsynth compare`` (``cli.models``), the sweep summary, its effects
+table and best-per-column marks (``bench.report``), the model cards and their index (``cards``). The order of
+the table is the order of every view. Definitions of the scores: docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Direction = Literal["lower", "higher"] | None
+
+#: the views: ``log`` the line printed after training / eval, ``compare`` the columns of ``latentsynth compare``,
+#: ``report`` the sweep summary columns, ``effect`` the effects table (variation - baseline), ``card`` the rows of
+#: a model card (``CARD.md``)
+VIEWS = ("log", "compare", "report", "effect", "card")
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # the key in metrics.json / results.csv
+    label: str  # short label: summary and effects columns, compare of two groups, card index
+    card: str = ""  # long label of a card row ("" : not on cards)
+    direction: Direction = "lower"  # which way is better (None: not ranked)
+    fmt: str = ".4g"  # format of one value (cards, log line, compare)
+    kind: Literal["images", "frames", "both"] = "both"  # the data it is computed for
+    group: Literal["test", "gen", "probe", "train"] = "test"  # test split, generation, probes of codes, training
+    views: frozenset[str] = frozenset()
+
+    @property
+    def name(self) -> str:
+        """The key without its ``test_`` prefix (the log line and compare header)."""
+        return self.key.removeprefix("test_")
+
+    def format(self, value: Any) -> str:
+        """A float in ``fmt``; anything else (an int epoch count) as is."""
+        return format(value, self.fmt) if isinstance(value, float) else str(value)
+
+
+def _m(key: str, label: str, card: str = "", direction: Direction = "lower", views: str = "report effect",
+       **kw: Any) -> Metric:
+    return Metric(key, label, card, direction, views=frozenset(views.split()), **kw)
+
+
+_ALL = "log compare report effect card"
+METRICS: tuple[Metric, ...] = (
+    # reconstruction and latent fit (evaluation.metrics), images and frames
+    _m("test_bce", "BCE", "test BCE (sum over dims)", views=_ALL),
+    _m("test_mse", "MSE", "test MSE (sum over dims)", views=_ALL),
+    _m("test_nll_iw", "IW-NLL (Bernoulli)", "test IW-NLL (nats)", views="log compare report card"),
+    _m("test_latent_mmd", "latent MMD", "latent MMD to the prior", views=_ALL),
+    _m("test_loss", "loss", views="log"),
+    _m("test_agg_kl_gauss", "KL(q(z) fit ‖ p)", "KL(Gaussian fit of q(z) ‖ prior)", views="report effect card"),
+    _m("test_active_units", "active units", "active units", None, views="report effect card"),
+    # generation in the features of the domain classifier (evaluation.generation), images
+    _m("gen_fd", "FD (clf features)", "Fréchet distance (classifier features)", kind="images", group="gen",
+       views="report effect card"),
+    _m("gen_precision", "precision", "precision", "higher", kind="images", group="gen", views="report effect card"),
+    _m("gen_recall", "recall", "recall", "higher", kind="images", group="gen", views="report effect card"),
+    _m("gen_confidence", "clf confidence", direction="higher", kind="images", group="gen"),
+    _m("gen_class_coverage", "class coverage", direction="higher", kind="images", group="gen"),
+    _m("gen_mmd_data", "MMD pixels", kind="images", group="gen"),
+    _m("probe_class_knn", "k-NN class", direction="higher", kind="images", group="probe"),
+    _m("probe_class_linear", "linear class", direction="higher", kind="images", group="probe", views="report"),
+    # whole test notes (evaluation.audio), frames
+    _m("test_spec_sc", "spectral conv.", "spectral convergence (test notes)", kind="frames",
+       views="log report effect card"),
+    _m("test_spec_lsd", "LSD (dB)", "log-spectral distance (dB)", kind="frames", views="log report effect card"),
+    _m("test_audio_mrstft", "MR-STFT audio", "MR-STFT distance after Griffin-Lim", kind="frames",
+       views="log report effect card"),
+    _m("test_audio_mrstft_floor", "MR-STFT floor", "MR-STFT, Griffin-Lim alone (floor)", None, kind="frames",
+       views="card"),  # the same for every model of a corpus: not ranked
+    _m("test_pitch_spec_sc", "spectral conv. (new pitches)", "spectral convergence (held-out pitches)",
+       kind="frames", views="log report effect card"),
+    _m("test_pitch_spec_lsd", "LSD (dB, new pitches)", "log-spectral distance, held-out pitches (dB)",
+       kind="frames", views="log report effect card"),
+    # k-NN probes of the codes by note attribute (`latentsynth explore`), frames
+    _m("probe_instrument_acc", "k-NN instrument", direction="higher", kind="frames", group="probe", views="report"),
+    _m("probe_dynamics_acc", "k-NN dynamics", direction="higher", kind="frames", group="probe", views="report"),
+    _m("probe_pitch_mae", "k-NN pitch MAE", kind="frames", group="probe", views="report"),
+    # training
+    _m("epochs", "epochs", "epochs trained", None, group="train", views="compare report card"),
+    _m("train_samples_per_s", "samples/s", direction="higher", group="train", views="log compare report"),
+    _m("wall_seconds", "wall s", "training wall time (s)", group="train", views="compare report card"),
+)
+
+METRIC: dict[str, Metric] = {m.key: m for m in METRICS}
+
+
+def view(name: str) -> tuple[Metric, ...]:
+    """The metrics of one view (see :data:`VIEWS`), in table order."""
+    if name not in VIEWS:
+        raise ValueError(f"unknown view '{name}'; views: {', '.join(VIEWS)}")
+    return tuple(m for m in METRICS if name in m.views)
+
+
+def log_line(name: str, metrics: dict[str, Any]) -> str:
+    """``[name] bce=...  mse=...``: the scores of the log view that ``metrics`` has."""
+    vals = [f"{m.name}={m.format(float(metrics[m.key]))}" for m in view("log") if metrics.get(m.key) is not None]
+    return f"[{name}] " + "  ".join(vals)
