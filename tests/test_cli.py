@@ -39,6 +39,7 @@ def test_bad_inputs_give_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("LATENTSYNTH_DATA", raising=False)
     monkeypatch.setitem(idx.SPECS, "mnist", idx.IDXSpec("mnist", md5=idx.SPECS["mnist"].md5, mirrors=()))  # offline
+    (tmp_path / "nodata").mkdir()  # a folder without the files (a missing folder: tests/test_misuse.py)
     res = runner.invoke(app, ["train", "mnist-ae", "--out", str(tmp_path), "--data-dir", str(tmp_path / "nodata")])
     assert res.exit_code == 2 and "train-images-idx3-ubyte.gz" in res.output and str(tmp_path / "nodata") in res.output
     res = runner.invoke(app, ["eval", str(tmp_path / "missing-run")])

@@ -75,6 +75,7 @@ def test_checksum_mismatch_names_file(tmp_path):
 
 def test_missing_offline_lists_folders_and_the_four_files(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTSYNTH_DATA", str(tmp_path / "env"))
+    (tmp_path / "given").mkdir()  # a given folder that does not exist is its own error (tests/test_misuse.py)
     with pytest.raises(DataError) as err:
         locate(SPECS["mnist"], tmp_path / "given", download=False)
     msg = str(err.value)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -185,6 +185,10 @@ class OptimConfig(_Strict):
         return self
 
 
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "32", "16", "bf16", "64",
+              "transformer-engine", "transformer-engine-float16")  # what Lightning's Trainer(precision=) takes
+
+
 class TrainConfig(_Strict):
     max_epochs: int = Field(20, ge=1)
     seed: int = 0
@@ -193,15 +197,23 @@ class TrainConfig(_Strict):
     devices: int | str = "auto"
     num_nodes: int = Field(1, ge=1)
     strategy: str = "auto"  # Lightning strategies: ddp, fsdp, ...
-    precision: str = "32-true"
+    precision: str = "32-true"  # Lightning's: 32-true, 16-mixed, bf16-mixed, 64-true, ...
     log_every_n_steps: int = Field(50, ge=1)
     progress_every_s: float = Field(30.0, gt=0)  # non-TTY progress line period
     eval_iw_samples: int = Field(100, ge=1)  # importance samples for the test NLL estimate
     eval_mmd_samples: int = Field(2000, ge=2)  # fixed sample size for the reference latent MMD
 
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision(cls, value: Any) -> Any:
+        value = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(value, str) and value not in PRECISIONS:
+            raise ValueError(f"unknown precision '{value}'; use one of {', '.join(PRECISIONS)}")
+        return value
+
 
 class RunConfig(_Strict):
-    name: str = "run"
+    name: str = "run"  # the run folder's name under --out: one plain folder name
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     prior: PriorConfig = Field(default_factory=PriorConfig)
@@ -209,6 +221,14 @@ class RunConfig(_Strict):
     likelihood: LikelihoodConfig = Field(default_factory=LikelihoodConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not name.strip() or "/" in name or "\\" in name or name.startswith("."):
+            raise ValueError("must be a plain folder name (no '/', '\\', '..' or leading '.'): the run goes to "
+                             "<out>/<name>; choose the parent folder with --out")
+        return name
 
     @model_validator(mode="after")
     def _coherent(self) -> RunConfig:
@@ -276,9 +296,33 @@ def validate(data: dict[str, Any], source: str = "config") -> RunConfig:
                           + format_validation_error(err, "\n  ", inputs=True)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML safe loader that rejects a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable key: construct_mapping reports it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (each key may appear once; remove one of them)",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (binary or not UTF-8), so not a YAML config; restore it or give another file") from None
+    except yaml.MarkedYAMLError as err:
+        where = f", line {err.problem_mark.line + 1}" if err.problem_mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({err.problem or err.context})") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict):
@@ -356,6 +400,9 @@ def load_config(source: str | Path, overrides: list[str] | None = None) -> RunCo
     path = Path(source)
     if path.is_dir() and (path / "config.yaml").exists():
         data, origin = _read_yaml(path / "config.yaml"), str(path / "config.yaml")
+    elif path.is_dir():
+        raise ConfigError(f"{path}: a folder without config.yaml, so not a run folder; give a run folder "
+                          "(<out>/<name> of `latentsynth train`), a preset name or a YAML file")
     elif path.suffix in (".yaml", ".yml"):
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")

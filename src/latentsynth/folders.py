@@ -83,7 +83,16 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """The JSON in ``path``; a file that is not JSON text -> ``ValueError`` naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+class ModelFolderError(ValueError):
+    """A model folder's file is missing, damaged or does not match the others; the message names the file and
+    what to do."""
 
 
 def save_model(model: torch.nn.Module, folder: str | Path, metrics: dict[str, Any] | None = None) -> Path:
@@ -111,6 +120,10 @@ MODEL_FILES = ("config.yaml", "model.json", "model.safetensors")  # what makes a
 def check_model_folder(folder: str | Path) -> Path:
     """``folder`` as a Path; one clear error if a file of :data:`MODEL_FILES` is missing."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a latentsynth model folder ("
+                                + ("a file" if folder.exists() else "no such folder")
+                                + "); give the folder `latentsynth train` saved (<out>/<name>)")
     for name in MODEL_FILES:
         if not (folder / name).is_file():
             raise FileNotFoundError(
@@ -126,24 +139,103 @@ def load(folder: str | Path, device: str | torch.device = "cpu"):
 
     folder = check_model_folder(folder)
     cfg = load_config(folder)
-    meta = read_json(folder / "model.json")
-    if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{folder / 'model.json'}: format {meta.get('format')} is not supported by this version")
-    model = AutoEncoder(cfg, tuple(meta["data_shape"]), meta.get("audio"))
-    state = load_file(folder / "model.safetensors", device=str(device))
+    meta = _read_meta(folder / "model.json")
+    try:
+        model = AutoEncoder(cfg, tuple(meta["data_shape"]), meta.get("audio"))
+    except (TypeError, ValueError, KeyError) as err:
+        raise ModelFolderError(f"{folder}: config.yaml and model.json do not describe a model this version can "
+                               f"build ({err}); re-train or re-export the model") from None
+    state = _read_weights(folder / "model.safetensors")
     if model.db is not None and "db.offset" not in state:  # saved before frame models carried their audio
         for key in ("offset", "gain"):  # the spectral objectives kept the dB scale: it is the model's now
             if f"likelihood.{key}" in state:
                 state[f"db.{key}"] = state.pop(f"likelihood.{key}")
             else:
                 state[f"db.{key}"] = getattr(model.db, key)
+    _check_weights(folder, model, state)
     model.load_state_dict(state)
     return model.to(device).eval()
 
 
+_REDO = "re-train the model (latentsynth train) or re-export it (latentsynth.save_model)"
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """model.json, checked: a mapping with a supported ``format`` and a ``data_shape`` of positive ints."""
+    try:
+        meta = read_json(path)
+    except ValueError as err:
+        raise ModelFolderError(f"{err}; {_REDO}") from None
+    if not isinstance(meta, dict):
+        raise ModelFolderError(f"{path}: expected a JSON object with format and data_shape; {_REDO}")
+    fmt = meta.get("format")
+    if isinstance(fmt, int) and fmt > FORMAT_VERSION:
+        raise ModelFolderError(f"{path}: format {fmt} was written by a newer latentsynth (this version reads "
+                               f"format {FORMAT_VERSION}); upgrade latentsynth to load it")
+    if fmt != FORMAT_VERSION:
+        raise ModelFolderError(f"{path}: format {fmt!r} is not supported by this version (it reads format "
+                               f"{FORMAT_VERSION}); {_REDO}")
+    shape = meta.get("data_shape")
+    if (not isinstance(shape, list) or not shape
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)):
+        raise ModelFolderError(f"{path}: data_shape must be a list of positive integers, got {shape!r}; {_REDO}")
+    return meta
+
+
+def _read_weights(path: Path) -> dict[str, Tensor]:
+    """The tensors of a safetensors file on the CPU; never unpickles. A damaged or pickled file -> one error."""
+    try:
+        return load_file(path, device="cpu")
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error type for every kind of damage
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
+            raise ModelFolderError(f"{path}: a pickled torch file (torch.save), not safetensors; latentsynth never "
+                                   f"unpickles model files: {_REDO}") from None
+        raise ModelFolderError(f"{path}: not a readable safetensors file ({err}); it is truncated or damaged: "
+                               f"copy it again, or {_REDO}") from None
+
+
+def _check_weights(folder: Path, model: torch.nn.Module, state: dict[str, Tensor]) -> None:
+    """``state`` fits ``model`` (same names and shapes) and is finite; else one error saying what differs."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    shapes = [f"{k} {list(state[k].shape)} (config.yaml needs {list(v.shape)})"
+              for k, v in expected.items() if k in state and state[k].shape != v.shape]
+
+    def some(names: list[str]) -> str:
+        return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+    problems = ([f"wrong shapes: {some(shapes)}"] if shapes else []) + (
+        [f"missing tensors: {some(missing)}"] if missing else []) + (
+        [f"unexpected tensors: {some(extra)}"] if extra else [])
+    if problems:
+        raise ModelFolderError(
+            f"{folder / 'model.safetensors'} does not match {folder / 'config.yaml'} and model.json ("
+            + "; ".join(problems) + "). Was config.yaml edited (e.g. model.latent_dim) or the weights replaced? "
+            f"Restore the saved files, or {_REDO}")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ModelFolderError(f"{folder / 'model.safetensors'}: NaN or infinite weights in {some(bad)}; the model "
+                               "diverged or the file is damaged: re-train it (e.g. with a lower optim.lr or "
+                               "optim.grad_clip=1.0) or copy the folder again")
+
+
 def load_metrics(folder: str | Path) -> dict[str, Any]:
+    """The folder's ``metrics.json`` ({} if it has none); a damaged one -> ``ModelFolderError`` naming it."""
     path = Path(folder) / "metrics.json"
-    return read_json(path) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        metrics = read_json(path)
+    except ValueError as err:
+        metrics = err
+    if not isinstance(metrics, dict):
+        why = metrics if isinstance(metrics, ValueError) else f"{path}: expected a JSON object of metric values"
+        raise ModelFolderError(f"{why}; delete it and run `latentsynth eval {Path(folder)}` to score the model "
+                               "again")
+    return metrics
 
 
 CODES_FILE = "codes.safetensors"  # a frame model's sample of training codes (see CodeSample)

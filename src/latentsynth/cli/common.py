@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+
 import typer
 
 from ..threads import set_threads
@@ -22,19 +25,44 @@ def fail(err: Exception | str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """SIGTERM raises ``KeyboardInterrupt`` (like Ctrl-C) inside the block, so a stopped run says how to go on;
+    the SIGINT and SIGTERM handlers are restored after it (Lightning leaves SIGINT ignored after a Ctrl-C)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        saved = {}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
 def guarded(fn, *args, **kwargs):
-    """Run ``fn``; a known error (bad config or value, missing or corrupt data) -> ``error: ...`` and exit 2,
-    a non-finite training loss -> exit 3. Anything else is a bug and keeps its traceback."""
+    """Run ``fn``; a known error (bad config or value, missing or corrupt data or model files) -> ``error: ...``
+    and exit 2, a non-finite training loss -> exit 3, an interrupted run (Ctrl-C, SIGTERM) -> exit 130. Anything
+    else is a bug and keeps its traceback."""
     from pydantic import ValidationError
 
     from ..config import ConfigError, format_validation_error
     from ..data.idx import DataError
+    from ..training.fit import TrainingInterrupted
     from ..training.module import NonFiniteLossError
 
     try:
         return fn(*args, **kwargs)
     except NonFiniteLossError as err:
         fail(err, 3)
+    except TrainingInterrupted as err:
+        fail(err, 130)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
     except ValidationError as err:
         fail(format_validation_error(err))
     except (ConfigError, DataError, FileNotFoundError, ValueError) as err:

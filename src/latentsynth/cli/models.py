@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import THREADS, fail, guarded, use_threads
+from .common import THREADS, fail, guarded, sigterm_interrupts, use_threads
 
 app = typer.Typer()
 
@@ -31,9 +31,10 @@ def train(
         if data_dir:
             items.append(f"data.data_dir={data_dir}")
         cfg = load_config(config, items)
-        if Path(config).is_dir() and not any(o.startswith("name=") for o in items):
-            return fit(cfg, Path(config).parent, resume=resume, quiet=quiet)
-        return fit(cfg, out, resume=resume, quiet=quiet)
+        with sigterm_interrupts():
+            if Path(config).is_dir() and not any(o.startswith("name=") for o in items):
+                return fit(cfg, Path(config).parent, resume=resume, quiet=quiet)
+            return fit(cfg, out, resume=resume, quiet=quiet)
 
     run = guarded(go)
     typer.echo(f"saved model folder: {run}")
@@ -73,7 +74,7 @@ def eval_(
 @app.command()
 def sample(
     run: Path = typer.Argument(..., help="model folder"),
-    n: int = typer.Option(100, help="number of prior samples and of reconstructed test images"),
+    n: int = typer.Option(100, min=1, help="number of prior samples and of reconstructed test images"),
     seed: int = typer.Option(0),
     data_dir: str = typer.Option(None, "--data-dir"),
 ) -> None:
@@ -117,6 +118,10 @@ def card(
         fail(ValueError("--name: give it with --to and exactly one model folder"))
 
     def go():
+        from ..folders import check_model_folder
+
+        for run in runs:
+            check_model_folder(run)
         for run in runs:
             if to is None:
                 typer.echo(f"wrote {write_card(run, note)}")
@@ -150,10 +155,11 @@ def compare(runs: list[Path] = typer.Argument(..., help="model folders, or a res
             typer.echo(f"  {label:<20} {d:+.4g}{se_text}{p_text}")
         return
 
+    from ..folders import check_model_folder
     from ..metric_table import view
 
     cols = view("compare")
-    rows = [(str(r), load_metrics(r)) for r in runs]
+    rows = guarded(lambda: [(str(r), load_metrics(check_model_folder(r))) for r in runs])
     width = max(len(r) for r, _ in rows)
     typer.echo(f"{'run':<{width}}  " + "  ".join(f"{c.name:>12}" for c in cols))
     for name, m in rows:

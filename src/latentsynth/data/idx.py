@@ -187,6 +187,9 @@ def locate(spec: IDXSpec, data_dir: str | Path | None = None, download: bool = T
     """Paths of the four files of ``spec`` following the lookup order (module docstring)."""
     roots: list[Path] = []
     if data_dir:
+        if not Path(data_dir).expanduser().is_dir():  # a named folder that is not there: never fall back silently
+            raise DataError(f"--data-dir / data.data_dir {data_dir}: no such folder; point it at the folder that "
+                            f"holds the {spec.name} IDX files, or leave it out to use $LATENTSYNTH_DATA or the cache")
         roots.append(Path(data_dir).expanduser())
     if os.environ.get("LATENTSYNTH_DATA"):
         roots.append(Path(os.environ["LATENTSYNTH_DATA"]).expanduser())

@@ -12,6 +12,7 @@ A run folder ``<out>/<name>/`` holds::
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 import warnings
@@ -23,6 +24,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from ..config import ConfigError, RunConfig, dump_yaml, load_config, to_dict
 from ..data import data_module
@@ -38,6 +40,28 @@ RESUMABLE_CHANGES = {("train", "max_epochs"), ("train", "early_stopping_patience
                      ("data", "data_dir")}
 
 
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read (truncated, damaged, or holding more than tensors and plain data)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C (SIGINT) or SIGTERM; the message says how to continue. A KeyboardInterrupt,
+    so ``except Exception`` (a sweep recording a failed run) does not swallow it."""
+
+
+def read_checkpoint(path: str | Path, map_location=None) -> dict[str, Any]:
+    """A Lightning checkpoint, loaded with ``weights_only=True`` (tensors and plain data only: never arbitrary
+    pickled objects); an unreadable one -> :class:`CheckpointError` naming the file and what to do."""
+    try:
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types (EOFError, RuntimeError, UnpicklingError)
+        why = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise CheckpointError(
+            f"{path}: cannot read this checkpoint ({why}); it is truncated, damaged or not a latentsynth checkpoint. "
+            "Delete it and train again with --resume to start the run over from epoch 0 (or remove the run folder)"
+        ) from None
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints go to a temporary file in the same folder, then are renamed into place."""
 
@@ -46,7 +70,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location=None, weights_only: bool | None = None) -> dict[str, Any]:
         # our checkpoints hold tensors and plain data only: never unpickle arbitrary objects
-        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+        return read_checkpoint(path, map_location)
+
+
+class _CountBatches(Callback):
+    """Counts the training batches of this fit (0: a resumed run had nothing left to train)."""
+
+    def __init__(self):
+        self.n = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.n += 1
 
 
 def _loss_value(outputs) -> float:
@@ -118,6 +152,10 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
     run = Path(out) / cfg.name
     ckpt_dir = run / "checkpoints"
     last = ckpt_dir / "last.ckpt"
+    for folder in (Path(out), run):
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{folder}: a file, not a folder; --out is the folder that holds the run folders "
+                              "(the run goes to <out>/<name>)")
     if (run / "config.yaml").exists():
         if not resume:
             raise ConfigError(
@@ -129,9 +167,33 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
         if diffs:
             raise ConfigError(f"{run}: cannot resume with a different configuration; changed: "
                               + ", ".join(".".join(d) for d in diffs))
+    created, fresh = not run.exists(), not (run / "config.yaml").exists()
     run.mkdir(parents=True, exist_ok=True)
+    for folder in (run, ckpt_dir):  # temporary files of an earlier run killed in the middle of a write
+        for tmp in folder.glob(".*.tmp*"):
+            tmp.unlink(missing_ok=True)
     atomic_write_text(run / "config.yaml", dump_yaml(cfg))
+    try:
+        return _fit(cfg, run, resume, quiet, extra_callbacks)
+    except BaseException as err:
+        if fresh and not last.exists():  # a failed start: leave nothing that blocks a re-run
+            if created:
+                shutil.rmtree(run, ignore_errors=True)
+            else:
+                (run / "config.yaml").unlink(missing_ok=True)
+        if isinstance(err, KeyboardInterrupt):
+            if last.exists():
+                raise TrainingInterrupted(f"[{cfg.name}] training interrupted; the last checkpoint is {last}: "
+                                          f"continue with `latentsynth train {run} --resume`") from None
+            raise TrainingInterrupted(f"[{cfg.name}] training interrupted before its first checkpoint; nothing was "
+                                      "kept: start it again") from None
+        raise
 
+
+def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: list[Callback] | None) -> Path:
+    """The body of :func:`train` once the run folder holds ``config.yaml``."""
+    ckpt_dir = run / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no tips and banners
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -153,18 +215,28 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
         callbacks.append(TQDMProgressBar(refresh_rate=20))
     elif not quiet:
         callbacks.append(ProgressLines(cfg.train.progress_every_s))
-    callbacks += extra_callbacks or []
+    counter = _CountBatches()
+    callbacks += [counter, *(extra_callbacks or [])]
     loggers = [TensorBoardLogger(run, name="logs", version="tb", default_hp_metric=False),
                CSVLogger(run, name="logs/csv")]
     t = cfg.train
     batches_per_epoch = max(1, len(data.train) // cfg.data.batch_size)
-    trainer = L.Trainer(
-        max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
-        strategy=t.strategy, precision=t.precision, callbacks=callbacks, logger=loggers,
-        enable_progress_bar=tty, enable_model_summary=tty,
-        log_every_n_steps=min(t.log_every_n_steps, batches_per_epoch),
-        plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, deterministic=False,
-    )
+    try:
+        trainer = L.Trainer(
+            max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+            strategy=t.strategy, precision=t.precision, callbacks=callbacks, logger=loggers,
+            enable_progress_bar=tty, enable_model_summary=tty,
+            log_every_n_steps=min(t.log_every_n_steps, batches_per_epoch),
+            plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, deterministic=False,
+        )
+    except (MisconfigurationException, ValueError, TypeError, ImportError) as err:
+        settings = (f"train.accelerator={t.accelerator} train.devices={t.devices} train.strategy={t.strategy} "
+                    f"train.precision={t.precision}")
+        if t.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"train.accelerator={t.accelerator}: this machine has no usable GPU ({err}); use "
+                              "train.accelerator=auto (or cpu)") from None
+        raise ConfigError(f"{settings}: {str(err).strip()}; fix the setting named, or use "
+                          "train.accelerator=auto train.devices=auto train.strategy=auto") from None
     ckpt_path = str(last) if resume and last.exists() else None
     if not quiet:
         what = f"resuming from {last}" if ckpt_path else "starting"
@@ -177,23 +249,33 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
         trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     except NonFiniteLossError as err:
         raise NonFiniteLossError(f"[{cfg.name}] {err}") from None
+    except SystemExit:  # Lightning turns Ctrl-C into sys.exit(1) and SIGTERM into SIGTERMException (exit 0)
+        raise KeyboardInterrupt from None
+    if trainer.interrupted:
+        raise KeyboardInterrupt
     wall = time.perf_counter() - started
     if not trainer.is_global_zero:
         return run
 
     best = ckpt_dir / "best.ckpt"
     if best.exists():
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
+        module.load_state_dict(read_checkpoint(best)["state_dict"])
     model = module.model.cpu().eval()
     metrics: dict[str, Any] = dict(load_metrics(run)) if ckpt_path else {}
     m = trainer.callback_metrics
-    metrics.update({
-        "epochs": trainer.current_epoch,
-        "best_val_loss": float(m["val/loss"]) if "val/loss" in m else None,
-        "train_samples_per_s": float(m["train/samples_per_s"]) if "train/samples_per_s" in m else None,
-        "wall_seconds": metrics.get("wall_seconds", 0.0) + wall if ckpt_path else wall,
-    })
+    best_score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    if best_score is None and "val/loss" in m:
+        best_score = m["val/loss"]
+    if counter.n or not ckpt_path:
+        metrics.update({
+            "best_val_loss": float(best_score) if best_score is not None else None,
+            "train_samples_per_s": float(m["train/samples_per_s"]) if "train/samples_per_s" in m else None,
+            "wall_seconds": metrics.get("wall_seconds", 0.0) + wall if ckpt_path else wall,
+        })
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("test_")}  # of an older model
+    # else: a resumed run with nothing left to train keeps the metrics of its training
+    metrics["epochs"] = trainer.current_epoch
+    save_model(model, run, metrics)  # the trained model is kept even if the evaluation below fails
     labels = data.test.labels() if cfg.data.kind == "frames" else None
     metrics.update(evaluate(model, data.test.as_tensor(), iw_samples=t.eval_iw_samples,
                             mmd_samples=t.eval_mmd_samples, c=labels))
