@@ -10,7 +10,8 @@ RUNS   ?= runs/demo
 
 .PHONY: install sysdeps test demo lint bench-epoch bench-peer bench-audio clean
 
-# System libraries for audio: FluidSynth (SoundFont rendering) and the FluidR3 General MIDI SoundFont.
+# System libraries for audio: FluidSynth (SoundFont rendering) and the FluidR3 General MIDI SoundFont;
+# Chromium for the browser test of the instrument.
 # Installed with apt-get when running as root; otherwise the hint is printed and the Python code
 # raises a clear error when it needs them.
 sysdeps:
@@ -21,6 +22,14 @@ sysdeps:
 	   (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3 fluid-soundfont-gm >/dev/null)) \
 	  || echo "warning: apt-get could not install libfluidsynth3 fluid-soundfont-gm"; \
 	else echo "note: audio rendering needs: sudo apt-get install libfluidsynth3 fluid-soundfont-gm"; fi
+	@# Chromium for the instrument's browser test (tests/test_browser.py skips without /usr/bin/chromium)
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium (apt-get)"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) \
+	  || echo "warning: apt-get could not install chromium"; \
+	else echo "note: the browser test needs: sudo apt-get install chromium"; fi
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 # (module, sub-command name or None): None adds the module's commands at the top level; a name mounts its
 # ``app`` as a group (``latentsynth audio ...``). Later: ("serve", None).
 GROUPS: list[tuple[str, str | None]] = [("models", None), ("bench", None), ("explore", None), ("audio", "audio"),
-                                        ("synth", "synth")]
+                                        ("synth", "synth"), ("serve", None)]
 
 
 def mount(module: str, name: str | None = None) -> None:

@@ -1,0 +1,233 @@
+"""The instrument's server: a FastAPI app over one or more frame models (``create_app``), the page in
+``static/``, and :func:`background_server` (uvicorn on a loopback port in a thread, for tests and scripts).
+
+Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
+
+* ``GET /api/models``, ``GET /api/models/{name}``: latent size, hop, sample rate, vocabularies, pitch range...
+* ``POST /api/models/{name}/plane``: a plane (PCA, LDA over instruments, two dims) with the training codes and
+  notes projected into it and the remaining directions (the page's sliders);
+* ``POST /api/models/{name}/decode``: a point or a path (+ labels, duration, constant speed) -> WAV or raw
+  float32 PCM (``format=f32``; headers ``X-Sample-Rate``, ``X-Samples``, ``X-Render-Ms``);
+* ``POST /api/models/{name}/encode``: an uploaded sound file -> its path (path file + plane coordinates);
+* ``POST /api/models/{name}/heatmap``: density of the training codes or a descriptor of the decoded spectra on a
+  grid of the plane;
+* ``POST /api/models/{name}/path``: a generated path (lerp, circle, spiral, walk, geodesic...) with its
+  projection; ``POST /api/models/{name}/project``: codes -> plane coordinates.
+
+Every bad request (malformed JSON, NaN, wrong latent size, unknown model or label, too large) is a 4xx with a
+``detail`` message. Rendering runs in the threadpool of the sync endpoints, with the torch threads of the caller
+(one unless asked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+
+from . import api
+from .core import Instrument, wav_bytes
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 5 * 1024 * 1024  # bytes of one request (a 20,000-point path of 16 dims is about 3.5 MB of JSON)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes is answered 413 (declared or streamed)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        too_big = JSONResponse({"detail": f"request body over the limit of {self.limit} bytes"}, status_code=413)
+        try:
+            if declared is not None and int(declared) > self.limit:
+                return await too_big(scope, receive, send)
+        except ValueError:
+            return await JSONResponse({"detail": "bad Content-Length"}, status_code=400)(scope, receive, send)
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        # read the whole body first (at most ``limit`` bytes), then replay it to the app
+        chunks, seen = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.limit:
+                return await too_big(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+
+
+def model_names(folders: Sequence[str | Path]) -> list[str]:
+    """Short unique names of model folders: the folder name, or parent/name where two share it."""
+    paths = [Path(f) for f in folders]
+    names = [p.resolve().name for p in paths]
+    out = []
+    for p, n in zip(paths, names, strict=True):
+        out.append(f"{p.resolve().parent.name}-{n}" if names.count(n) > 1 else n)
+    if len(set(out)) != len(out):
+        out = [f"{n}-{i}" for i, n in enumerate(out)]
+    return out
+
+
+def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastAPI:
+    """The FastAPI app serving the models in ``folders`` (loaded now: a bad folder fails here, clearly)."""
+    if not folders:
+        raise ValueError("serve: give at least one model folder")
+    instruments = {name: Instrument(name, f) for name, f in zip(model_names(folders), folders, strict=True)}
+    app = FastAPI(title="latentsynth instrument", version="1",
+                  description="Latent audio synthesis: planes of a model's latent space, decoding points and "
+                              "paths into audio, encoding notes, heatmaps and path generators.")
+    app.state.instruments = instruments
+    app.add_middleware(BodyLimit, limit=max_body)
+
+    def get(name: str) -> Instrument:
+        if name not in instruments:
+            raise HTTPException(404, f"unknown model {name!r}; served: {', '.join(instruments)}")
+        return instruments[name]
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError):
+        msgs = []
+        for e in err.errors()[:5]:
+            if e.get("type") == "json_invalid":
+                msgs.append(f"malformed JSON at character {e.get('loc', ('', '?'))[-1]}: "
+                            f"{(e.get('ctx') or {}).get('error', e.get('msg'))}")
+                continue
+            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            msgs.append(f"{loc or 'body'}: {e.get('msg')}")
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")), "type": str(e.get("type"))}
+                  for e in err.errors()[:20]]
+        return JSONResponse({"detail": "; ".join(msgs), "errors": errors}, status_code=422)
+
+    @app.exception_handler(ValueError)
+    async def bad_value(request: Request, err: ValueError):  # SynthError, LabelError, PathFileError, BadAudio
+        if isinstance(err, ValidationError):
+            msgs = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]]
+            return JSONResponse({"detail": "; ".join(msgs)}, status_code=422)
+        return JSONResponse({"detail": str(err)}, status_code=400)
+
+    bad = {400: {"model": api.Problem}, 404: {"model": api.Problem}, 413: {"model": api.Problem},
+           422: {"model": api.Problem}}
+
+    @app.get("/", include_in_schema=False)
+    def index():
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/models", response_model=list[api.ModelInfo])
+    def list_models():
+        return [m.info() for m in instruments.values()]
+
+    @app.get("/api/models/{name}", response_model=api.ModelInfo, responses=bad)
+    def model_info(name: str):
+        return get(name).info()
+
+    @app.post("/api/models/{name}/plane", response_model=api.PlaneOut, responses=bad)
+    def plane(name: str, spec: api.PlaneSpec):
+        return get(name).plane_out(spec)
+
+    @app.post("/api/models/{name}/project", response_model=api.ProjectOut, responses=bad)
+    def project(name: str, req: api.ProjectRequest):
+        return get(name).project(req)
+
+    @app.post("/api/models/{name}/decode", responses={**bad, 200: {"content": {"audio/wav": {},
+                                                                               "application/octet-stream": {}}}})
+    def decode(name: str, req: api.DecodeRequest):
+        inst = get(name)
+        y, headers = inst.decode(req)
+        if req.format == "f32":
+            return Response(y.astype("<f4").tobytes(), media_type="application/octet-stream", headers=headers)
+        return Response(wav_bytes(y, inst.synth.spec.sample_rate), media_type="audio/wav", headers=headers)
+
+    @app.post("/api/models/{name}/heatmap", response_model=api.HeatmapOut, responses=bad)
+    def heatmap(name: str, req: api.HeatmapRequest):
+        return get(name).heatmap(req)
+
+    @app.post("/api/models/{name}/path", response_model=api.PathOut, responses=bad)
+    def path(name: str, req: api.PathRequest):
+        return get(name).make_path(req)
+
+    @app.post("/api/models/{name}/encode", response_model=api.PathOut, responses=bad)
+    def encode(name: str, file: UploadFile = File(..., description="a sound file of one note"),
+               pitch: float | None = Form(None, ge=0, le=127, allow_inf_nan=False),
+               instrument: str | None = Form(None, max_length=64), dynamics: str | None = Form(None, max_length=64),
+               style: str | None = Form(None, max_length=64),
+               plane: str = Form("pca", pattern="^(pca|lda|dims)$"), dims: str | None = Form(None, max_length=16)):
+        inst = get(name)
+        try:
+            spec = api.PlaneSpec(kind=plane, dims=tuple(int(v) for v in dims.split(",")) if dims else None)
+        except ValueError as err:
+            raise HTTPException(422, f"dims: two comma-separated latent dimensions, e.g. 0,1 ({err})") from None
+        labels = api.Labels(pitch=pitch, instrument=instrument, dynamics=dynamics, style=style)
+        inst.labels(labels)  # unknown names before reading the audio
+        suffix = Path(file.filename or "note.wav").suffix.lower()
+        if suffix not in (".wav", ".flac", ".aif", ".aiff", ".ogg"):
+            suffix = ".wav"
+        with tempfile.TemporaryDirectory() as tmp:
+            dst = Path(tmp) / f"upload{suffix}"
+            dst.write_bytes(file.file.read())
+            shown = file.filename or "upload"
+            try:
+                return inst.encode(dst, labels, spec)
+            except (RuntimeError, OSError, EOFError, ValueError) as err:  # soundfile / audioread: not audio
+                raise HTTPException(400, f"file: {str(err).replace(str(dst), shown)}") from None
+
+    return app
+
+
+@contextlib.contextmanager
+def background_server(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a daemon thread on ``host:port`` (0: a free port); yields the base URL and
+    stops the server on exit."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    t0 = time.monotonic()
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() - t0 > 20:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
