@@ -204,3 +204,28 @@ def test_gallery_page_has_a_player_per_generator(trained, tmp_path):
     text = page.read_text()
     assert text.count("<audio") == 2 and (tmp_path / "harm" / "circle.wav").is_file()
     assert os.path.getsize(tmp_path / "harm" / "lerp.png") > 1000
+
+
+REFERENCE = Path(__file__).resolve().parents[1] / "models" / "sol"
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent.name for p in REFERENCE.glob("*/model.json")))
+def test_a_reference_model_copied_to_an_empty_folder_makes_a_wav(folder, tmp_path, monkeypatch):
+    lone = tmp_path / "copy"
+    shutil.copytree(REFERENCE / folder, lone)
+    monkeypatch.delenv("LATENTSYNTH_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # no corpus anywhere near
+    synth = Synth.load(lone)
+    n = 20
+    z = synth.model.prior.sample(n, generator=torch.Generator().manual_seed(0))
+    c = synth.labels(n, 62, synth.info.vocab["instrument"][0]) if synth.model.conditioned else None
+    y = synth.render(z, c)
+    out = tmp_path / "prior.wav"
+    from latentsynth.data.audio.corpus import write_wav
+
+    write_wav(out, y, synth.spec.sample_rate)
+    back, sr = sf.read(out)
+    frames = n * synth.window  # each point decodes to a window of frames, one hop apart
+    hop = synth.spec.hop_length
+    assert sr == 22050 and abs(len(back) - frames * hop) <= hop and np.isfinite(back).all()
+    assert np.abs(back).max() > 1e-3  # not silence: the decoded magnitudes carry energy

@@ -231,3 +231,21 @@ def reconstruct_cmd(
 
     guarded(go)
 
+
+@app.command()
+def attach(
+    folders: list[Path] = typer.Argument(..., help="frame model folders saved before they carried audio settings"),
+    corpus: Path = typer.Option(None, "--corpus", help="the corpus the models were trained on, if it moved"),
+    threads: int = THREADS,
+) -> None:
+    """Make older frame model folders self-contained: audio settings, dB scale and a training-code sample, rebuilt
+    from the corpus they were trained on (then the folder makes sound with no corpus at hand)."""
+    use_threads(threads)
+    from ..training.attach import attach_audio
+
+    def go():
+        for folder in folders:
+            typer.echo(f"attached audio settings and codes.safetensors to {attach_audio(folder, corpus)}")
+
+    guarded(go)
+

@@ -157,7 +157,7 @@ class AutoEncoder(nn.Module):
         representation. Needs the audio settings saved with the model."""
         if self.audio is None or self.db is None:
             raise NoAudioInfo(f"{self.cfg.name}: this model folder carries no audio settings (saved before they "
-                             "were stored); re-export it from its run with `latentsynth card RUN --to DIR`")
+                             "were stored); attach them with `latentsynth audio attach FOLDER --corpus CORPUS`")
         return self.db.to_magnitude(frames, self.audio.spec)
 
     def autoencoder_parameters(self) -> list[nn.Parameter]:

@@ -60,7 +60,7 @@ class Synth:
                              "(data.name=frames)")
         if model.audio is None:
             raise NoAudioInfo(f"{model.cfg.name}: this model folder carries no audio settings (saved before they "
-                              "were stored); re-export it from its run with `latentsynth card RUN --to DIR`")
+                              "were stored); attach them with `latentsynth audio attach FOLDER --corpus CORPUS`")
         self.model, self.codes = model.eval(), codes
         self.info = model.audio
         self.spec = model.audio.spec
