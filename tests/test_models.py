@@ -60,6 +60,28 @@ def test_save_load_round_trip_and_train_step(preset, tmp_path):
     torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("preset", [p for p in list_presets() if p.startswith("mnist-")])
+def test_a_few_steps_reconstruct_better_than_the_mean_image(preset):
+    """Fails for a decoder that outputs zeros or a constant, or an objective that does not reach the decoder:
+    60 steps on 4 binary prototypes must reconstruct them far better than their mean image (or zeros) does."""
+    torch.manual_seed(0)
+    cfg = load_config(preset, ["model.network.hidden=[32]", "model.latent_dim=4"])
+    model = AutoEncoder(cfg, (1, 28, 28))
+    protos = (torch.rand(4, 1, 28, 28) > 0.5).float()
+    x = protos[torch.arange(32) % 4]
+    opt = torch.optim.Adam(model.autoencoder_parameters(), lr=3e-3)
+    for _ in range(60):
+        out = model(x)
+        opt.zero_grad()
+        (out.recon_loss.mean() + cfg.regularizer.weight * out.penalty).backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        err = (model.reconstruct(x) - x).pow(2).mean().item()
+    mean_err = (x.mean(0, keepdim=True) - x).pow(2).mean().item()  # ~0.19; zeros: ~0.5
+    assert err < 0.5 * mean_err and err < 0.5 * x.pow(2).mean().item(), (err, mean_err)
+
+
 def test_load_refuses_non_model_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a latentsynth model folder"):
         load(tmp_path)

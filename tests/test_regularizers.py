@@ -7,7 +7,6 @@ from torch import distributions as D
 from latentsynth.config import PriorConfig
 from latentsynth.models.priors import build_prior
 from latentsynth.models.regularizers import (
-    MMD_SCALES,
     AdversarialRegularizer,
     Encoding,
     KLRegularizer,
@@ -17,6 +16,9 @@ from latentsynth.models.regularizers import (
     median_bandwidth,
     mmd,
 )
+
+
+PAPER_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # Tolstikhin et al.'s multi-scale sum, written out here
 
 
 def naive_mmd(x, y, kind, c, scales):
@@ -34,7 +36,7 @@ def naive_mmd(x, y, kind, c, scales):
 
 
 @pytest.mark.parametrize("kind", ["imq", "rbf"])
-@pytest.mark.parametrize("scales", [(1.0,), MMD_SCALES])
+@pytest.mark.parametrize("scales", [(1.0,), PAPER_SCALES])
 def test_mmd_matches_naive_double_loop(kind, scales):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(9, 3, generator=g, dtype=torch.float64)
@@ -57,10 +59,10 @@ def test_kernel_values_by_formula():
 def test_mmd_near_zero_for_same_distribution_and_large_for_shift(kind):
     g = torch.Generator().manual_seed(1)
     d, n = 8, 500
-    same = [mmd(torch.randn(n, d, generator=g), torch.randn(n, d, generator=g), kind, 2.0 * d, MMD_SCALES).item()
+    same = [mmd(torch.randn(n, d, generator=g), torch.randn(n, d, generator=g), kind, 2.0 * d, PAPER_SCALES).item()
             for _ in range(5)]
     shifted = mmd(torch.randn(n, d, generator=g), torch.randn(n, d, generator=g) + 1.0, kind, 2.0 * d,
-                  MMD_SCALES).item()
+                  PAPER_SCALES).item()
     assert max(abs(v) for v in same) < 0.02  # unbiased: fluctuates around 0
     assert shifted > 10 * max(abs(v) for v in same)
 
@@ -113,6 +115,14 @@ def test_mmd_regularizer_default_and_median_bandwidth():
     torch.manual_seed(5)
     zp = prior.sample(64)
     torch.testing.assert_close(got, mmd(z, zp, "imq", 2 * 4 * 2.0**2, (1.0,)))
+    # the multi-scale regularizer (the WAE presets) sums the paper's seven scales of C = 2 d sigma^2
+    for kind in ("imq", "rbf"):
+        torch.manual_seed(5)
+        got = MMDRegularizer(kind, multiscale=True).penalty(Encoding(z[:12].double()), prior)
+        torch.manual_seed(5)
+        zp = prior.sample(12).double()
+        expect = naive_mmd(z[:12].double(), zp, kind, 2 * 4 * 2.0**2, PAPER_SCALES)
+        assert got.item() == pytest.approx(expect, rel=1e-6), kind
     x, y = torch.tensor([[0.0], [1.0]]), torch.tensor([[3.0], [7.0]])
     # pairwise squared distances: 1, 9, 49, 4, 36, 16 -> median of the 12 off-diagonal entries = (9 + 16) / 2
     assert median_bandwidth(x, y).item() == pytest.approx(9.0)  # torch.median returns the lower middle value
