@@ -257,7 +257,7 @@ def plot_descriptor_maps(m: DescriptorMap, path: str | Path, title: str = "", co
     rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
     ext = (m.u[0], m.u[-1], m.v[0], m.v[-1])
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(axes.flat, names, strict=False):
         im = ax.imshow(m.values[name], origin="lower", extent=ext, aspect="auto", cmap="viridis",
                        interpolation="nearest")
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
@@ -332,7 +332,7 @@ def plot_descriptor_curves(curves: DescriptorCurves, path: str | Path, title: st
     rows = max(1, math.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     cmap = plt.get_cmap("tab10")
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(axes.flat, names, strict=False):
         for i, dname in enumerate(dirs):
             ax.plot(curves.offsets, curves.curves[dname][name], color=cmap(i % 10), lw=1.2, label=dname)
         ax.set_title(label(name), fontsize=9)
