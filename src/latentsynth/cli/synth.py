@@ -152,3 +152,85 @@ def export(
             typer.echo(f"{kind}: {f}")
 
     guarded(go)
+
+
+@app.command()
+def target(
+    model: Path = MODEL,
+    centroid: str = typer.Option(None, help="spectral centroid target in Hz: 1500 (constant) or 800:3000 (ramp; "
+                                            "more values: a piecewise-linear curve)"),
+    loudness: str = typer.Option(None, help="RMS level target in dB (e.g. -20, or -30:-10)"),
+    bandwidth: str = typer.Option(None, help="spectral bandwidth target in Hz"),
+    flatness: str = typer.Option(None, help="spectral flatness target (0-1)"),
+    rolloff: str = typer.Option(None, help="85 % rolloff target in Hz"),
+    seconds: float = typer.Option(2.0, help="duration"),
+    pitch: float = typer.Option(None, help="MIDI pitch (conditioned models; default: the middle of the range)"),
+    instrument: str = typer.Option(None, help="instrument name of the model's vocabulary"),
+    dynamics: str = typer.Option(None, help="dynamics name"),
+    style: str = typer.Option(None, help="playing style name"),
+    steps: int = typer.Option(200, help="Adam steps"),
+    smooth: float = typer.Option(0.01, help="weight of the squared second differences of the path"),
+    near: float = typer.Option(0.001, help="weight of the stay-near-the-training-codes term"),
+    out: Path = typer.Option(Path("target"), "--out", "-o", help="output stem: <out>.path.json, .wav, .png, .json"),
+    threads: int = THREADS,
+) -> None:
+    """Descriptor-targeted synthesis: a latent path whose sound follows descriptor curves (gradient descent through
+    the decoder, against a greedy search over the training codes); writes the path, WAV, figure and errors."""
+    use_threads(threads)
+    from ..data.audio.corpus import write_wav
+    from ..folders import write_json
+    from ..synth import PathFile, Synth
+    from ..synth.target import parse_curve, plot_target, targeted_path
+
+    def go():
+        given = {"centroid": centroid, "loudness": loudness, "bandwidth": bandwidth, "flatness": flatness,
+                 "rolloff": rolloff}
+        targets = {k: parse_curve(v) for k, v in given.items() if v is not None}
+        if not targets:
+            raise ValueError("give at least one target, e.g. --centroid 800:3000 --loudness -20")
+        synth = Synth.load(model)
+        names = {"pitch": pitch, "instrument": instrument, "dynamics": dynamics, "style": style}
+        res = targeted_path(synth, targets, seconds=seconds, c=names, steps=steps, smooth=smooth, near=near)
+        pf = PathFile.from_tensor(res.z, **names, meta={"generator": "target", "targets": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in targets.items()}, "error": res.error})
+        stem = out.with_suffix("") if out.suffix == ".wav" else out
+        pf.save(stem.with_suffix(".path.json"))
+        y = synth.render(res.z, res.c)
+        write_wav(stem.with_suffix(".wav"), y, synth.spec.sample_rate)
+        plot_target(res, stem.with_suffix(".png"), synth.hop_seconds, f"{synth.model.cfg.name}: targeted synthesis")
+        write_json(stem.with_suffix(".json"), res.summary())
+        for k in targets:
+            typer.echo(f"{k}: relative RMS error {100 * res.error[f'rel_rms_{k}']:.1f} % (greedy "
+                       f"{100 * res.greedy_error[f'rel_rms_{k}']:.1f} %)")
+        typer.echo(f"{stem.with_suffix('.wav')}, {stem.with_suffix('.path.json')}, {stem.with_suffix('.png')} "
+                   f"({res.seconds:.1f} s)")
+
+    guarded(go)
+
+
+@app.command()
+def study(
+    models: list[Path] = typer.Argument(..., help="frame model folders (runs of a sweep, e.g. "
+                                                  "runs/bench/sol-models/runs/harmonic-vae-s0)"),
+    pairs: int = typer.Option(8, help="note pairs per model"),
+    out: Path = typer.Option(Path("runs/synthesis-study"), "--out", "-o"),
+    kinds: str = typer.Option(",".join(("lerp", "slerp", "expressive", "geodesic", "traversal", "walk", "circle",
+                                        "spiral")), help="generators, comma-separated"),
+    seconds: float = typer.Option(2.0, help="path duration"),
+    seed: int = typer.Option(0, help="seed of the note pairs and walks"),
+    geodesic_steps: int = typer.Option(100, help="optimisation steps of each geodesic"),
+    seeds_from_runs: bool = typer.Option(False, "--seeds-from-runs",
+                                         help="add every other seed of each model's variation (<name>-s<k>)"),
+    threads: int = THREADS,
+) -> None:
+    """The synthesis study of Exercise 5: models x generators x note pairs, scored by audio descriptors; writes
+    results.csv, predictability.csv, figures and report.md (mean ± std, Welch tests)."""
+    use_threads(threads)
+    from ..bench.synthesis_study import run_study
+
+    def go():
+        ks = tuple(k.strip() for k in kinds.split(",") if k.strip())
+        report = run_study(models, out, pairs, ks, seconds, seed, geodesic_steps, seeds_from_runs=seeds_from_runs)
+        typer.echo(f"study: {report}")
+
+    guarded(go)

@@ -1,0 +1,358 @@
+"""The latent-synthesis study of Exercise 5: models x path generators x note pairs, scored by audio descriptors.
+
+``run_study(models, out, pairs=8)`` (``latentsynth synth study MODEL... --pairs 8 --out DIR``) does, per model:
+
+* ``pairs`` note pairs: two training notes of different instruments from the model's code sample (seeded; each
+  note's sampled codes in time order, as the gallery's ``sample_notes``);
+* for each generator of :data:`STUDY_KINDS` and each pair: the path (:func:`~latentsynth.synth.make_path`, 2 s;
+  note-free generators start from the first note with its labels), its rendered audio, and
+  :func:`~latentsynth.synth.descriptors.path_report` of the decoded-magnitude descriptor trajectories
+  (smoothness, monotonicity, total-variation ratio per descriptor, latent and decoded lengths) plus, on the audio
+  (YIN), ``f0_stability_cents`` and the voiced fraction;
+* realism: :func:`~latentsynth.evaluation.descriptors.descriptor_distances` (Frechet, mean 1-D Wasserstein in
+  real stds) between the path's decoded frames and the **decoded training codes** (each with its own labels), in
+  the five torch descriptors. Real recordings would mix the decoder's reconstruction error into every
+  generator's score alike, and the models' folders carry no corpus; the decoded training codes are what the
+  model makes of its data, so the distance measures where a generator leads the decoder: to sounds like the
+  model's own notes or away from them. Reconstruction quality is scored separately (``test_spec_sc``);
+* latent -> descriptor predictability on the model's codes
+  (:func:`~latentsynth.evaluation.descriptors.predictability`: held-out R^2 of linear and k-NN regression, and
+  the per-dimension Pearson correlations) for each descriptor of the decoded training codes;
+* figures: descriptor maps over the PCA plane with the codes' density, descriptor curves along the principal
+  directions.
+
+Then ``results.csv`` (one row per model x generator x pair), ``predictability.csv``, ``metrics.png`` (mean and
+std over pairs per generator and model group) and ``report.md``: tables of mean +- std, Welch tests
+(:func:`latentsynth.bench.report.welch`) between model groups per generator and between generators (geodesic,
+every other one, against lerp) per model group. Runs of one variation with different seeds (``harmonic-vae-s0``,
+``harmonic-vae-s1``) form one group; between groups, the unit of a test is the run (mean over its pairs) when
+both groups have at least 2 runs, else the note pair.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..evaluation.descriptors import descriptor_distances, f0_stability_cents, frame_descriptors, predictability
+from ..folders import atomic_write_text, write_csv, write_json
+from .report import welch
+
+STUDY_KINDS: tuple[str, ...] = ("lerp", "slerp", "expressive", "geodesic", "traversal", "walk", "circle", "spiral")
+KEY_METRICS: tuple[str, ...] = ("centroid_smoothness", "centroid_monotonicity", "centroid_tv_ratio",
+                                "loudness_smoothness", "f0_stability_cents", "decoded_length", "frechet",
+                                "wasserstein_mean")
+DIRECTION = {"centroid_smoothness": "lower", "centroid_tv_ratio": "lower", "loudness_smoothness": "lower",
+             "f0_stability_cents": "lower", "frechet": "lower", "wasserstein_mean": "lower"}
+SEED_SUFFIX = re.compile(r"-s\d+$")
+
+
+def group_name(run: str) -> str:
+    """``harmonic-vae-s1`` -> ``harmonic-vae`` (the variation of a seeded run)."""
+    return SEED_SUFFIX.sub("", run)
+
+
+def expand_seeds(models: list[str | Path]) -> list[Path]:
+    """Each model folder plus its sibling runs of the same variation with other seeds (``<group>-s<k>`` with
+    saved weights); a folder named without a seed suffix expands to its ``-s<k>`` siblings. Order kept, no
+    duplicates."""
+    out: list[Path] = []
+    for m in models:
+        m = Path(m)
+        group = group_name(m.name)
+        sibs = sorted(p for p in m.parent.glob(f"{group}-s*") if SEED_SUFFIX.search(p.name)
+                      and group_name(p.name) == group and (p / "model.safetensors").is_file())
+        for p in ([m] if (m / "model.safetensors").is_file() else []) + sibs:
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def note_pairs(synth, n_pairs: int, seed: int = 0) -> list[tuple[Any, Any]]:
+    """``n_pairs`` pairs of training notes (path files) of different instruments (any two notes when the sample
+    has one instrument), drawn with ``seed`` from the notes of the model's code sample with >= 4 codes."""
+    from ..synth import PathFile
+
+    cs = synth.codes
+    if cs is None:
+        raise ValueError(f"{synth.model.cfg.name}: the model folder has no codes.safetensors")
+    counts = torch.bincount(cs.note, minlength=len(cs.names))
+    notes = [int(k) for k in torch.nonzero(counts >= min(4, int(counts.max()))).ravel()]
+    if len(notes) < 2:
+        raise ValueError("the code sample holds fewer than 2 notes")
+    inst = {k: int(cs.labels[cs.note == k][0, 1]) for k in notes}
+    rng = np.random.default_rng(seed)
+    pairs, seen, tries = [], set(), 0
+    while len(pairs) < n_pairs and tries < 100 * n_pairs:
+        tries += 1
+        a, b = (int(v) for v in rng.choice(notes, 2, replace=False))
+        if (inst[a] == inst[b] and len(set(inst.values())) > 1) or ((a, b) in seen and tries < 50 * n_pairs):
+            continue
+        seen.add((a, b))
+        pairs.append((a, b))
+
+    def path(k: int):
+        m = cs.note == k
+        row = cs.labels[m][0]
+        names = {key: synth.info.vocab[key][int(row[j])] for j, key in ((1, "instrument"), (2, "dynamics"),
+                                                                        (3, "style")) if synth.info.vocab.get(key)}
+        return PathFile.from_tensor(cs.codes[m], pitch=float(row[0]), **names,
+                                    meta={"generator": "note", "source": cs.names[k]})
+
+    return [(path(a), path(b)) for a, b in pairs]
+
+
+def _mean_std(v: list[float]) -> tuple[float, float, int]:
+    v = [x for x in v if x is not None and math.isfinite(x)]
+    if not v:
+        return math.nan, math.nan, 0
+    m = sum(v) / len(v)
+    s = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+    return m, s, len(v)
+
+
+def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str, ...] = STUDY_KINDS,
+                seconds: float = 2.0, seed: int = 0, geodesic_steps: int = 100, figures: bool = True,
+                quiet: bool = False) -> tuple[list[dict], list[dict]]:
+    """One model's rows (one per generator x pair) and predictability rows (one per descriptor)."""
+    from ..synth import Synth, make_path, render_path
+    from ..synth.descriptors import (
+        TORCH_DESCRIPTORS,
+        code_descriptors,
+        descriptor_curves,
+        descriptor_map,
+        path_descriptors,
+        path_report,
+        plot_descriptor_curves,
+        plot_descriptor_maps,
+    )
+
+    folder = Path(folder)
+    run, t_model = folder.name, time.perf_counter()
+    group = group_name(run)
+    synth = Synth.load(folder)
+    real_d = code_descriptors(synth)
+    real = np.stack([real_d[n] for n in TORCH_DESCRIPTORS], 1)
+    codes = synth.codes.codes.numpy()
+    pred_rows = []
+    for n in TORCH_DESCRIPTORS:
+        p = predictability(codes, real_d[n], seed=seed)
+        r = np.nan_to_num(np.abs(p["pearson"]), nan=0.0)
+        pred_rows.append({"run": run, "group": group, "descriptor": n, "r2_linear": p["r2_linear"],
+                          "r2_knn": p["r2_knn"], "max_abs_pearson": float(r.max()), "best_dim": int(r.argmax()),
+                          "n": p["n"], **{f"pearson_{i}": float(v) for i, v in enumerate(p["pearson"])}})
+    note_sets = note_pairs(synth, pairs, seed)
+    points = max(3, round(seconds / synth.hop_seconds))
+    sr, hop = synth.spec.sample_rate, synth.spec.hop_length
+    rows = []
+    for kind in kinds:
+        t_kind = time.perf_counter()
+        for i, (a, b) in enumerate(note_sets):
+            t0 = time.perf_counter()
+            opt = {"steps": geodesic_steps} if kind == "geodesic" else {}
+            pf = make_path(synth, kind, [a, b], points=points, seed=seed + i, **opt)
+            y, z, c = render_path(synth, pf)
+            desc = path_descriptors(synth, z, c)
+            rep = path_report(synth, z, c, desc=desc)
+            ad = frame_descriptors(y, sr, synth.spec.n_fft, hop, f0_method="yin")
+            fake = np.stack([desc[n] for n in TORCH_DESCRIPTORS], 1)
+            dist = descriptor_distances(real, fake, TORCH_DESCRIPTORS)
+            rows.append({"run": run, "group": group, "kind": kind, "pair": i, "note_a": a.meta["source"],
+                         "note_b": b.meta["source"], **rep, "f0_stability_cents": f0_stability_cents(ad["f0"]),
+                         "voiced": float(np.isfinite(ad["f0"]).mean()),
+                         "frechet": dist["frechet"], "wasserstein_mean": dist["wasserstein_mean"],
+                         "seconds": time.perf_counter() - t0})
+        if not quiet:
+            print(f"[{run}] {kind}: {len(note_sets)} pairs ({time.perf_counter() - t_kind:.1f} s)", flush=True)
+    if figures:
+        lab = _labels_of_note(synth, note_sets[0][0])
+        m = descriptor_map(synth, labels=lab)
+        plot_descriptor_maps(m, out / "figures" / f"map-{run}.png",
+                             f"{run}: descriptors over the PCA plane (contours: training codes' density)")
+        cv = descriptor_curves(synth, "pca", labels=lab, max_directions=6)
+        plot_descriptor_curves(cv, out / "figures" / f"curves-{run}.png", f"{run}: along the principal directions")
+    if not quiet:
+        print(f"[{run}] done in {time.perf_counter() - t_model:.1f} s", flush=True)
+    return rows, pred_rows
+
+
+def _labels_of_note(synth, note) -> dict | None:
+    if not synth.model.conditioned:
+        return None
+    return {"pitch": note.pitch if not isinstance(note.pitch, list) else float(np.median(note.pitch)),
+            "instrument": note.instrument, "dynamics": note.dynamics, "style": note.style}
+
+
+def run_study(models: list[str | Path], out: str | Path, pairs: int = 8, kinds: tuple[str, ...] = STUDY_KINDS,
+              seconds: float = 2.0, seed: int = 0, geodesic_steps: int = 100, figures: bool = True,
+              seeds_from_runs: bool = False, quiet: bool = False) -> Path:
+    """Run the study (module doc) over ``models`` (with ``seeds_from_runs``, every seed of each model's
+    variation, :func:`expand_seeds`) and write ``out/{results.csv, predictability.csv, metrics.png,
+    report.md, study.json}`` and ``out/figures/``; returns the report's path."""
+    out = Path(out)
+    folders = expand_seeds(models) if seeds_from_runs else [Path(m) for m in models]
+    if not folders:
+        raise ValueError("no model folders to study")
+    rows, pred, t0 = [], [], time.perf_counter()
+    for f in folders:
+        r, p = study_model(f, out, pairs, kinds, seconds, seed, geodesic_steps, figures, quiet)
+        rows += r
+        pred += p
+    write_csv(out / "results.csv", rows)
+    write_csv(out / "predictability.csv", pred)
+    write_json(out / "study.json", {"models": [str(f) for f in folders], "pairs": pairs, "kinds": list(kinds),
+                                    "seconds": seconds, "seed": seed, "geodesic_steps": geodesic_steps,
+                                    "wall_seconds": round(time.perf_counter() - t0, 1)})
+    if figures:
+        plot_metric_bars(rows, out / "metrics.png")
+    report = out / "report.md"
+    atomic_write_text(report, study_markdown(rows, pred, kinds, pairs, seconds))
+    return report
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+def _groups(rows: list[dict]) -> list[str]:
+    seen: list[str] = []
+    for r in rows:
+        if r["group"] not in seen:
+            seen.append(r["group"])
+    return seen
+
+
+def _vals(rows, metric, **where) -> list[float]:
+    return [float(r[metric]) for r in rows if all(r[k] == v for k, v in where.items())
+            and r.get(metric) is not None and math.isfinite(float(r[metric]))]
+
+
+def _run_means(rows, metric, group, kind) -> list[float]:
+    by_run: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        if r["group"] == group and r["kind"] == kind and r.get(metric) is not None and math.isfinite(float(r[metric])):
+            by_run[r["run"]].append(float(r[metric]))
+    return [sum(v) / len(v) for v in by_run.values()]
+
+
+def _fmt(x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    a = abs(x)
+    return f"{x:.0f}" if a >= 1000 else f"{x:.1f}" if a >= 100 else f"{x:.3g}" if a >= 0.01 else f"{x:.2e}"
+
+
+def _cell(v: list[float]) -> str:
+    m, s, n = _mean_std(v)
+    return "–" if n == 0 else f"{_fmt(m)} ± {_fmt(s)}"
+
+
+def _test_cell(a: list[float], b: list[float]) -> str:
+    if not a or not b:
+        return "–"
+    d, se, p = welch(a, b)
+    if se is None:
+        return f"{d:+.3g}"
+    mark = " *" if p is not None and p < 0.05 else ""
+    return f"{d:+.3g} ± {se:.2g} (p {p:.2g}){mark}" if p is not None else f"{d:+.3g} ± {se:.2g}"
+
+
+def study_markdown(rows: list[dict], pred: list[dict], kinds: tuple[str, ...], pairs: int, seconds: float) -> str:
+    groups = _groups(rows)
+    runs = {g: sorted({r["run"] for r in rows if r["group"] == g}) for g in groups}
+    kinds = tuple(k for k in kinds if any(r["kind"] == k for r in rows))
+    metrics = tuple(m for m in KEY_METRICS if any(m in r for r in rows))
+    lines = ["# Latent synthesis study (Exercise 5)", "",
+             f"{len(groups)} model group(s) ({', '.join(f'{g}: {len(runs[g])} run(s)' for g in groups)}), "
+             f"{len(kinds)} generators, {pairs} note pairs per run, {seconds:g} s paths. Trajectories: torch "
+             "descriptors of the decoded linear STFT magnitudes per frame; f0 stability: YIN on the rendered "
+             "audio (std of cents around the median, voiced frames). Frechet / Wasserstein: the path's decoded "
+             "frames against the model's decoded training codes (5 descriptors, in real stds). Direction: lower "
+             "is better for smoothness (mean |2nd difference| / range), tv ratio (1 = monotone), f0 stability "
+             "and the distances; monotonicity is the Spearman correlation with time (|1| for a sweep).", ""]
+    lines += ["## Mean ± std over pairs (and seeds)", "",
+              "| generator | model | " + " | ".join(metrics) + " |", "|---|---|" + "---:|" * len(metrics)]
+    for k in kinds:
+        for g in groups:
+            lines.append(f"| {k} | {g} | " + " | ".join(_cell(_vals(rows, m, group=g, kind=k)) for m in metrics)
+                         + " |")
+    if len(groups) > 1:
+        ref = groups[0]
+        lines += ["", f"## Between models, per generator: group - {ref} (Welch)", "",
+                  "Δ ± SE (p), * p < 0.05. Unit: the run (mean over its pairs) when both groups have ≥ 2 runs, "
+                  "else the note pair.", "", "| generator | model | unit | " + " | ".join(metrics) + " |",
+                  "|---|---|---|" + "---:|" * len(metrics)]
+        for k in kinds:
+            for g in groups[1:]:
+                by_run = len(runs[g]) >= 2 and len(runs[ref]) >= 2
+                cells = []
+                for m in metrics:
+                    if by_run:
+                        a, b = _run_means(rows, m, g, k), _run_means(rows, m, ref, k)
+                    else:
+                        a, b = _vals(rows, m, group=g, kind=k), _vals(rows, m, group=ref, kind=k)
+                    cells.append(_test_cell(a, b))
+                lines.append(f"| {k} | {g} | {'run' if by_run else 'pair'} | " + " | ".join(cells) + " |")
+    if "lerp" in kinds and len(kinds) > 1:
+        lines += ["", "## Between generators, per model: generator - lerp (Welch over note pairs and seeds)", "",
+                  "| model | generator | " + " | ".join(metrics) + " |", "|---|---|" + "---:|" * len(metrics)]
+        order = ["geodesic"] + [k for k in kinds if k not in ("lerp", "geodesic")]
+        for g in groups:
+            for k in (k for k in order if k in kinds):
+                lines.append(f"| {g} | {k} | " + " | ".join(
+                    _test_cell(_vals(rows, m, group=g, kind=k), _vals(rows, m, group=g, kind="lerp"))
+                    for m in metrics) + " |")
+    if pred:
+        names = list(dict.fromkeys(p["descriptor"] for p in pred))
+        lines += ["", "## Latent -> descriptor predictability (decoded training codes; mean ± std over seeds)", "",
+                  "Held-out R² of linear / k-NN regression from the codes; max |r|: the best single latent "
+                  "dimension's Pearson correlation (per-dimension values in predictability.csv).", "",
+                  "| model | " + " | ".join(f"{n} R² lin | {n} R² kNN | {n} max abs r" for n in names) + " |",
+                  "|---|" + "---:|" * (3 * len(names))]
+        for g in groups:
+            cells = []
+            for n in names:
+                sel = [p for p in pred if p["group"] == g and p["descriptor"] == n]
+                cells += [_cell([p[k] for p in sel]) for k in ("r2_linear", "r2_knn", "max_abs_pearson")]
+            lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    secs = _vals(rows, "seconds")
+    lines += ["", f"Figures: `metrics.png` (mean ± std per generator and model), `figures/map-<run>.png`, "
+              f"`figures/curves-<run>.png`. Mean time per rendered and scored path: {_fmt(_mean_std(secs)[0])} s.",
+              ""]
+    return "\n".join(lines)
+
+
+def plot_metric_bars(rows: list[dict], path: str | Path, metrics: tuple[str, ...] = KEY_METRICS) -> Path | None:
+    """One panel per metric: bars per generator, one colour per model group, error bars = std over pairs."""
+    from ..plots import plt, save_figure
+
+    metrics = tuple(m for m in metrics if any(m in r for r in rows))
+    if not rows or not metrics:
+        return None
+    groups = _groups(rows)
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    cols = 4
+    nrows = math.ceil(len(metrics) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.5 * cols, 3.2 * nrows), squeeze=False)
+    width = 0.8 / len(groups)
+    cmap = plt.get_cmap("tab10")
+    for ax, m in zip(axes.flat, metrics, strict=False):
+        for j, g in enumerate(groups):
+            stats = [_mean_std(_vals(rows, m, group=g, kind=k)) for k in kinds]
+            x = np.arange(len(kinds)) + (j - (len(groups) - 1) / 2) * width
+            ax.bar(x, [s[0] for s in stats], width, yerr=[s[1] for s in stats], color=cmap(j % 10), label=g,
+                   capsize=2, error_kw={"lw": 0.8})
+        ax.set_xticks(range(len(kinds)))
+        ax.set_xticklabels(kinds, rotation=45, fontsize=7)
+        ax.set_title(m + (f" ({DIRECTION[m]} is better)" if m in DIRECTION else ""), fontsize=9)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, Path(path))
