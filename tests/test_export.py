@@ -13,7 +13,7 @@ from latentsynth.dsp.harmonic import render_magnitudes
 from latentsynth.dsp.transforms import NormStats, SpecConfig
 from latentsynth.models import AutoEncoder
 from latentsynth.models.conditioning import AudioInfo, Conditioning
-from latentsynth.synth.export import ExportError, _Labels, export_model
+from latentsynth.synth.export import ExportError, export_model
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -187,15 +187,23 @@ def test_formats_and_model_state(tmp_path, plain):
 
 
 @pytest.mark.parametrize("pitch", ["onehot", "continuous", "both"])
-def test_export_labels_are_the_models_conditioning(pitch):
-    """The check-free label encoding of the graphs equals Conditioning on valid labels; an index outside a
-    vocabulary gives an all-zero one-hot (the Python model raises)."""
+def test_label_encoding_is_the_one_hot_layout(pitch):
+    """Conditioning (the code the exported graphs run) against torch's own one_hot, column by column; an index
+    outside a vocabulary raises in Python (the exported graphs, which cannot raise, give a row of zeros)."""
+    from latentsynth.models.conditioning import LabelError
+
     cfg = load_config("sol-ae", ["data.corpus=x", "model.conditioning.labels=[pitch,instrument,dynamics,style]",
                                  f"model.conditioning.pitch={pitch}"]).model.conditioning
-    cond = Conditioning(cfg, {k: len(v) for k, v in VOCAB.items()})
-    torch.testing.assert_close(_Labels(cond)(LABELS), cond(LABELS), rtol=0, atol=0)
-    bad = torch.tensor([[60.0, 3, 0, 0], [60.0, -1, 0, 0]])
-    e = _Labels(cond)(bad)
-    start = 0 if pitch == "continuous" else 128
-    start += 0 if pitch == "onehot" else 1
-    assert e[:, start:start + 3].abs().sum() == 0 and e.shape == (2, cond.dim)
+    sizes = {k: len(v) for k, v in VOCAB.items()}
+    cond = Conditioning(cfg, sizes)
+    F = torch.nn.functional
+    parts = []
+    if pitch != "continuous":
+        parts.append(F.one_hot(LABELS[:, 0].round().long(), 128).float())
+    if pitch != "onehot":
+        parts.append((LABELS[:, :1] - 60) / 24)
+    parts += [F.one_hot(LABELS[:, j].long(), sizes[k]).float() for j, k in ((1, "instrument"), (2, "dynamics"),
+                                                                            (3, "style"))]
+    torch.testing.assert_close(cond(LABELS), torch.cat(parts, 1), rtol=0, atol=1e-7)
+    with pytest.raises(LabelError, match="instrument index outside"):
+        cond(torch.tensor([[60.0, 3, 0, 0], [60.0, -1, 0, 0]]))

@@ -99,8 +99,7 @@ class AutoEncoder(nn.Module):
         """``[B, *shape]`` (labels ``c [B, 4]``) -> :class:`Encoding` with ``z`` ``[B, d]`` (and ``detune``
         ``[B]`` in semitones for a harmonic model). A Gaussian encoder draws z = mu + sigma * eps when
         ``sample`` (else z = mu)."""
-        e = self._embed(c)
-        h = self.encoder(x, e if self.cfg.model.conditioning.encoder else None)
+        h = self.encoder(x, self._embed(c) if self.cfg.model.conditioning.encoder else None)
         detune = None
         if self.has_detune:
             h, detune = h[:, :-1], DETUNE_RANGE * torch.tanh(h[:, -1])

@@ -148,20 +148,26 @@ class Conditioning(nn.Module):
             raise LabelError(f"labels: this model is conditioned on {', '.join(self.labels)}; give a label tensor "
                              f"[B, {len(LABELS)}] (columns {', '.join(LABELS)}), got {got}")
         parts = []
+        checked = not (torch.jit.is_tracing() or torch.compiler.is_compiling())  # exported graphs: no data checks
         for key in self.labels:
-            col = c[:, LABELS.index(key)]
+            col = c[:, LABELS.index(key)].round()
             if key == "pitch":
                 if self.pitch != "continuous":
-                    parts.append(nn.functional.one_hot(col.round().long().clamp(0, 127), 128).to(c.dtype))
+                    parts.append(one_hot(col.clamp(0, 127), 128))
                 if self.pitch != "onehot":
-                    parts.append(((col - 60.0) / 24.0)[:, None])
+                    parts.append(((c[:, 0] - 60.0) / 24.0)[:, None])
             else:
-                idx = col.round().long()
                 n = self.sizes[key]
-                if bool(((idx < 0) | (idx >= n)).any()):
+                if checked and bool(((col < 0) | (col >= n)).any()):
                     raise LabelError(f"labels: {key} index outside the model's vocabulary of {n}")
-                parts.append(nn.functional.one_hot(idx, n).to(c.dtype))
+                parts.append(one_hot(col, n))
         return torch.cat(parts, dim=1)
+
+
+def one_hot(index: Tensor, n: int) -> Tensor:
+    """Rounded float indices ``[B]`` -> one-hot ``[B, n]`` of their dtype (an index outside 0..n-1 gives a row of
+    zeros); written as a comparison so traced and exported graphs keep a dynamic batch size."""
+    return (index[:, None] == torch.arange(n, dtype=index.dtype, device=index.device)).to(index.dtype)
 
 
 def midi_to_hz(pitch: Tensor) -> Tensor:

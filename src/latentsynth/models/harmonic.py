@@ -58,10 +58,9 @@ class HarmonicDecoder(nn.Module):
         """``f0 [B, W]`` (Hz), harmonic amplitudes ``[B, W, K]`` (time-domain sine amplitudes) and noise
         bands ``[B, W, N]`` (STFT magnitudes) for codes ``z [B, d]``, conditioning ``e`` and pitch ``[B]``."""
         h = self.trunk(z if e is None else torch.cat([z, e], dim=1))
-        b = len(z)
-        amps = exp_sigmoid(self.amps(h), self.AMP_MAX).view(b, self.window, self.k)
-        noise = exp_sigmoid(self.noise(h), self.NOISE_MAX).view(b, self.window, self.n)
-        f0 = midi_to_hz(pitch)[:, None].expand(b, self.window)
+        amps = exp_sigmoid(self.amps(h), self.AMP_MAX).unflatten(1, (self.window, self.k))  # no len(z): exportable
+        noise = exp_sigmoid(self.noise(h), self.NOISE_MAX).unflatten(1, (self.window, self.n))
+        f0 = midi_to_hz(pitch)[:, None].expand(-1, self.window)
         return f0, amps, noise
 
     def magnitudes(self, z: Tensor, e: Tensor | None, pitch: Tensor) -> Tensor:

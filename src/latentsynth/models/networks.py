@@ -50,7 +50,7 @@ class MLPDecoder(nn.Module):
         self.net = _mlp([latent + cond_dim, *reversed(hidden), math.prod(shape)])
 
     def forward(self, z: Tensor, e: Tensor | None = None) -> Tensor:
-        return self.net(_join(z, e)).view(len(z), *self.shape)
+        return self.net(_join(z, e)).unflatten(1, self.shape)  # batch size from the graph: exportable
 
 
 def _layers(ndim: int):
@@ -108,9 +108,9 @@ class ConvDecoder(nn.Module):
         self.deconv = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, e: Tensor | None = None) -> Tensor:
-        y = self.deconv(self.head(_join(z, e)).view(len(z), self.c0, *self.size0))
+        y = self.deconv(self.head(_join(z, e)).unflatten(1, (self.c0, *self.size0)))
         for axis, s in enumerate(self.size, start=2):
-            start = (y.shape[axis] - s) // 2
+            start = (int(y.shape[axis]) - s) // 2
             y = y.narrow(axis, start, s)
         return y
 

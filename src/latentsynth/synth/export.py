@@ -47,12 +47,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..dsp.harmonic import render_magnitudes, to_representation
+from ..dsp.harmonic import render_magnitudes
 from ..folders import atomic_write_bytes, write_json
 from ..models.autoencoder import DETUNE_RANGE, AutoEncoder
-from ..models.conditioning import LABELS, NAMED, Conditioning, midi_to_hz
-from ..models.harmonic import exp_sigmoid
-from ..models.networks import ConvDecoder, MLPDecoder, _join
+from ..models.conditioning import LABELS, NAMED
 
 FORMATS = ("onnx", "torchscript")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -71,91 +69,40 @@ class ExportError(ValueError):
 # ----------------------------------------------------------------------------------------- wrappers
 
 
-class _Labels(nn.Module):
-    """:class:`Conditioning` without its vocabulary check: labels ``c [B, 4]`` -> ``[B, E]``, the same one-hot /
-    continuous columns; an index outside a vocabulary gives an all-zero one-hot instead of an error."""
-
-    def __init__(self, cond: Conditioning):
-        super().__init__()
-        self.labels, self.pitch, self.sizes = list(cond.labels), cond.pitch, dict(cond.sizes)
-
-    @staticmethod
-    def _one_hot(col: Tensor, n: int) -> Tensor:
-        return (col.round()[:, None] == torch.arange(n, dtype=col.dtype, device=col.device)).to(col.dtype)
-
-    def forward(self, c: Tensor) -> Tensor:
-        parts = []
-        for key in self.labels:
-            col = c[:, LABELS.index(key)]
-            if key == "pitch":
-                if self.pitch != "continuous":
-                    parts.append(self._one_hot(col.round().clamp(0, 127), 128))
-                if self.pitch != "onehot":
-                    parts.append(((col - 60.0) / 24.0)[:, None])
-            else:
-                parts.append(self._one_hot(col, self.sizes[key]))
-        return torch.cat(parts, dim=1)
-
-
-def _harmonic_params(dec: nn.Module, z: Tensor, e: Tensor | None, pitch: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """:meth:`HarmonicDecoder.params` with the batch size taken from the graph (not ``len(z)``)."""
-    h = dec.trunk(z if e is None else torch.cat([z, e], dim=1))
-    amps = exp_sigmoid(dec.amps(h), dec.AMP_MAX).unflatten(1, (dec.window, dec.k))
-    noise = exp_sigmoid(dec.noise(h), dec.NOISE_MAX).unflatten(1, (dec.window, dec.n))
-    f0 = midi_to_hz(pitch)[:, None].expand(-1, dec.window)
-    return f0, amps, noise
-
-
-def _raw_decode(model: AutoEncoder, z: Tensor, e: Tensor | None, c: Tensor | None) -> Tensor:
-    """:meth:`AutoEncoder.decode` (raw output ``[B, *shape]``) with the batch size taken from the graph."""
-    dec = model.decoder
-    if model.harmonic:
-        f0, amps, noise = _harmonic_params(dec, z, e, c[:, PITCH])
-        mag = to_representation(render_magnitudes(f0, amps, noise, dec.spec), dec.spec)
-        return dec.db.from_db(10.0 * torch.log10(mag.pow(2) + dec.floor**2))
-    if isinstance(dec, MLPDecoder):
-        return dec.net(_join(z, e)).unflatten(1, dec.shape)
-    if isinstance(dec, ConvDecoder):
-        y = dec.deconv(dec.head(_join(z, e)).unflatten(1, (dec.c0, *dec.size0)))
-        for axis, s in enumerate(dec.size, start=2):
-            y = y.narrow(axis, (int(y.shape[axis]) - s) // 2, s)
-        return y
-    raise ExportError(f"{model.cfg.name}: no exporter for the decoder {type(dec).__name__}")
-
-
 class _Encode(nn.Module):
-    def __init__(self, model: AutoEncoder, labels: _Labels | None):
+    """``encode(x, c) -> z`` (posterior mean; and the detune of a harmonic model)."""
+
+    def __init__(self, model: AutoEncoder):
         super().__init__()
-        self.model, self.labels = model, labels
+        self.model = model
 
     def forward(self, x: Tensor, c: Tensor | None = None):
-        m = self.model
-        h = m.encoder(x, None if self.labels is None else self.labels(c))
-        detune = None
-        if m.has_detune:
-            h, detune = h[:, :-1], DETUNE_RANGE * torch.tanh(h[:, -1])
-        z = h.chunk(2, dim=1)[0] if m.stochastic else h
-        return z if detune is None else (z, detune)
+        enc = self.model.encode(x, c, sample=False)
+        return enc.z if enc.detune is None else (enc.z, enc.detune)
 
 
 class _Decode(nn.Module):
-    def __init__(self, model: AutoEncoder, labels: _Labels | None, magnitudes: bool):
+    """``decode(z, c) -> frames`` (and their linear magnitudes)."""
+
+    def __init__(self, model: AutoEncoder, magnitudes: bool):
         super().__init__()
-        self.model, self.labels, self.magnitudes = model, labels, magnitudes
+        self.model, self.magnitudes = model, magnitudes
 
     def forward(self, z: Tensor, c: Tensor | None = None):
         m = self.model
-        frames = m.likelihood.mean(_raw_decode(m, z, None if self.labels is None else self.labels(c), c))
+        frames = m.likelihood.mean(m.decode(z, c))
         return (frames, m.db.to_magnitude(frames, m.audio.spec)) if self.magnitudes else frames
 
 
 class _HarmonicParams(nn.Module):
-    def __init__(self, model: AutoEncoder, labels: _Labels):
+    """``harmonic_params(z, c) -> f0, amps, noise`` of a harmonic model."""
+
+    def __init__(self, model: AutoEncoder):
         super().__init__()
-        self.model, self.labels = model, labels
+        self.model = model
 
     def forward(self, z: Tensor, c: Tensor):
-        return _harmonic_params(self.model.decoder, z, self.labels(c), c[:, PITCH])
+        return self.model.decoder.params(z, self.model.conditioning(c), c[:, PITCH])
 
 
 class _Render(nn.Module):
@@ -234,7 +181,7 @@ def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = F
     for p in m.parameters():
         p.requires_grad_(False)
     frames = m.db is not None
-    labels = _Labels(m.conditioning) if m.conditioning is not None else None
+    labels = m.conditioning
     enc_labels = labels if m.cfg.model.conditioning.encoder else None
     magnitudes = frames and m.audio is not None
     d, shape, b = m.latent_dim, list(m.data_shape), "batch"
@@ -255,7 +202,7 @@ def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = F
         enc_out.append(_io("detune", [b], f"detune estimate in semitones (+-{DETUNE_RANGE}); add it to the pitch "
                                           "column of c before decode to reconstruct"))
     enc_in = [_io("x", [b, *shape], data_doc)] + ([c_in] if enc_labels is not None else [])
-    entries["encode"] = (_Encode(m, enc_labels), (x_ex, c_ex)[:len(enc_in)], enc_in, enc_out,
+    entries["encode"] = (_Encode(m), (x_ex, c_ex)[:len(enc_in)], enc_in, enc_out,
                          "data (and labels) -> latent code")
     dec_needs_c = labels is not None
     dec_out = [_io("frames", [b, *shape], data_doc + " (the model's mean reconstruction)")]
@@ -263,17 +210,17 @@ def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = F
         dec_out.append(_io("magnitudes", [b, *shape], f"linear {m.audio.spec.representation} magnitudes of the "
                                                       "frames (no dB scale needed)"))
     dec_in = [_io("z", [b, d], "latent code")] + ([c_in] if dec_needs_c else [])
-    entries["decode"] = (_Decode(m, labels, magnitudes), (z_ex, c_ex)[:len(dec_in)], dec_in, dec_out,
+    entries["decode"] = (_Decode(m, magnitudes), (z_ex, c_ex)[:len(dec_in)], dec_in, dec_out,
                          "latent code (and labels) -> frames")
     if m.harmonic:
         w, k, n = m.decoder.window, m.decoder.k, m.decoder.n
         hp_out = [_io("f0", [b, w], "fundamental per frame in Hz (midi_to_hz of the pitch column)"),
                   _io("amps", [b, w, k], "time-domain sine amplitudes of the partials k * f0, k = 1..K"),
                   _io("noise", [b, w, n], "noise band levels (STFT magnitudes), bands linear over 0..Nyquist")]
-        entries["harmonic_params"] = (_HarmonicParams(m, labels), (z_ex, c_ex), dec_in, hp_out,
+        entries["harmonic_params"] = (_HarmonicParams(m), (z_ex, c_ex), dec_in, hp_out,
                                       "controls of a harmonic-plus-noise synthesizer")
         with torch.no_grad():
-            f0_ex, amps_ex, noise_ex = _harmonic_params(m.decoder, z_ex, labels(c_ex), c_ex[:, PITCH])
+            f0_ex, amps_ex, noise_ex = m.decoder.params(z_ex, labels(c_ex), c_ex[:, PITCH])
         n_stft = m.audio.spec.n_fft // 2 + 1
         entries["render_magnitudes"] = (_Render(m.audio.spec), (f0_ex, amps_ex, noise_ex), hp_out,
                                         [_io("magnitudes", [b, w, n_stft], "linear STFT magnitudes (n_fft // 2 + 1 "
