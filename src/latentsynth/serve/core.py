@@ -102,7 +102,7 @@ class Instrument:
 
     # -- planes -----------------------------------------------------------------------------------------------
     def plane(self, spec: api.PlaneSpec) -> Plane:
-        dims = tuple(spec.dims) if spec.kind == "dims" else None
+        dims = tuple(spec.dims) if spec.kind == "dims" and spec.dims is not None else None
         if spec.kind == "dims" and dims is None:
             raise SynthError("plane.dims: two latent dimensions are needed for a plane of kind 'dims'")
         key = (spec.kind, dims)
