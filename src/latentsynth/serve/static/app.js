@@ -693,6 +693,9 @@ async function main() {
   } catch (e) { status(`could not load: ${e.message}`, true); }
 }
 
+window.__dots = () => S.dotsPx;  // for tests: note dots in pad pixels
+window.__hop = () => S.info.hop_seconds;
+
 function setRange2(el) { el.value = 0; el.dispatchEvent(new Event("input")); }
 
 main();
