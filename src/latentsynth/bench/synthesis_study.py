@@ -46,7 +46,7 @@ from ..folders import atomic_write_text, write_csv, write_json
 from .report import welch
 
 STUDY_KINDS: tuple[str, ...] = ("lerp", "slerp", "expressive", "geodesic", "traversal", "walk", "circle", "spiral")
-KEY_METRICS: tuple[str, ...] = ("centroid_smoothness", "centroid_monotonicity", "centroid_tv_ratio",
+KEY_METRICS: tuple[str, ...] = ("centroid_smoothness", "centroid_abs_monotonicity", "centroid_tv_ratio",
                                 "loudness_smoothness", "f0_stability_cents", "decoded_length", "frechet",
                                 "wasserstein_mean")
 DIRECTION = {"centroid_smoothness": "lower", "centroid_tv_ratio": "lower", "loudness_smoothness": "lower",
@@ -161,6 +161,7 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
             y, z, c = render_path(synth, pf)
             desc = path_descriptors(synth, z, c)
             rep = path_report(synth, z, c, desc=desc)
+            rep.update({f"{n}_abs_monotonicity": abs(rep[f"{n}_monotonicity"]) for n in TORCH_DESCRIPTORS})
             ad = frame_descriptors(y, sr, synth.spec.n_fft, hop, f0_method="yin")
             fake = np.stack([desc[n] for n in TORCH_DESCRIPTORS], 1)
             dist = descriptor_distances(real, fake, TORCH_DESCRIPTORS)
@@ -275,7 +276,7 @@ def study_markdown(rows: list[dict], pred: list[dict], kinds: tuple[str, ...], p
              "audio (std of cents around the median, voiced frames). Frechet / Wasserstein: the path's decoded "
              "frames against the model's decoded training codes (5 descriptors, in real stds). Direction: lower "
              "is better for smoothness (mean |2nd difference| / range), tv ratio (1 = monotone), f0 stability "
-             "and the distances; monotonicity is the Spearman correlation with time (|1| for a sweep).", ""]
+             "and the distances; abs monotonicity is |Spearman correlation with time| (1 for a sweep either way).", ""]
     lines += ["## Mean ± std over pairs (and seeds)", "",
               "| generator | model | " + " | ".join(metrics) + " |", "|---|---|" + "---:|" * len(metrics)]
     for k in kinds:
