@@ -166,6 +166,9 @@ def test_rendering_a_path_file_and_its_errors(trained):
     f = synth.decoded_distance_fn(c)(z)
     steps = (f[1:] - f[:-1]).norm(dim=1)
     assert float(steps.std() / steps.mean()) < 0.2
+    held = PathFile.from_tensor(z[:1], pitch=60.0, instrument="Fl", duration=0.3)  # one point held 0.3 s
+    y1, z1, _ = render_path(synth, held)
+    assert len(z1) == int(np.ceil(0.3 / synth.hop_seconds)) and bool((z1 == z[:1]).all())
     with pytest.raises(SynthError, match=r"expected codes \[T, 16\]"):
         synth.render(torch.zeros(4, 3))
     with pytest.raises(LabelError, match="pitch: 200.0 is not a MIDI pitch"):

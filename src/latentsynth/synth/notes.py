@@ -86,8 +86,8 @@ def render_path(synth: Synth, pf: PathFile, method: str = "auto", n_iter: int = 
         if pf.constant_speed and len(z) > 1:
             z = constant_speed(z, synth.decoded_distance_fn(c), points)
         else:
-            z = resample_path(z, points) if len(z) > 1 else z.expand(points, -1)
+            z = resample_path(z, points) if len(z) > 1 else z.expand(points, -1).clone()
         if c is not None:
-            c = resample_path(c, points) if len(c) > 1 else c.expand(points, -1)
+            c = resample_path(c, points) if len(c) > 1 else c.expand(points, -1).clone()
             c[:, 1:] = c[:, 1:].round()
     return synth.render(z, c, method, n_iter, seed), z, c
