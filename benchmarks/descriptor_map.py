@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from timing import timed  # noqa: E402  (benchmarks/timing.py)
 
 from latentsynth.folders import write_csv
 from latentsynth.synth import Synth
@@ -28,14 +28,6 @@ from latentsynth.threads import set_threads
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up (lazy imports, caches)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:

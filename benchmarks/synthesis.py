@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import librosa
 import numpy as np
 import torch
+from timing import timed  # noqa: E402  (benchmarks/timing.py)
 
 from latentsynth.data import data_module
 from latentsynth.dsp import multi_resolution_stft_distance
@@ -37,15 +36,6 @@ from latentsynth.threads import set_threads
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 
 
-def timed(fn, repeats: int) -> float:
-    """Median wall seconds of ``fn()`` over ``repeats`` calls (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def speed(synth: Synth, repeats: int) -> list[dict]:

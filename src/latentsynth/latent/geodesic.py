@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from .checks import check_path, check_T, check_vec, same_d
+from .optim import CosineAdam
 from .paths import resample_path
 
 Decoder = Callable[[Tensor], Tensor]
@@ -160,8 +161,7 @@ def geodesic(z0: Tensor, z1: Tensor, decode: Decoder, n_points: int = 16, steps:
 
     # Adam (beta 0.9, 0.999) with cosine-decayed step size, written out: torch.optim's first step costs ~2 s of
     # lazy imports in a fresh process, longer than the whole optimisation
-    m, v = torch.zeros_like(inner), torch.zeros_like(inner)
-    b1, b2, eps = 0.9, 0.999, 1e-8
+    adam = CosineAdam(inner, lr * unit, steps)
     trace: list[float] = []
     best_obj, best = math.inf, inner.detach().clone()
     with torch.enable_grad():
@@ -178,12 +178,7 @@ def geodesic(z0: Tensor, z1: Tensor, decode: Decoder, n_points: int = 16, steps:
             if it == steps:
                 break
             (grad,) = torch.autograd.grad(obj, [inner])
-            with torch.no_grad():
-                m.mul_(b1).add_(grad, alpha=1 - b1)
-                v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-                step_size = lr * unit * 0.5 * (1 + math.cos(math.pi * it / max(steps, 1)))
-                m_hat, v_hat = m / (1 - b1 ** (it + 1)), v / (1 - b2 ** (it + 1))
-                inner.sub_(step_size * m_hat / (v_hat.sqrt() + eps))
+            adam.step(grad, it)
 
     path = torch.cat([z0[None], best, z1[None]])
     with torch.no_grad():

@@ -42,6 +42,7 @@ from torch import Tensor
 
 from ..evaluation.descriptors import label
 from ..latent.geodesic import knn_sq_distance
+from ..latent.optim import CosineAdam
 from ..latent.paths import resample_path
 from .descriptors import TORCH_DESCRIPTORS, decoded_descriptors, labels_for
 
@@ -200,8 +201,7 @@ def targeted_path(synth, targets: dict[str, Any], points: int | None = None, c: 
         return r
 
     z = init.clone().requires_grad_(True)
-    m, v = torch.zeros_like(z), torch.zeros_like(z)
-    b1, b2, eps = 0.9, 0.999, 1e-8
+    adam = CosineAdam(z, lr * std, steps)
     trace: list[float] = []
     best_obj, best = math.inf, init.clone()
     with torch.enable_grad():
@@ -214,11 +214,7 @@ def targeted_path(synth, targets: dict[str, Any], points: int | None = None, c: 
             if it == steps or not math.isfinite(val):
                 break
             (g,) = torch.autograd.grad(obj, [z])
-            with torch.no_grad():
-                m.mul_(b1).add_(g, alpha=1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                step = lr * std * 0.5 * (1 + math.cos(math.pi * it / max(steps, 1)))
-                z.sub_(step * (m / (1 - b1 ** (it + 1))) / ((v / (1 - b2 ** (it + 1))).sqrt() + eps))
+            adam.step(g, it)
     z_out = resample_path(best, points)
     seconds_opt = time.perf_counter() - t0
     cT = None if c1 is None else c1.expand(points, -1)
