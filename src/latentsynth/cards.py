@@ -7,7 +7,15 @@ import shutil
 from pathlib import Path
 
 from .config import load_config
-from .folders import MODEL_FILES, atomic_write, atomic_write_text, check_model_folder, load_metrics, read_json
+from .folders import (
+    CODES_FILE,
+    MODEL_FILES,
+    atomic_write,
+    atomic_write_text,
+    check_model_folder,
+    load_metrics,
+    read_json,
+)
 from .metric_table import METRIC, view
 
 
@@ -56,7 +64,7 @@ def write_card(run: str | Path, note: str = "") -> Path:
 
 
 #: the files of a model folder that travel with an exported model (checkpoints and logs stay behind)
-EXPORTED = (*MODEL_FILES, "metrics.json", "curves.png", "notes.png")
+EXPORTED = (*MODEL_FILES, "metrics.json", "curves.png", "notes.png", CODES_FILE)  # CODES_FILE: frame models
 
 
 def export_model(run: str | Path, dest: str | Path, note: str = "") -> Path:
