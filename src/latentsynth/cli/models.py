@@ -37,7 +37,10 @@ def train(
             return fit(cfg, out, resume=resume, quiet=quiet)
 
     run = guarded(go)
-    typer.echo(f"saved model folder: {run}")
+    from ..training.fit import launched_rank
+
+    if not launched_rank():  # DDP workers (rank > 0) write and say nothing
+        typer.echo(f"saved model folder: {run}")
 
 
 @app.command("eval")

@@ -60,8 +60,22 @@ def passthrough_collate(batch):
     return batch
 
 
+def _rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of the initialised torch.distributed process group, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class EpochSampler(Sampler[int]):
-    """Random permutation that depends only on (seed, epoch), so a resumed run sees the same batches."""
+    """Random permutation that depends only on (seed, epoch), so a resumed run sees the same batches.
+
+    Under torch.distributed (Lightning DDP, which does not replace a custom sampler: the trainer runs with
+    ``use_distributed_sampler=False``) rank r of W takes ``perm[r::W]`` of the same permutation, cut to
+    ``n // W`` items so every rank runs the same number of batches; the ranks' slices are disjoint.
+    """
 
     def __init__(self, n: int, seed: int = 0):
         self.n, self.seed, self.epoch = n, seed, 0
@@ -71,10 +85,14 @@ class EpochSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        perm = torch.randperm(self.n, generator=g)
+        rank, world = _rank_and_world()
+        if world > 1:
+            perm = perm[rank:(self.n // world) * world:world]
+        return iter(perm.tolist())
 
     def __len__(self) -> int:
-        return self.n
+        return self.n // _rank_and_world()[1]
 
 
 def split_indices(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ A run folder ``<out>/<name>/`` holds::
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 import time
@@ -137,6 +138,15 @@ def _config_differences(a: dict, b: dict, prefix: tuple = ()) -> list[tuple]:
     return diffs
 
 
+def launched_rank() -> int:
+    """The rank a launcher gave this process before any trainer exists: Lightning's DDP launcher re-runs the
+    command line with ``LOCAL_RANK`` (and ``NODE_RANK``) set, torchrun sets ``RANK``, SLURM ``SLURM_PROCID``.
+    Non-zero on every process but the one that writes the run folder."""
+    ranks = [int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
+             if os.environ.get(k, "").strip().isdigit()]
+    return max(ranks, default=0)
+
+
 def build_data(cfg: RunConfig):
     """Images or spectrogram frames, not yet set up (see :func:`latentsynth.data.data_module`)."""
     return data_module(cfg, setup=False)
@@ -152,6 +162,8 @@ def train(cfg: RunConfig, out: str | Path = "runs", resume: bool = False, quiet:
     run = Path(out) / cfg.name
     ckpt_dir = run / "checkpoints"
     last = ckpt_dir / "last.ckpt"
+    if launched_rank() > 0:  # a DDP worker: rank 0 checked and wrote the run folder; this one writes nothing
+        return _fit(cfg, run, resume, True, extra_callbacks)
     for folder in (Path(out), run):
         if folder.exists() and not folder.is_dir():
             raise ConfigError(f"{folder}: a file, not a folder; --out is the folder that holds the run folders "
@@ -198,12 +210,16 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into the same folder
+    # DDP: every rank validates on the whole validation set (same value on each rank, nothing to reduce); the
+    # train/* epoch means are rank 0's shard
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     data = build_data(cfg)
     data.setup("fit")
     audio = data.audio_info().model_dump(mode="json") if cfg.data.kind == "frames" else None
     module = LitAutoEncoder(to_dict(cfg), list(data.shape), audio)  # frame models carry their audio settings
 
+    quiet = quiet or launched_rank() > 0
     tty = sys.stderr.isatty() and not quiet
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1,
@@ -228,6 +244,7 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
             enable_progress_bar=tty, enable_model_summary=tty,
             log_every_n_steps=min(t.log_every_n_steps, batches_per_epoch),
             plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, deterministic=False,
+            use_distributed_sampler=False,  # EpochSampler shards itself across ranks (same seeded order)
         )
     except (MisconfigurationException, ValueError, TypeError, ImportError) as err:
         settings = (f"train.accelerator={t.accelerator} train.devices={t.devices} train.strategy={t.strategy} "

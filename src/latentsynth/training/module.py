@@ -67,8 +67,10 @@ class LitAutoEncoder(L.LightningModule):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # the noise of every batch depends only on (seed, epoch, batch): a resumed run replays it exactly,
-        # whatever else (loggers, data loader iterators) drew from the global generator in between
-        torch.manual_seed((self.cfg.train.seed * 100_003 + self.current_epoch) * 1_000_003 + batch_idx)
+        # whatever else (loggers, data loader iterators) drew from the global generator in between; DDP ranks
+        # (other data, see EpochSampler) draw other noise
+        torch.manual_seed((self.cfg.train.seed * 100_003 + self.current_epoch) * 1_000_003 + batch_idx
+                          + 7_919 * self.global_rank)
 
     def on_validation_epoch_start(self) -> None:
         torch.manual_seed(self.cfg.train.seed * 100_003 + self.current_epoch + 7)
