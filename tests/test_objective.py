@@ -23,7 +23,8 @@ def _fit(module: LitAutoEncoder, x: torch.Tensor, epochs: int, batch_size: int, 
     loader = DataLoader(TensorDataset(x, torch.zeros(len(x), dtype=torch.long)), batch_size=batch_size)
     trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-                        callbacks=list(callbacks), accelerator="cpu", devices=1)
+                        callbacks=list(callbacks), accelerator="cpu", devices=1,
+                        log_every_n_steps=1)  # step metrics are logged at the logging steps only: every step
     trainer.fit(module, train_dataloaders=loader)
     return trainer
 
@@ -67,8 +68,11 @@ def test_logged_loss_is_recon_plus_scheduled_weight_times_penalty(preset, weight
     module = LitAutoEncoder(to_dict(cfg), [1, 28, 28])
     x = torch.rand(BATCHES * 8, 1, 28, 28)
     hand = HandLoss(weight, factor)
-    _fit(module, x, EPOCHS, 8, [hand])
+    trainer = _fit(module, x, EPOCHS, 8, [hand])
     assert len(hand.rows) == BATCHES * EPOCHS
+    # the epoch mean (accumulated by the module, logged once per epoch) of the last epoch's batch losses
+    last = [r[0] for r in hand.rows[-BATCHES:]]
+    assert float(trainer.callback_metrics["train/loss_epoch"]) == pytest.approx(sum(last) / len(last), rel=1e-5)
     for step, (returned, logged, value, w, penalty) in enumerate(hand.rows):
         assert logged == pytest.approx(value, rel=1e-5, abs=1e-5), step
         assert returned == pytest.approx(logged, rel=1e-6), step

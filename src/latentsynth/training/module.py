@@ -43,6 +43,10 @@ class LitAutoEncoder(L.LightningModule):
         self.automatic_optimization = False
         self._epoch_start = 0.0
         self._epoch_samples = 0
+        self._epoch_sums: Tensor | None = None  # batch-size-weighted sums of the step metrics of this epoch
+        self._val_sums: Tensor | None = None  # the same for the validation metrics
+        self._val_count = 0
+        self._val_start = self._val_seconds = 0.0  # validation inside a training epoch: not training time
 
     # ----------------------------------------------------------------------------------- helpers
     def reg_weight(self, batch_idx: int) -> float:
@@ -55,6 +59,12 @@ class LitAutoEncoder(L.LightningModule):
         """The batch's labels ``c [B, 4]`` for a conditioned model (frame batches carry them), else None."""
         return y if self.model.conditioned else None
 
+    def _log_this_step(self) -> bool:
+        """Whether Lightning writes step metrics to the loggers at this batch (every ``log_every_n_steps``);
+        step values are logged only then: one ``self.log`` costs about a millisecond."""
+        connector = getattr(self._trainer, "_logger_connector", None)
+        return bool(getattr(connector, "should_update_logs", True))
+
     def _optimizers(self):
         opts = self.optimizers()
         if isinstance(opts, list):
@@ -63,17 +73,30 @@ class LitAutoEncoder(L.LightningModule):
 
     # ----------------------------------------------------------------------------------- training
     def on_train_epoch_start(self) -> None:
-        self._epoch_start, self._epoch_samples = time.perf_counter(), 0
+        self._epoch_start, self._epoch_samples, self._epoch_sums = time.perf_counter(), 0, None
+        self._val_seconds = 0.0
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # the noise of every batch depends only on (seed, epoch, batch): a resumed run replays it exactly,
         # whatever else (loggers, data loader iterators) drew from the global generator in between; DDP ranks
         # (other data, see EpochSampler) draw other noise
-        torch.manual_seed((self.cfg.train.seed * 100_003 + self.current_epoch) * 1_000_003 + batch_idx
-                          + 7_919 * self.global_rank)
+        seed = ((self.cfg.train.seed * 100_003 + self.current_epoch) * 1_000_003 + batch_idx
+                + 7_919 * self.global_rank)
+        if self.device.type == "cpu":  # the CPU generator alone: torch.manual_seed also visits every backend
+            torch.default_generator.manual_seed(seed)
+        else:
+            torch.manual_seed(seed)
 
     def on_validation_epoch_start(self) -> None:
         torch.manual_seed(self.cfg.train.seed * 100_003 + self.current_epoch + 7)
+        self._val_sums, self._val_count, self._val_start = None, 0, time.perf_counter()
+
+    def on_validation_epoch_end(self) -> None:
+        self._val_seconds += time.perf_counter() - self._val_start
+        if self._val_sums is not None:  # batch-size-weighted means, as Lightning's on_epoch reduction
+            means = self._val_sums / self._val_count
+            self.log_dict(dict(zip(self._val_keys, means, strict=True)), on_step=False, on_epoch=True,
+                          batch_size=self._val_count, prog_bar=False)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -105,13 +128,23 @@ class LitAutoEncoder(L.LightningModule):
             self.manual_backward(d_loss)
             disc_opt.step()
             logs["train/disc_loss"] = d_loss
-        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=len(x))
-        self.log("train/reg_weight", weight, on_step=True, on_epoch=False, batch_size=len(x))
+        # step values go to the loggers every log_every_n_steps; the epoch means (train/*_epoch, weighted by
+        # batch size as Lightning's) are accumulated in one tensor and logged once, at the epoch's last batch
+        values = torch.stack([v.detach().float() for v in logs.values()])
+        self._epoch_sums = values * len(x) + (0 if self._epoch_sums is None else self._epoch_sums)
         self._epoch_samples += len(x)
+        if self._log_this_step():
+            self.log_dict({f"{k}_step": v for k, v in zip(logs, values, strict=True)}, on_step=True, on_epoch=False,
+                          batch_size=len(x))
+            self.log("train/reg_weight", weight, on_step=True, on_epoch=False, batch_size=len(x))
+        if batch_idx + 1 >= self.trainer.num_training_batches:
+            means = self._epoch_sums / self._epoch_samples
+            self.log_dict({f"{k}_epoch": v for k, v in zip(logs, means, strict=True)}, on_step=False, on_epoch=True,
+                          batch_size=self._epoch_samples)
         return loss.detach()
 
     def on_train_epoch_end(self) -> None:
-        seconds = time.perf_counter() - self._epoch_start
+        seconds = time.perf_counter() - self._epoch_start - self._val_seconds  # the training batches alone
         self.log("train/samples_per_s", self._epoch_samples / max(seconds, 1e-9))
         self.log("train/epoch_seconds", seconds)
         scheds = self.lr_schedulers()
@@ -132,17 +165,25 @@ class LitAutoEncoder(L.LightningModule):
         if self.cfg.data.kind == "images" or self.cfg.data.normalize == "minmax":  # BCE needs data in [0, 1]
             logs["val/bce"] = F.binary_cross_entropy(r.clamp(1e-6, 1 - 1e-6), x.clamp(0, 1),
                                                      reduction="none").flatten(1).sum(1).mean()
-        self.log_dict(logs, on_step=False, on_epoch=True, batch_size=len(x), prog_bar=False)
+        # accumulated in one tensor, logged once in on_validation_epoch_end (a self.log costs ~1 ms)
+        values = torch.stack([v.detach().float() for v in logs.values()]) * len(x)
+        self._val_sums = values if self._val_sums is None else self._val_sums + values
+        self._val_count += len(x)
+        self._val_keys = list(logs)
 
     # ----------------------------------------------------------------------------------- optimizers
     def configure_optimizers(self):
         o = self.cfg.optim
         cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
-        opt = cls(self.model.autoencoder_parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        # the fused kernel updates every parameter in one pass (CPU: ~4x faster than the per-tensor loop, which is
+        # ~20% of an MLP step); the model is on its device when Lightning calls this
+        fused = True if self.device.type in ("cpu", "cuda") else None
+        opt = cls(self.model.autoencoder_parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay,
+                  fused=fused)
         opts = [opt]
         if self.adversarial:
             opts.append(torch.optim.Adam(self.model.regularizer.discriminator.parameters(),
-                                         lr=self.cfg.regularizer.disc_lr, betas=tuple(o.betas)))
+                                         lr=self.cfg.regularizer.disc_lr, betas=tuple(o.betas), fused=fused))
         scheds = []
         for op in opts:
             if o.scheduler == "multistep":
