@@ -319,3 +319,61 @@ def test_import_nsynth_errors(tmp_path):
     (tmp_path / "examples.json").write_text("{not json")
     with pytest.raises(DataError, match="not valid JSON"):
         import_nsynth(tmp_path, tmp_path / "out")
+
+
+# ------------------------------------------------------------------------------------------ robustness (#16 item 7)
+
+
+def test_import_tinysol_names_missing_files_links_and_bad_pitches(tmp_path):
+    src = tmp_path / "TinySOL"
+    tone(src / "Winds/Flute/ordinario/Fl-ord-C4-mf-N-N.wav", f0=261.6)
+    tone(src / "Winds/Flute/ordinario/Fl-ord-D4-mf-N-N.wav", f0=293.7)  # CSV says E4: warned, CSV kept
+    tone(src / "Winds/Flute/ordinario/Fl-ord-B9-mf-N-N.wav", f0=440)  # B9 = MIDI 131: outside 0-127
+    (src / "Winds/Flute/ordinario/Fl-ord-A4-mf-N-N.wav").symlink_to(src / "gone.wav")  # dangling link
+    header = ["Path", "Family", "Instrument (abbr.)", "Technique (abbr.)", "Pitch", "Pitch ID (MIDI)", "Dynamics"]
+    rows = [["Winds/Flute/ordinario/Fl-ord-C4-mf-N-N.wav", "Winds", "Fl", "ord", "C4", "60", "mf"],
+            ["Winds/Flute/ordinario/Fl-ord-D4-mf-N-N.wav", "Winds", "Fl", "ord", "E4", "64", "mf"],
+            ["Winds/Flute/ordinario/Fl-ord-B4-mf-N-N.wav", "Winds", "Fl", "ord", "B4", "71", "mf"]]  # no file
+    with (src / "TinySOL_metadata.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    import_sol(src, tmp_path / "out", quiet=True)
+    why = skipped(tmp_path / "out")
+    assert "dangling link" in why["Fl-ord-A4-mf-N-N.wav"] and "gone.wav" in why["Fl-ord-A4-mf-N-N.wav"]
+    assert "listed in the metadata CSV but missing" in why["Fl-ord-B4-mf-N-N.wav"]
+    assert "outside MIDI 0-127" in why["Fl-ord-B9-mf-N-N.wav"]
+    warned = {Path(w["file"]).name: w["note"] for w in report(tmp_path / "out")["warnings"]}
+    assert "contradicts the file name" in warned["Fl-ord-D4-mf-N-N.wav"]
+    notes = {Path(n.path).name: n.pitch for n in C.read_metadata(tmp_path / "out")}
+    assert notes == {"Fl-ord-C4-mf-N-N.wav": 60, "Fl-ord-D4-mf-N-N.wav": 64}
+
+
+def test_float_file_beyond_full_scale_is_normalised_with_a_warning(tmp_path):
+    path = tmp_path / "loud.wav"
+    t = np.arange(22050) / 44100
+    sf.write(path, (2.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 44100, subtype="FLOAT")
+    y, _, notes = C.read_audio(path)
+    assert np.abs(y).max() == pytest.approx(1.0, abs=1e-6)
+    assert any("beyond full scale" in n and "normalised" in n for n in notes), notes
+
+
+def test_prepare_rebuilds_a_wav_changed_in_place(tmp_path):
+    import os
+
+    from latentsynth.data.audio import PrepConfig, prepare
+
+    src = tmp_path / "TinySOL"
+    for name, f0 in (("Fl-ord-C4-mf-N-N.wav", 261.6), ("Fl-ord-D4-mf-N-N.wav", 293.7)):
+        tone(src / "Winds/Flute/ordinario" / name, f0=f0)
+    import_sol(src, tmp_path / "corpus", quiet=True)
+    cfg = PrepConfig()
+    out = prepare(tmp_path / "corpus", cfg, workers=1, quiet=True)
+    before = np.load(out / "features.npy").copy()
+    wav = tmp_path / "corpus/wav/Fl-ord-D4-mf-N-N.wav"
+    st = wav.stat()
+    tone(wav, f0=587.3, amp=0.5)  # same name, other content (and size/mtime)
+    os.utime(wav, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    out2 = prepare(tmp_path / "corpus", cfg, workers=1, quiet=True)
+    assert out2 == out
+    after = np.load(out / "features.npy")
+    assert report(out)["built"] == 1 and report(out)["kept"] == 1  # only the changed note was recomputed
+    assert not np.allclose(before, after)

@@ -112,6 +112,9 @@ def read_audio(path: str | Path, checks: AudioChecks = AudioChecks()) -> tuple[n
     if not np.all(np.isfinite(y)):
         raise BadAudio("corrupt samples (NaN or infinite values)")
     peak = float(np.abs(y).max())
+    if peak > 1.0:  # a float file beyond full scale: scaled down, not clipped when written as 16-bit
+        y = y / peak
+        notes.append(f"peak {peak:.3g} beyond full scale ({20 * np.log10(peak):+.1f} dBFS): normalised to 1.0")
     if peak <= 10 ** (checks.silence_db / 20):
         raise BadAudio(f"silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS <= {checks.silence_db:.0f})")
     if len(y) / sr < checks.min_duration:

@@ -135,7 +135,16 @@ def _one_thread() -> None:
 
 
 def _fingerprint(corpus: Path) -> str:
-    return stable_hash((corpus / "metadata.csv").read_bytes(), 16)
+    """The metadata and the size and mtime of every listed file: a WAV changed in place (same name) makes a
+    finished cache stale, and the rebuild recomputes only the changed notes (shard names carry the same tag)."""
+    stats = []
+    for n in read_metadata(corpus):
+        try:
+            st = (corpus / n.path).stat()
+            stats.append(f"{n.path}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            stats.append(f"{n.path}:missing")
+    return stable_hash((corpus / "metadata.csv").read_bytes().decode("utf-8", "replace") + "\n".join(stats), 16)
 
 
 def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Path | None = None,

@@ -146,12 +146,29 @@ def import_sol(src: str | Path, out: str | Path, checks: AudioChecks = AudioChec
         raise DataError(f"{src}: not a folder; point it at the unpacked TinySOL/OrchideaSOL folder")
     report = BuildReport(kind="import-tinysol")
     labels = _read_sol_csv(src)
-    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() != ".csv"
-                   and "metadata" not in p.name.lower() and not p.name.startswith("."))
+    every = sorted(src.rglob("*"))
+    for p in every:  # links whose target is gone: named, not silently passed over
+        if p.is_symlink() and not p.exists():
+            report.skip(p.relative_to(src).as_posix(), f"dangling link (to {p.readlink()}): its target is missing")
+    files = [p for p in every if p.is_file() and p.suffix.lower() != ".csv"
+             and "metadata" not in p.name.lower() and not p.name.startswith(".")]
+    found = {p.relative_to(src).as_posix() for p in files}
+    names = {p.name for p in files}
+    for key in labels:  # rows of the metadata CSV with no file
+        if key and key not in found and Path(key).name not in names:
+            report.skip(key, "listed in the metadata CSV but missing from the folder")
     items = []
     for p in files:
         rel = p.relative_to(src).as_posix()
         lab = labels.get(rel) or next((v for k, v in labels.items() if k.endswith("/" + p.name)), None)
+        if lab is not None and "error" not in lab:
+            try:
+                named = parse_sol_name(p)["pitch"]
+            except ValueError:
+                named = None
+            if named is not None and named != lab["pitch"]:  # older TinySOL names: the CSV's label is kept
+                report.warn(rel, f"pitch {lab['pitch']} in the metadata CSV contradicts the file name "
+                                 f"({named}); the CSV's pitch is used")
         if lab is None:
             try:
                 lab = parse_sol_name(p)
@@ -163,6 +180,9 @@ def import_sol(src: str | Path, out: str | Path, checks: AudioChecks = AudioChec
             continue
         if not lab["instrument"]:
             report.skip(rel, "no instrument label")
+            continue
+        if not 0 <= int(lab["pitch"]) <= 127:
+            report.skip(rel, f"pitch {lab['pitch']} outside MIDI 0-127")
             continue
         lab = dict(lab, source_file=rel)
         stem = Path(p.name).stem
