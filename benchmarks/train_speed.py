@@ -188,7 +188,8 @@ def main() -> None:
     lines += [f"| {r['trainer']} | {r['images_per_s']:,} | {r['vs_plain']:.2f}x | "
               f"{'' if r['vs_pythae'] is None else format(r['vs_pythae'], '.2f') + 'x'} |" for r in table]
     if "pythae" not in rows:
-        lines += ["", "pythae is not installed in this environment (`make bench-peer` installs it): its row is skipped."]
+        lines += ["", "pythae is not installed in this environment (`make bench-peer` installs it): its row is "
+                  "skipped."]
     atomic_write_text(args.out / "train_speed.md", "\n".join(lines) + "\n")
 
     import matplotlib.pyplot as plt
