@@ -71,12 +71,15 @@ def quality(synth: Synth, folder: Path, n_notes: int) -> list[dict]:
         y = torch.from_numpy(note_audio(data, k))[None]
         pf = encode_note(synth, Path(data.cfg.corpus) / r["path"], pitch=float(r["pitch"]),
                          instrument=r["instrument"], dynamics=r["dynamics"], style=r["style"])
-        c = torch.tensor([synth.info.label_row(float(p), r["instrument"], r["dynamics"], r["style"])
-                          for p in (pf.pitch if isinstance(pf.pitch, list) else [pf.pitch] * len(pf.codes))])
+        c = None
+        if synth.model.conditioned:
+            curve = pf.pitch if isinstance(pf.pitch, list) else [pf.pitch] * len(pf.codes)
+            c = torch.tensor([synth.info.label_row(float(p), r["instrument"], r["dynamics"], r["style"])
+                              for p in curve])
         row = {"model": synth.model.cfg.name, "note": Path(r["path"]).stem}
         methods = ["additive", "griffinlim"] if synth.model.harmonic else ["griffinlim"]
         for m in methods:
-            out = torch.from_numpy(synth.render(pf.z, c if synth.model.conditioned else None, m))[None]
+            out = torch.from_numpy(synth.render(pf.z, c, m))[None]
             row[f"mrstft_{m}"] = float(multi_resolution_stft_distance(y, out)[0])
         ref, _ = note_magnitudes(synth.model, data, k)  # [F, T] the note's own magnitudes
         floor = invert(ref[None].float(), synth.spec, n_iter=32, length=y.shape[1])
