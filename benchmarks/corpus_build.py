@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from latentsynth.data.audio.frames import PrepConfig, prepare
 from latentsynth.data.audio.fluidsynth import render_corpus
+from latentsynth.data.audio.frames import PrepConfig, prepare
 from latentsynth.dsp import SpecConfig
 from latentsynth.folders import atomic_write_text, read_json, write_csv
 
