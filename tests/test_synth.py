@@ -173,6 +173,10 @@ def test_rendering_a_path_file_and_its_errors(trained):
         synth.render(torch.zeros(4, 3))
     with pytest.raises(LabelError, match="pitch: 200.0 is not a MIDI pitch"):
         synth.labels(3, 200.0)
+    lo, hi = synth.info.pitch_range  # a harmonic model plays an octave beyond its notes, not further
+    assert synth.labels(1, hi + 12)[0, 0] == hi + 12
+    with pytest.raises(LabelError, match=f"pitch: {hi + 13} is outside the model's range, MIDI {lo - 12}-{hi + 12}"):
+        synth.labels(2, float(hi + 13))
     mlp = Synth.load(trained[2])
     with pytest.raises(SynthError, match="additive rendering needs a harmonic model"):
         mlp.render(torch.zeros(4, mlp.latent_dim), method="additive")

@@ -30,6 +30,7 @@ from ..models import AutoEncoder
 from ..models.conditioning import LABELS, LabelError, NoAudioInfo
 
 METHODS = ("auto", "additive", "griffinlim")
+PITCH_MARGIN = 12  # semitones a harmonic model may play beyond the pitch range of its training notes
 
 
 FADE_SECONDS = 0.005  # raised-cosine fade in and out: no click where a sound starts or stops mid-wave
@@ -92,8 +93,13 @@ class Synth:
             raise LabelError(f"pitch: a curve of {len(curve)} values for a path of {n} points")
         row = torch.tensor(self.info.label_row(float(curve[0]), instrument, dynamics, style))
         out = row.repeat(n, 1)
+        margin = PITCH_MARGIN if self.model.harmonic else 0  # a harmonic decoder places partials at any f0
         for p in curve.unique():
-            self.info.label_row(float(p))  # every pitch of the curve must be a MIDI pitch
+            p = float(p)
+            self.info.label_row(p)  # every pitch of the curve must be a MIDI pitch
+            if self.model.conditioned and not lo - margin - 0.5 <= p <= hi + margin + 0.5:
+                raise LabelError(f"pitch: {p:g} is outside the model's range, MIDI {lo - margin}-{hi + margin} "
+                                 f"(its training notes span {lo}-{hi})")
         out[:, LABELS.index("pitch")] = curve.expand(n)
         return out
 
