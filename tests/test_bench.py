@@ -230,3 +230,12 @@ def test_finished_runs_get_generation_scores_without_retraining(real_data_dir, t
     assert m["probe_class_knn"] > m["probe_class_chance"] + 0.3 and 0 < m["probe_class_linear"] <= 1
     rows = list(csv.DictReader(open(root / "results.csv")))
     assert float(rows[0]["probe_class_knn"]) == m["probe_class_knn"]
+
+
+def test_a_sweep_file_with_a_key_given_twice_is_rejected(tmp_path):
+    from latentsynth.config import ConfigError
+
+    f = tmp_path / "dup.yaml"
+    f.write_text("data: mnist\nseeds: [0]\nvariations:\n  - {name: vae, preset: vae}\nseeds: [1]\n")
+    with pytest.raises(ConfigError, match=r"dup.yaml, line 5: not valid YAML \(duplicate key 'seeds'"):
+        load_sweep(f)

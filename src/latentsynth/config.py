@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .yamlfile import read_yaml
+
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
@@ -296,38 +298,8 @@ def validate(data: dict[str, Any], source: str = "config") -> RunConfig:
                           + format_validation_error(err, "\n  ", inputs=True)) from None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML safe loader that rejects a key given twice in one mapping (plain YAML keeps the last silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: set = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:  # unhashable key: construct_mapping reports it
-                break
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key}' (each key may appear once; remove one of them)",
-                    key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (binary or not UTF-8), so not a YAML config; restore it or give another file") from None
-    except yaml.MarkedYAMLError as err:
-        where = f", line {err.problem_mark.line + 1}" if err.problem_mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({err.problem or err.context})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    return data
+    return read_yaml(path, ConfigError)
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..config import PRESET_DIR, ConfigError, RunConfig, format_validation_error, load_config
+from ..yamlfile import read_yaml
 
 SWEEP_DIR = PRESET_DIR / "sweeps"
 
@@ -117,16 +117,14 @@ def load_sweep(source: str | Path) -> SweepSpec:
                               "or give the path of a sweep YAML file")
     if not path.exists():
         raise ConfigError(f"{path}: no such sweep file")
+    data = read_yaml(path, ConfigError)  # the configs' reader: a key given twice is an error here too
     try:
-        data = yaml.safe_load(path.read_text()) or {}
         if "extends" in data:  # reuse another sweep's variations, e.g. the same study on another data set
             parent = load_sweep(str(data.pop("extends"))).model_dump()
             parent.pop("name")  # the child is its own sweep (own folder), named after its file unless it says
             data = {**parent, "description": "", **data}
         data.setdefault("name", path.stem)
         return SweepSpec.model_validate(data)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
     except ValidationError as err:
         raise ConfigError(f"{path}: invalid sweep: {format_validation_error(err)}") from None
 
