@@ -132,6 +132,11 @@ def test_study_runner_writes_results_and_report(tiny, tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "study" / "results.csv")))
     assert len(rows) == 4 and {r["kind"] for r in rows} == {"lerp", "geodesic"} and rows[0]["group"] == "tiny"
     assert all(math.isfinite(float(r["centroid_smoothness"])) and float(r["frechet"]) >= 0 for r in rows)
+    # the FAD stand-in: one embedding Frechet per generator (its pairs pooled), from a classifier trained on the
+    # model's corpus and cached beside the results
+    fad = {r["kind"]: float(r["fad"]) for r in rows}
+    assert all(math.isfinite(v) and v >= 0 for v in fad.values()) and len(fad) == 2
+    assert list((tmp_path / "study").glob("classifier-*/classifier.safetensors"))
     text = report.read_text()
     assert "| lerp | tiny |" in text and "geodesic - lerp" not in text and "generator - lerp" in text
     assert "predictability" in text and (tmp_path / "study" / "predictability.csv").is_file()

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import load_config
 from ..evaluation.descriptors import descriptor_distances, f0_stability_cents, frame_descriptors, predictability
 from ..folders import atomic_write_text, write_csv, write_json
 from .report import welch
@@ -48,9 +49,9 @@ from .report import welch
 STUDY_KINDS: tuple[str, ...] = ("lerp", "slerp", "expressive", "geodesic", "traversal", "walk", "circle", "spiral")
 KEY_METRICS: tuple[str, ...] = ("centroid_smoothness", "centroid_abs_monotonicity", "centroid_tv_ratio",
                                 "loudness_smoothness", "f0_stability_cents", "decoded_length", "frechet",
-                                "wasserstein_mean")
+                                "wasserstein_mean", "fad")
 DIRECTION = {"centroid_smoothness": "lower", "centroid_tv_ratio": "lower", "loudness_smoothness": "lower",
-             "f0_stability_cents": "lower", "frechet": "lower", "wasserstein_mean": "lower"}
+             "f0_stability_cents": "lower", "frechet": "lower", "wasserstein_mean": "lower", "fad": "lower"}
 SEED_SUFFIX = re.compile(r"-s\d+$")
 
 
@@ -118,10 +119,53 @@ def _mean_std(v: list[float]) -> tuple[float, float, int]:
     return m, s, len(v)
 
 
+def audio_reference(folder: str | Path, out: Path, n_real: int = 4000, seed: int = 0, quiet: bool = False):
+    """The FAD stand-in of a model's corpus: a frame classifier (:mod:`latentsynth.evaluation.audio_classifier`)
+    trained on the corpus's training frames (cached in ``out/classifier-<corpus>``) and ``n_real`` real
+    training frames (linear STFT magnitudes); None when the corpus is not here or not STFT frames."""
+    from ..data import data_module
+    from ..evaluation.audio_classifier import (
+        load_frame_classifier,
+        save_frame_classifier,
+        train_frame_classifier,
+    )
+    from ..folders import load
+    from ..models.conditioning import DbScale
+
+    model = load(folder)
+    if model.cfg.data.representation != "stft":
+        return None
+    try:
+        data = data_module(model.cfg)
+    except (FileNotFoundError, ValueError):
+        return None
+    db = DbScale.from_info(data.audio_info())
+    mag = lambda ds: db.to_magnitude(ds.as_tensor().flatten(0, 1), data.spec)  # noqa: E731 - [N * W, F]
+    lab = lambda ds: ds.labels().repeat_interleave(ds.window, 0)  # noqa: E731
+    cache = out / f"classifier-{Path(model.cfg.data.corpus).name}"
+    train_mag = mag(data.train)
+    if (cache / "classifier.safetensors").is_file():
+        clf = load_frame_classifier(cache)
+    else:
+        sizes = {k: len(v) for k, v in data.vocab.items()}
+        clf, acc = train_frame_classifier(train_mag, lab(data.train), sizes, mag(data.test), lab(data.test),
+                                          seed=seed)
+        save_frame_classifier(clf, cache, {"test_" + k: v for k, v in acc.items()})
+        if not quiet:
+            print(f"frame classifier on {model.cfg.data.corpus}: test accuracy {acc}", flush=True)
+    g = torch.Generator().manual_seed(seed)
+    real = train_mag[torch.randperm(len(train_mag), generator=g)[:n_real]]
+    return clf, real
+
+
 def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str, ...] = STUDY_KINDS,
                 seconds: float = 2.0, seed: int = 0, geodesic_steps: int = 100, figures: bool = True,
-                quiet: bool = False) -> tuple[list[dict], list[dict]]:
-    """One model's rows (one per generator x pair) and predictability rows (one per descriptor)."""
+                quiet: bool = False, reference=None) -> tuple[list[dict], list[dict]]:
+    """One model's rows (one per generator x pair) and predictability rows (one per descriptor). With
+    ``reference`` (:func:`audio_reference`), each generator's frames, pooled over its pairs, also get the
+    Fréchet distance of their classifier embeddings to real frames (``fad``, the same on every row of the
+    generator)."""
+    from ..evaluation.audio_classifier import embedding_frechet
     from ..synth import Synth, make_path, render_path
     from ..synth.descriptors import (
         TORCH_DESCRIPTORS,
@@ -154,6 +198,7 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
     rows = []
     for kind in kinds:
         t_kind = time.perf_counter()
+        pooled = []
         for i, (a, b) in enumerate(note_sets):
             t0 = time.perf_counter()
             opt = {"steps": geodesic_steps} if kind == "geodesic" else {}
@@ -170,6 +215,12 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
                          "voiced": float(np.isfinite(ad["f0"]).mean()),
                          "frechet": dist["frechet"], "wasserstein_mean": dist["wasserstein_mean"],
                          "seconds": time.perf_counter() - t0})
+            if reference is not None:
+                pooled.append(synth.magnitudes(z, c))
+        if reference is not None:
+            fad = embedding_frechet(reference[0], reference[1], torch.cat(pooled))
+            for r in rows[-len(note_sets):]:
+                r["fad"] = fad
         if not quiet:
             print(f"[{run}] {kind}: {len(note_sets)} pairs ({time.perf_counter() - t_kind:.1f} s)", flush=True)
     if figures:
@@ -202,8 +253,12 @@ def run_study(models: list[str | Path], out: str | Path, pairs: int = 8, kinds: 
     if not folders:
         raise ValueError("no model folders to study")
     rows, pred, t0 = [], [], time.perf_counter()
+    references: dict[str, object] = {}
     for f in folders:
-        r, p = study_model(f, out, pairs, kinds, seconds, seed, geodesic_steps, figures, quiet)
+        corpus = str(load_config(f).data.corpus)
+        if corpus not in references:
+            references[corpus] = audio_reference(f, out, seed=seed, quiet=quiet)
+        r, p = study_model(f, out, pairs, kinds, seconds, seed, geodesic_steps, figures, quiet, references[corpus])
         rows += r
         pred += p
     write_csv(out / "results.csv", rows)
