@@ -288,3 +288,23 @@ def test_safe_peak():
     torch.testing.assert_close(both[0], quiet[0])
     assert float(both[1].abs().max()) == pytest.approx(0.99)
     assert (safe_peak(torch.zeros(2, 5)) == 0).all()
+
+
+def test_blocks_rendered_with_the_carried_phase_join_into_one_tone():
+    from latentsynth.dsp.harmonic import base_phase
+
+    spec = SpecConfig()
+    t = 40
+    f0 = torch.full((1, t), 233.0)
+    amps = torch.zeros(1, t, 8)
+    amps[..., 0], amps[..., 2] = 0.4, 0.2
+    whole = additive_synth(f0, amps, None, spec)  # [1, (t - 1) * hop]
+    half = (t // 2) * spec.hop_length
+    first = additive_synth(f0[:, : t // 2 + 1], amps[:, : t // 2 + 1], None, spec, length=half)
+    phase = base_phase(f0[:, : t // 2 + 1], half, spec)
+    second = additive_synth(f0[:, t // 2:], amps[:, t // 2:], None, spec, phase=phase)
+    joined = torch.cat([first, second], 1)
+    # truth: the single long render (no phase jump at the join)
+    torch.testing.assert_close(joined[:, : whole.shape[1]], whole, atol=1e-4, rtol=0)
+    restart = torch.cat([first, additive_synth(f0[:, t // 2:], amps[:, t // 2:], None, spec)], 1)
+    assert float((restart[:, : whole.shape[1]] - whole).abs().max()) > 0.05  # without it the phase jumps

@@ -142,6 +142,20 @@ def test_decode_points_and_paths(served, plane):
     assert int(r.headers["x-samples"]) == pytest.approx(10 * 256, abs=256)
 
 
+def test_held_blocks_continue_the_phase(served, plane):
+    """X-Phase: the fundamental's phase (cycles) at ``phase_at`` seconds into the block, the next block's start."""
+    _, _, c = served
+    z = plane["notes"][0]["code"]
+    body = {"codes": [z], "duration": 0.5, "pitch": 60, "instrument": "Vc", "format": "f32", "phase_at": 0.495}
+    r = c.post("/api/models/harm/decode", json=body)
+    n = round(0.495 * 22050)
+    f0 = 440 * 2 ** ((60 - 69) / 12)  # a point decoded at pitch 60 has no detune: f0 is constant
+    assert float(r.headers["x-phase"]) == pytest.approx((f0 * n / 22050) % 1, abs=1e-4)  # truth: the formula
+    r2 = c.post("/api/models/harm/decode", json={**body, "phase": float(r.headers["x-phase"])})
+    assert float(r2.headers["x-phase"]) == pytest.approx((2 * f0 * n / 22050) % 1, abs=1e-4)
+    assert c.post("/api/models/harm/decode", json={**body, "phase": 1.5}).status_code == 422
+
+
 @pytest.mark.parametrize("body, status, match", [
     (b"{not json", 422, "malformed JSON"),
     (b'{"codes": [[NaN' + b", 0" * 15 + b"]]}", 422, "finite"),

@@ -192,7 +192,25 @@ def _segment_ends(x: torch.Tensor, n_seg: int) -> tuple[torch.Tensor, torch.Tens
     return x[:, s.clamp(max=t - 1)], x[:, (s + 1).clamp(max=t - 1)]
 
 
-def _harmonic_audio(f0: torch.Tensor, amps: torch.Tensor, n_seg: int, spec: SpecConfig) -> torch.Tensor:
+def _f0_per_sample(f0: torch.Tensor, n_seg: int, spec: SpecConfig, dtype: torch.dtype) -> torch.Tensor:
+    """``f0 [B, T]`` -> ``[B, n_seg, hop]``: linear between frame centres, held after the last frame."""
+    w = torch.arange(spec.hop_length, device=f0.device, dtype=dtype) / spec.hop_length
+    f_start, f_end = _segment_ends(f0.to(dtype), n_seg)  # [B, S]
+    return torch.lerp(f_start[..., None], f_end[..., None], w)
+
+
+def base_phase(f0: torch.Tensor, samples: int, spec: SpecConfig, phase: torch.Tensor | None = None) -> torch.Tensor:
+    """The fundamental's phase in cycles ``[B]`` (in [0, 1)) after ``samples`` samples of :func:`additive_synth`
+    started at ``phase`` (``[B]``, default 0): pass it as the next block's ``phase`` and consecutive blocks are one
+    continuous tone (partial k's phase is k times this one)."""
+    n_seg = max(-(-samples // spec.hop_length), 1)
+    step = _f0_per_sample(f0, n_seg, spec, f0.dtype).reshape(len(f0), -1)[:, :samples].double() / spec.sample_rate
+    start = torch.zeros(len(f0), dtype=torch.float64) if phase is None else phase.double()
+    return torch.frac(start + step.sum(-1)).to(f0.dtype)
+
+
+def _harmonic_audio(f0: torch.Tensor, amps: torch.Tensor, n_seg: int, spec: SpecConfig,
+                    phase: torch.Tensor | None = None) -> torch.Tensor:
     """``f0 [B, T]``, ``amps [B, T, K]`` -> harmonic audio ``[B, n_seg * hop]`` (see :func:`additive_synth`).
 
     Works in blocks of segments (cache-sized on CPU) and, per block, only over the partials that are below
@@ -201,10 +219,10 @@ def _harmonic_audio(f0: torch.Tensor, amps: torch.Tensor, n_seg: int, spec: Spec
     batch, hop, sr, dtype = f0.shape[0], spec.hop_length, spec.sample_rate, amps.dtype
     n_harm = amps.shape[-1]
     w = torch.arange(hop, device=amps.device, dtype=dtype) / hop  # [hop]
-    f_start, f_end = _segment_ends(f0.to(dtype), n_seg)  # [B, S]
-    f0_up = torch.lerp(f_start[..., None], f_end[..., None], w)  # [B, S, hop]
+    f0_up = _f0_per_sample(f0, n_seg, spec, dtype)  # [B, S, hop]
     step = f0_up.reshape(batch, -1).double() / sr
-    cycles = torch.frac(torch.cumsum(step, -1) - step).to(dtype).view(batch, n_seg, hop)  # phase 0 at sample 0
+    start = 0.0 if phase is None else phase.double()[:, None]
+    cycles = torch.frac(start + torch.cumsum(step, -1) - step).to(dtype).view(batch, n_seg, hop)  # phase at 0
     # partials k = 1..n_valid are below Nyquist (and f0 > 0) at a sample
     ratio = (sr / 2) / f0_up.double().clamp(min=1e-30)
     n_valid = torch.where(f0_up > 0, (torch.ceil(ratio) - 1).clamp(0, n_harm), torch.zeros_like(ratio))
@@ -233,7 +251,8 @@ def _harmonic_audio(f0: torch.Tensor, amps: torch.Tensor, n_seg: int, spec: Spec
 
 
 def additive_synth(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | None, spec: SpecConfig,
-                   length: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+                   length: int | None = None, generator: torch.Generator | None = None,
+                   phase: torch.Tensor | None = None) -> torch.Tensor:
     """Harmonic-plus-noise audio from frame-rate controls, with no phase retrieval.
 
     Args:
@@ -244,6 +263,8 @@ def additive_synth(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | N
         spec: ``sample_rate``, ``n_fft``, ``hop_length``.
         length: samples of the output (default ``(T - 1) * hop``, so that its STFT has ``T`` frames).
         generator: draws the noise phases (its device decides where they are drawn).
+        phase: the fundamental's starting phase in cycles ``[B]`` (default 0); :func:`base_phase` gives the
+            phase to continue from, so blocks rendered one after another join without a phase jump.
     Returns:
         audio ``[B, length]``.
 
@@ -267,7 +288,7 @@ def additive_synth(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | N
     hop, n_fft, dtype = spec.hop_length, spec.n_fft, amps.dtype
     length = (f0.shape[1] - 1) * hop if length is None else length
     n_seg = max(-(-length // hop), 1)
-    y = _harmonic_audio(f0, amps, n_seg, spec)[:, :length]
+    y = _harmonic_audio(f0, amps, n_seg, spec, phase)[:, :length]
     if noise is not None and noise.shape[-1] > 0:
         mag = noise_magnitudes(noise.to(dtype), n_fft // 2 + 1).transpose(1, 2) * noise_scale(spec)  # [B, F, T]
         phase = torch.rand(mag.shape, generator=generator, dtype=dtype,

@@ -59,6 +59,10 @@ class DecodeRequest(Labels):
     method: Literal["auto", "additive", "griffinlim"] = "auto"
     format: Literal["wav", "f32"] = "wav"
     seed: Annotated[int, Field(ge=0, lt=2**31)] = 0
+    # additive rendering of held notes: the starting phase (cycles, the previous block's X-Phase) and the time
+    # (seconds into this block) whose phase the X-Phase header returns (default: the end of the block)
+    phase: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
+    phase_at: Annotated[float, Field(ge=0, le=MAX_DURATION, allow_inf_nan=False)] | None = None
 
 
 class ProjectRequest(Strict):

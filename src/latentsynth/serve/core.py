@@ -227,10 +227,14 @@ class Instrument:
             format=1, latent_dim=self.synth.latent_dim, codes=z.tolist(), pitch=pitch, instrument=req.instrument,
             dynamics=req.dynamics, style=req.style, duration=req.duration, constant_speed=constant_speed,
             meta={})
-        y, _, _ = render_path(self.synth, pf, req.method, seed=req.seed)
-        ms = (time.perf_counter() - t0) * 1000
-        return y, {"X-Sample-Rate": str(self.synth.spec.sample_rate), "X-Samples": str(len(y)),
-                   "X-Render-Ms": f"{ms:.2f}", "X-Points": str(len(z))}
+        y, zr, cr = render_path(self.synth, pf, req.method, seed=req.seed, phase=req.phase)
+        headers = {"X-Sample-Rate": str(self.synth.spec.sample_rate), "X-Samples": str(len(y)),
+                   "X-Points": str(len(z))}
+        if self.synth.resolve(req.method) == "additive":  # where the next block continues the tone
+            at = len(y) if req.phase_at is None else min(len(y), round(req.phase_at * self.synth.spec.sample_rate))
+            headers["X-Phase"] = f"{round(self.synth.phase_after(zr, cr, at, req.phase), 9) % 1.0:.9f}"  # < 1
+        headers["X-Render-Ms"] = f"{(time.perf_counter() - t0) * 1000:.2f}"
+        return y, headers
 
     def encode(self, wav: Path, req: api.Labels, spec: api.PlaneSpec) -> api.PathOut:
         from ..synth import encode_note

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ..dsp.griffinlim import invert
-from ..dsp.harmonic import additive_synth, safe_peak
+from ..dsp.harmonic import additive_synth, base_phase, safe_peak
 from ..folders import CodeSample
 from ..models import AutoEncoder
 from ..models.conditioning import LABELS, LabelError, NoAudioInfo
@@ -151,17 +151,28 @@ class Synth:
 
     @torch.no_grad()
     def render(self, z: Tensor, c: Tensor | None = None, method: str = "auto", n_iter: int = 32,
-               seed: int = 0) -> np.ndarray:
-        """Audio ``[samples]`` (float32, peak-safe: scaled down only if it would clip) of a path."""
+               seed: int = 0, phase: float | None = None) -> np.ndarray:
+        """Audio ``[samples]`` (float32, peak-safe: scaled down only if it would clip) of a path. ``phase``:
+        the additive renderer's starting phase (cycles; :meth:`phase_after` of the previous block)."""
         method = self.resolve(method)
         if method == "additive":
             f0, amps, noise = self.harmonic_params(z, c)
             g = torch.Generator().manual_seed(seed)
-            y = additive_synth(f0[None], amps[None], noise[None], self.spec, generator=g)[0]
+            p0 = None if phase is None else torch.tensor([float(phase)])
+            y = additive_synth(f0[None], amps[None], noise[None], self.spec, generator=g, phase=p0)[0]
         else:
             mag = self.magnitudes(z, c)  # [T, F]
             y = invert(mag.T[None], self.spec, n_iter=n_iter, seed=seed)[0]
         return safe_peak(fade(y, int(FADE_SECONDS * self.spec.sample_rate))).numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def phase_after(self, z: Tensor, c: Tensor | None, samples: int, phase: float | None = None) -> float:
+        """The additive renderer's phase (cycles) ``samples`` samples into the rendering of a path started at
+        ``phase``: the ``phase`` of the block that follows there, so held notes rendered block by block stay one
+        continuous tone."""
+        f0, _, _ = self.harmonic_params(z, c)
+        p0 = None if phase is None else torch.tensor([float(phase)])
+        return float(base_phase(f0[None], samples, self.spec, p0)[0])
 
     def decoded_distance_fn(self, c: Tensor | None = None):
         """``z [N, d] -> frames [N, W * F]`` with fixed labels (the first row of ``c``): the decoded space in

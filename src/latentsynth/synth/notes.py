@@ -67,8 +67,8 @@ def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, inst
                                       "seconds": round(len(y) / synth.spec.sample_rate, 4)})
 
 
-def render_path(synth: Synth, pf: PathFile, method: str = "auto", n_iter: int = 32,
-                seed: int = 0) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+def render_path(synth: Synth, pf: PathFile, method: str = "auto", n_iter: int = 32, seed: int = 0,
+                phase: float | None = None) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
     """Audio of a path file, with the codes and labels actually rendered: ``(y [samples], z [T', d],
     c [T', 4])``. With ``duration`` the path is resampled to ``duration / hop`` points (by decoded arc length
     when ``constant_speed``)."""
@@ -90,4 +90,4 @@ def render_path(synth: Synth, pf: PathFile, method: str = "auto", n_iter: int = 
         if c is not None:
             c = resample_path(c, points) if len(c) > 1 else c.expand(points, -1).clone()
             c[:, 1:] = c[:, 1:].round()
-    return synth.render(z, c, method, n_iter, seed), z, c
+    return synth.render(z, c, method, n_iter, seed, phase), z, c

@@ -245,7 +245,7 @@ class Voice {
   constructor(key, pitch, getZ, dynamics) {
     this.key = key; this.pitch = pitch; this.getZ = getZ; this.dynamics = dynamics;
     this.adsr = adsr(); this.t0 = null; this.tRel = null; this.released = false; this.sources = [];
-    this.next = 0; this.lastZ = null; this.gain = audio().createGain();
+    this.next = 0; this.lastZ = null; this.phase = null; this.gain = audio().createGain();
     this.gain.gain.value = 0; this.gain.connect(master);
   }
 
@@ -300,7 +300,10 @@ class Voice {
         if (this.dynamics) lab.dynamics = this.dynamics;
         LS.lastPitch = this.pitch;
         try {
-          const { samples, sr } = await decode({ codes, duration: BLOCK, ...lab });
+          const body = { codes, duration: BLOCK, phase_at: BLOCK - XFADE, ...lab };
+          if (this.phase !== null) body.phase = this.phase;  // continue the tone where the last block's overlap starts
+          const { samples, sr, phase } = await decode(body);
+          this.phase = phase;
           if (this.released) break;
           this.schedule(samples, sr, first ? tReq : null);
           first = false;
@@ -319,7 +322,8 @@ async function decode(body) {
   const samples = new Float32Array(await r.arrayBuffer());
   LS.blocksReceived += 1;
   LS.lastRenderMs = +r.headers.get("x-render-ms");
-  return { samples, sr: +r.headers.get("x-sample-rate") };
+  const phase = r.headers.get("x-phase");
+  return { samples, sr: +r.headers.get("x-sample-rate"), phase: phase === null ? null : +phase };
 }
 
 function showLatency() {
