@@ -181,8 +181,13 @@ def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Pat
     result: dict[str, int | str] = {}
     prog = Progress(len(jobs), "prepare", every=250, quiet=quiet)
     if workers > 1 and len(jobs) > 1:
+        # the first note runs here, before the fork: librosa's numba functions get compiled and the filter
+        # banks (CQT plan, mel bank) built once, and the workers inherit them instead of each paying ~1-2 s
+        shard, r = _work(jobs[0])
+        result[shard] = r
+        prog.update()
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_one_thread) as pool:
-            for shard, r in pool.map(_work, jobs, chunksize=4):
+            for shard, r in pool.map(_work, jobs[1:], chunksize=4):
                 result[shard] = r
                 prog.update()
     else:
