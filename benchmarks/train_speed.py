@@ -105,7 +105,8 @@ def pythae_trainer(epochs: int) -> float | None:
         return None
     from pythae.models import VAE, VAEConfig
     from pythae.models.nn.default_architectures import Decoder_AE_MLP, Encoder_VAE_MLP
-    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+    from pythae.pipelines import TrainingPipeline
+    from pythae.trainers import BaseTrainerConfig
 
     from latentsynth.data.images import ImageDataModule
 
@@ -116,10 +117,11 @@ def pythae_trainer(epochs: int) -> float | None:
     model = VAE(mcfg, encoder=Encoder_VAE_MLP(mcfg), decoder=Decoder_AE_MLP(mcfg))  # 784-512-20 MLPs
     with tempfile.TemporaryDirectory() as tmp:
         tcfg = BaseTrainerConfig(output_dir=tmp, num_epochs=epochs, per_device_train_batch_size=128,
-                                 learning_rate=cfg.optim.lr, no_cuda=True, steps_saving=None)
-        trainer = BaseTrainer(model=model, train_dataset=x.numpy(), training_config=tcfg)
+                                 learning_rate=cfg.optim.lr, optimizer_cls="Adam", no_cuda=True,
+                                 steps_saving=None)
+        pipe = TrainingPipeline(training_config=tcfg, model=model)  # as benchmarks/peer_pythae.py runs it
         t0 = time.perf_counter()
-        trainer.train()
+        pipe(train_data=x)
         return len(x) * epochs / (time.perf_counter() - t0)
 
 
