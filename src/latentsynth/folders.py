@@ -11,8 +11,8 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -220,6 +220,25 @@ def _check_weights(folder: Path, model: torch.nn.Module, state: dict[str, Tensor
         raise ModelFolderError(f"{folder / 'model.safetensors'}: NaN or infinite weights in {some(bad)}; the model "
                                "diverged or the file is damaged: re-train it (e.g. with a lower optim.lr or "
                                "optim.grad_clip=1.0) or copy the folder again")
+
+
+def save_weights(module: torch.nn.Module, folder: str | Path, stem: str, meta: dict[str, Any]) -> Path:
+    """``<folder>/<stem>.safetensors`` (the module's state) and ``<stem>.json`` (``meta``: what rebuilds it),
+    each written atomically; for the small networks that are not models (the classifiers)."""
+    folder = Path(folder)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    atomic_write(folder / f"{stem}.safetensors", lambda tmp: save_file(state, str(tmp)))
+    write_json(folder / f"{stem}.json", meta)
+    return folder
+
+
+def read_weights(folder: str | Path, stem: str, hint: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state and meta written by :func:`save_weights`; a missing file raises ``FileNotFoundError`` with
+    ``hint`` (how to make one)."""
+    folder = Path(folder)
+    if not (folder / f"{stem}.safetensors").is_file():
+        raise FileNotFoundError(f"{folder}: no {stem} here; {hint}")
+    return load_file(folder / f"{stem}.safetensors"), read_json(folder / f"{stem}.json")
 
 
 def load_metrics(folder: str | Path) -> dict[str, Any]:

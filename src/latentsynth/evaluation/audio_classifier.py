@@ -14,10 +14,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from ..folders import atomic_write, read_json, write_json
+from ..folders import read_weights, save_weights
 from .generation import frechet_distance
 
 EMBED = 64
@@ -80,22 +79,14 @@ def train_frame_classifier(mag: Tensor, labels: Tensor, sizes: dict[str, int], t
 
 
 def save_frame_classifier(clf: FrameClassifier, folder: str | Path, metrics: dict) -> Path:
-    folder = Path(folder)
-    state = {k: v.contiguous() for k, v in clf.state_dict().items()}
-    atomic_write(folder / "classifier.safetensors", lambda tmp: save_file(state, str(tmp)))
-    n_bins = clf.body[0].in_features
-    write_json(folder / "classifier.json", {"n_bins": n_bins, "sizes": clf.sizes, "embed": EMBED, "format": 1,
-                                            **metrics})
-    return folder
+    meta = {"n_bins": clf.body[0].in_features, "sizes": clf.sizes, "embed": EMBED, "format": 1, **metrics}
+    return save_weights(clf, folder, "classifier", meta)
 
 
 def load_frame_classifier(folder: str | Path) -> FrameClassifier:
-    folder = Path(folder)
-    if not (folder / "classifier.safetensors").is_file():
-        raise FileNotFoundError(f"{folder}: no frame classifier here")
-    meta = read_json(folder / "classifier.json")
+    state, meta = read_weights(folder, "classifier", "the synthesis study trains one (latentsynth synth study)")
     clf = FrameClassifier(meta["n_bins"], meta["sizes"])
-    clf.load_state_dict(load_file(folder / "classifier.safetensors"))
+    clf.load_state_dict(state)
     return clf.eval()
 
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from ..folders import atomic_write, read_json, write_json
+from ..folders import read_weights, save_weights, write_json
 
 FEATURES = 128  # penultimate width: the feature space of the Frechet distance and precision/recall
 
@@ -91,22 +90,15 @@ def accuracy(clf: Classifier, x: Tensor, y: Tensor) -> float:
 
 
 def save_classifier(clf: Classifier, folder: str | Path, metrics: dict) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in clf.state_dict().items()}
-    atomic_write(folder / "classifier.safetensors", lambda tmp: save_file(state, str(tmp)))
-    write_json(folder / "classifier.json", {"n_classes": clf.head.out_features, "features": FEATURES, "format": 1})
-    write_json(folder / "metrics.json", metrics)
-    return folder
+    save_weights(clf, folder, "classifier", {"n_classes": clf.head.out_features, "features": FEATURES, "format": 1})
+    write_json(Path(folder) / "metrics.json", metrics)
+    return Path(folder)
 
 
 def load_classifier(folder: str | Path) -> Classifier:
-    folder = Path(folder)
-    if not (folder / "classifier.safetensors").is_file():
-        raise FileNotFoundError(f"{folder}: no classifier here; train one with `latentsynth classifier DATASET`")
-    meta = read_json(folder / "classifier.json")
+    state, meta = read_weights(folder, "classifier", "train one with `latentsynth classifier DATASET`")
     clf = Classifier(meta["n_classes"])
-    clf.load_state_dict(load_file(folder / "classifier.safetensors"))
+    clf.load_state_dict(state)
     return clf.eval()
 
 
