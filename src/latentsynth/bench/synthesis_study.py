@@ -79,7 +79,7 @@ def expand_seeds(models: list[str | Path]) -> list[Path]:
 def note_pairs(synth, n_pairs: int, seed: int = 0) -> list[tuple[Any, Any]]:
     """``n_pairs`` pairs of training notes (path files) of different instruments (any two notes when the sample
     has one instrument), drawn with ``seed`` from the notes of the model's code sample with >= 4 codes."""
-    from ..synth import PathFile
+    from ..synth.notes import code_sample_note
 
     cs = synth.codes
     if cs is None:
@@ -99,15 +99,7 @@ def note_pairs(synth, n_pairs: int, seed: int = 0) -> list[tuple[Any, Any]]:
         seen.add((a, b))
         pairs.append((a, b))
 
-    def path(k: int):
-        m = cs.note == k
-        row = cs.labels[m][0]
-        names = {key: synth.info.vocab[key][int(row[j])] for j, key in ((1, "instrument"), (2, "dynamics"),
-                                                                        (3, "style")) if synth.info.vocab.get(key)}
-        return PathFile.from_tensor(cs.codes[m], pitch=float(row[0]), **names,
-                                    meta={"generator": "note", "source": cs.names[k]})
-
-    return [(path(a), path(b)) for a, b in pairs]
+    return [(code_sample_note(synth, a), code_sample_note(synth, b)) for a, b in pairs]
 
 
 def _mean_std(v: list[float]) -> tuple[float, float, int]:
@@ -177,6 +169,7 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
         plot_descriptor_curves,
         plot_descriptor_maps,
     )
+    from ..synth.generators import label_fields
 
     folder = Path(folder)
     run, t_model = folder.name, time.perf_counter()
@@ -224,7 +217,7 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
         if not quiet:
             print(f"[{run}] {kind}: {len(note_sets)} pairs ({time.perf_counter() - t_kind:.1f} s)", flush=True)
     if figures:
-        lab = _labels_of_note(synth, note_sets[0][0])
+        lab = label_fields(note_sets[0][0])  # ignored by an unconditioned model
         m = descriptor_map(synth, labels=lab)
         plot_descriptor_maps(m, out / "figures" / f"map-{run}.png",
                              f"{run}: descriptors over the PCA plane (contours: training codes' density)")
@@ -233,13 +226,6 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
     if not quiet:
         print(f"[{run}] done in {time.perf_counter() - t_model:.1f} s", flush=True)
     return rows, pred_rows
-
-
-def _labels_of_note(synth, note) -> dict | None:
-    if not synth.model.conditioned:
-        return None
-    return {"pitch": note.pitch if not isinstance(note.pitch, list) else float(np.median(note.pitch)),
-            "instrument": note.instrument, "dynamics": note.dynamics, "style": note.style}
 
 
 def run_study(models: list[str | Path], out: str | Path, pairs: int = 8, kinds: tuple[str, ...] = STUDY_KINDS,

@@ -49,7 +49,8 @@ def encode(
         for wav in wavs:
             pf = encode_note(synth, wav, pitch, instrument, dynamics, style)
             dst = pf.save(out / f"{wav.stem}.path.json")
-            typer.echo(f"{dst}: {len(pf.codes)} points, pitch {pf.pitch if not isinstance(pf.pitch, list) else 'curve'}")
+            pitch_text = "curve" if isinstance(pf.pitch, list) else pf.pitch
+            typer.echo(f"{dst}: {len(pf.codes)} points, pitch {pitch_text}")
 
     guarded(go)
 

@@ -27,7 +27,7 @@ from ..dsp.griffinlim import invert
 from ..dsp.harmonic import additive_synth, base_phase, safe_peak
 from ..folders import CodeSample
 from ..models import AutoEncoder
-from ..models.conditioning import LABELS, LabelError, NoAudioInfo
+from ..models.conditioning import LABELS, LabelError, NoAudioInfo, midi_to_hz
 
 METHODS = ("auto", "additive", "griffinlim")
 PITCH_MARGIN = 12  # semitones a harmonic model may play beyond the pitch range of its training notes
@@ -170,7 +170,8 @@ class Synth:
         """The additive renderer's phase (cycles) ``samples`` samples into the rendering of a path started at
         ``phase``: the ``phase`` of the block that follows there, so held notes rendered block by block stay one
         continuous tone."""
-        f0, _, _ = self.harmonic_params(z, c)
+        z, c = self.check_path(z, c)
+        f0 = midi_to_hz(c[:, LABELS.index("pitch")]).repeat_interleave(self.window)  # the decoder's f0, [T * W]
         p0 = None if phase is None else torch.tensor([float(phase)])
         return float(base_phase(f0[None], samples, self.spec, p0)[0])
 

@@ -18,7 +18,7 @@ from ..folders import atomic_write_text, write_json
 from .engine import Synth
 from .figures import plot_path
 from .generators import KINDS, make_path
-from .notes import render_path
+from .notes import code_sample_note, render_path
 from .pathfile import PathFile
 
 
@@ -39,15 +39,7 @@ def sample_notes(synth: Synth, n: int = 2) -> list[PathFile]:
         if len(chosen) == n:
             break
     chosen += [int(k) for k in counts.argsort(descending=True) if int(k) not in chosen][: n - len(chosen)]
-    out = []
-    for k in chosen:
-        m = cs.note == k
-        row = cs.labels[m][0]
-        names = {key: synth.info.vocab[key][int(row[j])] for j, key in ((1, "instrument"), (2, "dynamics"),
-                                                                        (3, "style")) if synth.info.vocab.get(key)}
-        out.append(PathFile.from_tensor(cs.codes[m], pitch=float(row[0]), **names,
-                                        meta={"generator": "note", "source": cs.names[k]}))
-    return out
+    return [code_sample_note(synth, k) for k in chosen]
 
 
 def gallery(models: list[str | Path], out: str | Path, kinds: tuple[str, ...] = KINDS, seconds: float = 2.0,

@@ -113,7 +113,7 @@ def make_path(synth: Synth, kind: str, notes: list[PathFile] | None = None, poin
         z = P.resample_path(res.path.detach(), points)
         meta.update(length=round(float(res.length), 4), line_length=round(float(res.line_length), 4),
                     ratio=round(float(res.ratio), 4))
-    labels = _label_fields(notes[0]) if notes else {k: opt.get(k) for k in ("pitch", "instrument", "dynamics",
+    labels = label_fields(notes[0]) if notes else {k: opt.get(k) for k in ("pitch", "instrument", "dynamics",
                                                                                "style")}
     if notes:
         meta["notes"] = [n.meta.get("source", f"note {i}") for i, n in enumerate(notes)]
@@ -129,7 +129,8 @@ def _principal_directions(synth: Synth) -> tuple[Tensor, Tensor]:
     return vt, s / max(1, len(codes) - 1) ** 0.5
 
 
-def _label_fields(note: PathFile) -> dict[str, Any]:
+def label_fields(note: PathFile) -> dict[str, Any]:
+    """A note's labels as :meth:`~.engine.Synth.labels` arguments (a pitch curve becomes its median)."""
     pitch = note.pitch
     if isinstance(pitch, list):  # a blend keeps the note's pitch, not its vibrato
         pitch = round(float(torch.tensor(pitch).median()), 2)
@@ -139,5 +140,5 @@ def _label_fields(note: PathFile) -> dict[str, Any]:
 def _labels_of(synth: Synth, note: PathFile) -> Tensor | None:
     if not synth.model.conditioned:
         return None
-    f = _label_fields(note)
+    f = label_fields(note)
     return synth.labels(1, f["pitch"], f["instrument"], f["dynamics"], f["style"])

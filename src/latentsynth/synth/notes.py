@@ -67,6 +67,18 @@ def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, inst
                                       "seconds": round(len(y) / synth.spec.sample_rate, 4)})
 
 
+def code_sample_note(synth: Synth, k: int) -> PathFile:
+    """Training note ``k`` of the model's code sample as a path file: its sampled codes in corpus (time) order,
+    its pitch and names."""
+    cs = synth.codes
+    m = cs.note == k
+    row = cs.labels[m][0]
+    names = {key: synth.info.vocab[key][int(row[j])] for j, key in ((1, "instrument"), (2, "dynamics"),
+                                                                    (3, "style")) if synth.info.vocab.get(key)}
+    return PathFile.from_tensor(cs.codes[m], pitch=float(row[0]), **names,
+                                meta={"generator": "note", "source": cs.names[k]})
+
+
 def render_path(synth: Synth, pf: PathFile, method: str = "auto", n_iter: int = 32, seed: int = 0,
                 phase: float | None = None) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
     """Audio of a path file, with the codes and labels actually rendered: ``(y [samples], z [T', d],

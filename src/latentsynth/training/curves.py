@@ -30,7 +30,7 @@ def read_curves(run: str | Path) -> dict[str, list[tuple[float, float]]]:
 
 def plot_curves(run: str | Path, path: str | Path | None = None) -> Path:
     """Draw loss, reconstruction, regularizer and weight schedule against epochs into ``curves.png``."""
-    from ..plots import save_figure, plt
+    from ..plots import plt, save_figure
 
     curves = read_curves(run)
     path = Path(path or Path(run) / "curves.png")
