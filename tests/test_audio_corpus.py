@@ -245,7 +245,7 @@ def test_import_tinysol_from_file_names_with_every_bad_input(tmp_path):
 
 def test_import_tinysol_prefers_the_metadata_csv(tmp_path):
     src = tmp_path / "TinySOL"
-    # an older file name (A#1, ff) whose CSV row says otherwise: the CSV wins
+    # a file name (A#1, ff) whose CSV row says otherwise: skipped by default, the CSV wins with trust_csv
     tone(src / "Brass/Bass_Tuba/ordinario/BTb-ord-A#1-ff.wav", f0=46.2)
     tone(src / "Strings/Violoncello/ordinario/Vc-ord-C3-mf-3c-N.wav", f0=130.8)
     tone(src / "Strings/Violoncello/ordinario/Vc-ord-X-mf-3c-N.wav", f0=130.8)
@@ -260,7 +260,10 @@ def test_import_tinysol_prefers_the_metadata_csv(tmp_path):
              "ordinario", "?", "", "mf", "2", "0", "3", "FALSE"]]
     with (src / "TinySOL_metadata.csv").open("w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
-    import_sol(src, tmp_path / "out", quiet=True)
+    import_sol(src, tmp_path / "strict", quiet=True)
+    assert "BTb-ord-A#1-ff.wav" not in {Path(n.path).name for n in C.read_metadata(tmp_path / "strict")}
+    assert "--trust-csv" in skipped(tmp_path / "strict")["BTb-ord-A#1-ff.wav"]
+    import_sol(src, tmp_path / "out", quiet=True, trust_csv=True)
     notes = {Path(n.path).name: n for n in C.read_metadata(tmp_path / "out")}
     tuba = notes["BTb-ord-A#1-ff.wav"]
     assert (tuba.pitch, tuba.pitch_name, tuba.dynamics, tuba.family) == (30, "F#1", "pp", "Brass")
@@ -327,7 +330,7 @@ def test_import_nsynth_errors(tmp_path):
 def test_import_tinysol_names_missing_files_links_and_bad_pitches(tmp_path):
     src = tmp_path / "TinySOL"
     tone(src / "Winds/Flute/ordinario/Fl-ord-C4-mf-N-N.wav", f0=261.6)
-    tone(src / "Winds/Flute/ordinario/Fl-ord-D4-mf-N-N.wav", f0=293.7)  # CSV says E4: warned, CSV kept
+    tone(src / "Winds/Flute/ordinario/Fl-ord-D4-mf-N-N.wav", f0=293.7)  # CSV says E4: named and skipped
     tone(src / "Winds/Flute/ordinario/Fl-ord-B9-mf-N-N.wav", f0=440)  # B9 = MIDI 131: outside 0-127
     (src / "Winds/Flute/ordinario/Fl-ord-A4-mf-N-N.wav").symlink_to(src / "gone.wav")  # dangling link
     header = ["Path", "Family", "Instrument (abbr.)", "Technique (abbr.)", "Pitch", "Pitch ID (MIDI)", "Dynamics"]
@@ -341,10 +344,9 @@ def test_import_tinysol_names_missing_files_links_and_bad_pitches(tmp_path):
     assert "dangling link" in why["Fl-ord-A4-mf-N-N.wav"] and "gone.wav" in why["Fl-ord-A4-mf-N-N.wav"]
     assert "listed in the metadata CSV but missing" in why["Fl-ord-B4-mf-N-N.wav"]
     assert "outside MIDI 0-127" in why["Fl-ord-B9-mf-N-N.wav"]
-    warned = {Path(w["file"]).name: w["note"] for w in report(tmp_path / "out")["warnings"]}
-    assert "contradicts the file name" in warned["Fl-ord-D4-mf-N-N.wav"]
+    assert "metadata CSV contradicts the file name (62)" in why["Fl-ord-D4-mf-N-N.wav"]
     notes = {Path(n.path).name: n.pitch for n in C.read_metadata(tmp_path / "out")}
-    assert notes == {"Fl-ord-C4-mf-N-N.wav": 60, "Fl-ord-D4-mf-N-N.wav": 64}
+    assert notes == {"Fl-ord-C4-mf-N-N.wav": 60}
 
 
 def test_float_file_beyond_full_scale_is_normalised_with_a_warning(tmp_path):

@@ -54,12 +54,14 @@ def import_tinysol(
     src: Path = typer.Argument(..., help="unpacked TinySOL / OrchideaSOL folder"),
     out: Path = typer.Option(Path("runs/audio/tinysol"), "--out", "-o", help="corpus folder"),
     seed: int = typer.Option(0),
+    trust_csv: bool = typer.Option(False, "--trust-csv", help="keep a file whose CSV pitch contradicts its name "
+                                                              "(with the CSV's pitch) instead of skipping it"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Import a TinySOL / OrchideaSOL folder (labels from its metadata CSV, else from file names)."""
     from ..data.audio.importers import import_sol
 
-    _report(guarded(import_sol, src, out, seed=seed, quiet=quiet), out)
+    _report(guarded(import_sol, src, out, seed=seed, quiet=quiet, trust_csv=trust_csv), out)
 
 
 @app.command("import-nsynth")

@@ -139,8 +139,11 @@ def _import_files(items: list[tuple[Path, str, dict]], out: Path, kind: str, che
 
 
 def import_sol(src: str | Path, out: str | Path, checks: AudioChecks = AudioChecks(), seed: int = 0,
-               quiet: bool = False) -> BuildReport:
-    """Import a TinySOL or OrchideaSOL folder ``src`` into the corpus folder ``out``."""
+               quiet: bool = False, trust_csv: bool = False) -> BuildReport:
+    """Import a TinySOL or OrchideaSOL folder ``src`` into the corpus folder ``out``.
+
+    A file whose metadata-CSV pitch contradicts the pitch in its name is named in the report and skipped (one of
+    the two labels is wrong); with ``trust_csv`` it is kept with the CSV's pitch and named as a warning."""
     t0, src, out = time.time(), Path(src), Path(out)
     if not src.is_dir():
         raise DataError(f"{src}: not a folder; point it at the unpacked TinySOL/OrchideaSOL folder")
@@ -166,9 +169,12 @@ def import_sol(src: str | Path, out: str | Path, checks: AudioChecks = AudioChec
                 named = parse_sol_name(p)["pitch"]
             except ValueError:
                 named = None
-            if named is not None and named != lab["pitch"]:  # older TinySOL names: the CSV's label is kept
-                report.warn(rel, f"pitch {lab['pitch']} in the metadata CSV contradicts the file name "
-                                 f"({named}); the CSV's pitch is used")
+            if named is not None and named != lab["pitch"]:
+                clash = f"pitch {lab['pitch']} in the metadata CSV contradicts the file name ({named})"
+                if not trust_csv:
+                    report.skip(rel, f"{clash}; fix one of them, or import with --trust-csv to keep the CSV's")
+                    continue
+                report.warn(rel, f"{clash}; the CSV's pitch is used (--trust-csv)")
         if lab is None:
             try:
                 lab = parse_sol_name(p)
