@@ -98,7 +98,7 @@ def test_harmonic_entry_points_match_the_model(harmonic, batch):
         enc = model.encode(x, c, sample=False)
         z = enc.mu + 0.3 * torch.randn_like(enc.mu)  # not only codes of the inputs
         frames = model.decode(z, c)
-        f0, amps, noise = model.decoder.params(z, model._embed(c), c[:, 0])
+        f0, amps, noise = model.harmonic_params(z, c)
         mags = render_magnitudes(f0, amps, noise, model.audio.spec)
     assert enc.detune is not None and frames.shape == (batch, 2, 513)
     run_both(out, "encoder", {"x": x, "c": c}, [enc.mu, enc.detune])
@@ -207,3 +207,35 @@ def test_label_encoding_is_the_one_hot_layout(pitch):
     torch.testing.assert_close(cond(LABELS), torch.cat(parts, 1), rtol=0, atol=1e-7)
     with pytest.raises(LabelError, match="instrument index outside"):
         cond(torch.tensor([[60.0, 3, 0, 0], [60.0, -1, 0, 0]]))
+
+
+def test_pitch_view_model_exports_and_keeps_timbre_across_pitches(tmp_path):
+    """encoder_view=pitch (the encoder reads frames at the labelled partials, so it needs the labels even when it
+    is not conditioned on them) and decoder_pitch=false (the pitch only places the partials)."""
+    cfg = load_config("sol-ae", ["data.corpus=x", "model.network.kind=harmonic", "likelihood.kind=spectral",
+                                 "likelihood.output=identity", "model.network.hidden=[32,32]",
+                                 "model.conditioning.labels=[pitch,instrument]", "model.conditioning.encoder=false",
+                                 "model.network.n_harmonics=24", "model.network.noise_bands=16",
+                                 "model.network.encoder_view=pitch", "model.network.view_points=3",
+                                 "model.network.decoder_pitch=false"])
+    torch.manual_seed(0)
+    model = tiny_train(AutoEncoder(cfg, (1, 513), audio_info()), conditioned=True)
+    assert model.encoder.net[0].in_features == 24 * 3 + 16  # the view, not the 513 bins
+    files = export_model(model, tmp_path)
+    man = json.loads(files["export.json"].read_text())
+    assert [i["name"] for i in man["entry_points"]["encode"]["inputs"]] == ["x", "c"]
+    x, c = torch.rand(5, 1, 513), LABELS[:5]
+    with torch.no_grad():
+        enc = model.encode(x, c, sample=False)
+        frames = model.decode(enc.z, c)
+        f0, amps, noise = model.harmonic_params(enc.z, c)
+        up = c.clone()
+        up[:, 0] += 7.0
+        f0_up, amps_up, noise_up = model.harmonic_params(enc.z, up)
+    run_both(tmp_path, "encoder", {"x": x, "c": c}, [enc.z, enc.detune])
+    run_both(tmp_path, "decoder", {"z": enc.z, "c": c}, [frames, model.to_magnitude(frames)])
+    torch.testing.assert_close(f0_up, f0 * 2 ** (7 / 12))  # a fifth up: the partials move ...
+    torch.testing.assert_close(amps_up, amps)  # ... and the timbre does not
+    torch.testing.assert_close(noise_up, noise)
+    with pytest.raises(ValueError, match="labels"):
+        model.encode(x)

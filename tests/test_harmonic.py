@@ -12,12 +12,14 @@ from latentsynth.dsp.harmonic import (
     additive_synth,
     harmonic_frequencies,
     harmonic_magnitudes,
+    harmonic_view,
     noise_magnitudes,
     render_magnitudes,
     safe_peak,
+    sample_bins,
     to_representation,
 )
-from latentsynth.dsp.transforms import SpecConfig
+from latentsynth.dsp.transforms import SpecConfig, bin_frequencies, fractional_bin
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -308,3 +310,54 @@ def test_blocks_rendered_with_the_carried_phase_join_into_one_tone():
     torch.testing.assert_close(joined[:, : whole.shape[1]], whole, atol=1e-4, rtol=0)
     restart = torch.cat([first, additive_synth(f0[:, t // 2:], amps[:, t // 2:], None, spec)], 1)
     assert float((restart[:, : whole.shape[1]] - whole).abs().max()) > 0.05  # without it the phase jumps
+
+
+# ------------------------------------------------------------------------------------ the pitch view (analysis)
+
+
+@pytest.mark.parametrize("rep", ["stft", "mel", "cqt"])
+def test_bin_frequencies_and_fractional_bin_follow_librosa(rep):
+    spec = SpecConfig(representation=rep, hop_length=512 if rep == "cqt" else 256)
+    truth = {"stft": librosa.fft_frequencies(sr=SR, n_fft=N_FFT),
+             "mel": librosa.mel_frequencies(spec.n_mels + 2, fmin=spec.fmin, fmax=spec.fmax)[1:-1],
+             "cqt": librosa.cqt_frequencies(spec.n_bins, fmin=spec.cqt_fmin, bins_per_octave=spec.bins_per_octave)}
+    np.testing.assert_allclose(bin_frequencies(spec), truth[rep], rtol=1e-9)
+    pos = fractional_bin(torch.tensor(truth[rep], dtype=torch.float64), spec).numpy()
+    np.testing.assert_allclose(pos, np.arange(spec.n_bins), atol=1e-6)
+    # half way between two centres (in the representation's own scale) is half a bin
+    mid = {"stft": (truth[rep][10] + truth[rep][11]) / 2,
+           "mel": librosa.mel_to_hz((librosa.hz_to_mel(truth[rep][10]) + librosa.hz_to_mel(truth[rep][11])) / 2),
+           "cqt": math.sqrt(truth[rep][10] * truth[rep][11])}[rep]
+    assert float(fractional_bin(torch.tensor(mid, dtype=torch.float64), spec)) == pytest.approx(10.5, abs=1e-6)
+
+
+def test_sample_bins_is_numpy_interp_with_a_fill_outside():
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randn(3, 2, 40, generator=g, dtype=torch.float64)
+    pos = torch.rand(3, 2, 25, generator=g, dtype=torch.float64) * 50 - 5  # some outside [0, 39]
+    got = sample_bins(frames, pos, fill=-7.0)
+    for i in range(3):
+        for j in range(2):
+            p = pos[i, j].numpy()
+            want = np.interp(p, np.arange(40), frames[i, j].numpy())
+            want[(p < 0) | (p > 39)] = -7.0
+            np.testing.assert_allclose(got[i, j].numpy(), want, atol=1e-12)
+
+
+def test_harmonic_view_puts_each_partial_at_its_index_whatever_the_pitch():
+    amps = [0.5, 0.25, 0.3, 0.1, 0.05]
+    views = []
+    for f0_bins in (10, 16):  # two pitches on bin centres: partial peaks are exact (a * n_fft / 4)
+        db = 20 * np.log10(middle_frame(tone(f0_bins * BIN_HZ, amps)) + 1e-6)
+        x = torch.tensor(db, dtype=torch.float32)[None, None]  # [1, 1, F]
+        v = harmonic_view(x, torch.tensor([f0_bins * BIN_HZ]), SPEC, n_harmonics=8, per_harmonic=4, fill=-120.0)
+        assert v.shape == (1, 1, 32)
+        views.append(v[0, 0].numpy())
+        want = 20 * np.log10(np.array(amps) * N_FFT / 4)
+        np.testing.assert_allclose(views[-1][[4 * k - 1 for k in range(1, 6)]], want, atol=0.3)
+        assert (views[-1][[4 * k - 3 for k in range(2, 6)]] < want[1:] - 30).all()  # between partials: quiet
+    peaks = [4 * k - 1 for k in range(1, 6)]
+    np.testing.assert_allclose(views[0][peaks], views[1][peaks], atol=0.3)  # the same pattern at both pitches
+    assert np.delete(views[0][:20], peaks).max() < 0 and np.delete(views[1][:20], peaks).max() < 0
+    top = harmonic_view(torch.zeros(1, 1, F), torch.tensor([3000.0]), SPEC, 8, 4, fill=-5.0)[0, 0]
+    assert (top[15:] == -5.0).all() and (top[:14] == 0).all()  # 3.75 * 3 kHz and up is above Nyquist

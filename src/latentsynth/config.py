@@ -88,6 +88,14 @@ class NetworkConfig(_Strict):
     n_harmonics: int = Field(64, ge=1)  # harmonic: partials at k x f0 (those above Nyquist are silent)
     noise_bands: int = Field(64, ge=1)  # harmonic: bands of the noise envelope (linear over 0..Nyquist)
     detune: bool = True  # harmonic: the encoder also estimates each item's detune (semitones, +-0.5)
+    # harmonic: what the encoder reads. frame: the frame's bins; pitch: the frame sampled at multiples of the
+    # labelled f0 (view_points per partial, n_harmonics partials) + its mean in noise_bands linear bands, so a
+    # new pitch looks familiar to it (dsp.harmonic.harmonic_view); both: that view and the frame
+    encoder_view: Literal["frame", "pitch", "both"] = "frame"
+    view_points: int = Field(4, ge=1)
+    # harmonic: the decoder's trunk reads the pitch label too (true), or the pitch only places the partials and
+    # the timbre comes from the code and the other labels (false: what it learns at one pitch serves at all)
+    decoder_pitch: bool = True
 
     @model_validator(mode="after")
     def _positive(self) -> NetworkConfig:
@@ -97,6 +105,11 @@ class NetworkConfig(_Strict):
                 raise ValueError(f"{name}: every width must be > 0, got {values}")
         if self.kind == "conv" and not self.channels:
             raise ValueError("channels: a conv network needs at least one layer")
+        if not self.decoder_pitch and self.kind != "harmonic":
+            raise ValueError("decoder_pitch: only a harmonic decoder can place partials without reading the pitch")
+        if self.encoder_view != "frame" and self.kind != "harmonic":
+            raise ValueError(f"encoder_view: '{self.encoder_view}' reads frames at the pitch's partials; it needs "
+                             "kind: harmonic (use frame)")
         return self
 
 

@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .transforms import SpecConfig, mel_basis
+from .transforms import SpecConfig, fractional_bin, mel_basis
 
 LOBE_OVERSAMPLING = 128  # lobe-table points per STFT bin (linear interpolation error < 1e-5 of the peak)
 
@@ -162,6 +162,36 @@ def to_representation(mag_stft: torch.Tensor, spec: SpecConfig) -> torch.Tensor:
         return mag_stft @ basis.T
     raise ValueError(f"representation: the harmonic decoder renders stft or mel magnitudes, not "
                      f"{spec.representation!r} (use a decoder with a free output for cqt)")
+
+
+# -------------------------------------------------------------------------------------------- analysis
+
+
+def sample_bins(frames: torch.Tensor, position: torch.Tensor, fill: float) -> torch.Tensor:
+    """Linear interpolation of ``frames [..., F]`` at fractional bin positions ``[..., M]`` (same leading
+    shape) -> ``[..., M]``; positions outside ``[0, F - 1]`` read ``fill``."""
+    n = frames.shape[-1]
+    pos = position.clamp(0, n - 1)
+    i0 = torch.floor(pos).clamp(max=n - 2)
+    w = pos - i0
+    i0 = i0.long()
+    v = frames.gather(-1, i0) * (1 - w) + frames.gather(-1, i0 + 1) * w
+    inside = (position >= 0) & (position <= n - 1)
+    return torch.where(inside, v, torch.full_like(v, fill))
+
+
+def harmonic_view(frames: torch.Tensor, f0: torch.Tensor, spec: SpecConfig, n_harmonics: int,
+                  per_harmonic: int = 4, fill: float = 0.0) -> torch.Tensor:
+    """A frame seen in units of its own fundamental: ``frames [B, W, F]`` (any values per bin, e.g. normalised
+    dB) sampled at ``u * f0`` for ``u = 1/P, 2/P, ..., K`` (``P = per_harmonic``, ``K = n_harmonics``) ->
+    ``[B, W, K * P]``; partial ``k`` lands at index ``k * P - 1`` whatever the pitch, so a network reading this
+    view meets a new pitch as a familiar pattern. ``f0 [B]`` or ``[B, W]`` in Hz; frequencies outside the
+    representation's bins read ``fill``."""
+    if f0.dim() == 1:
+        f0 = f0[:, None].expand(-1, frames.shape[1])
+    u = torch.arange(1, n_harmonics * per_harmonic + 1, device=frames.device, dtype=frames.dtype) / per_harmonic
+    pos = fractional_bin(f0[..., None].to(frames.dtype) * u, spec)  # [B, W, K * P]
+    return sample_bins(frames, pos, fill)
 
 
 # ------------------------------------------------------------------------------------------- synthesis

@@ -14,6 +14,7 @@ torch Griffin-Lim as the STFT (see :func:`latentsynth.dsp.griffinlim.invert`).
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Literal
 
@@ -91,6 +92,35 @@ def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np
 def mel_basis(cfg: SpecConfig) -> np.ndarray:
     """Slaney-normalised mel filter bank ``[n_mels, n_fft // 2 + 1]``."""
     return _mel_basis(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
+
+
+def bin_frequencies(cfg: SpecConfig) -> np.ndarray:
+    """Centre frequency in Hz of every bin of the representation ``[F]`` (increasing): STFT bins
+    ``k * sr / n_fft``, the mel bank's centres, or the CQT's geometric grid from ``cqt_fmin``."""
+    if cfg.representation == "stft":
+        return np.arange(cfg.n_bins) * (cfg.sample_rate / cfg.n_fft)
+    if cfg.representation == "mel":
+        return librosa.mel_frequencies(cfg.n_mels + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
+    return cfg.cqt_fmin * 2.0 ** (np.arange(cfg.n_bins) / cfg.bins_per_octave)
+
+
+def fractional_bin(freq: torch.Tensor, cfg: SpecConfig) -> torch.Tensor:
+    """Frequencies in Hz (any shape) -> their fractional bin index in the representation (same shape): bin ``i``
+    of :func:`bin_frequencies` maps to ``i``, frequencies between centres to the fractions between (linear in
+    Hz for STFT, in Slaney mel for mel, in log-frequency for CQT). Closed forms only, so exported graphs keep it.
+    """
+    if cfg.representation == "stft":
+        return freq * (cfg.n_fft / cfg.sample_rate)
+    if cfg.representation == "cqt":
+        return cfg.bins_per_octave * torch.log2(freq.clamp_min(1e-3) / cfg.cqt_fmin)
+
+    def mel(f):  # librosa.hz_to_mel (Slaney): linear below 1 kHz, logarithmic above
+        f = torch.as_tensor(f, dtype=freq.dtype)
+        return torch.where(f < 1000.0, f * 3.0 / 200.0,
+                           15.0 + torch.log(f.clamp_min(1000.0) / 1000.0) * (27.0 / math.log(6.4)))
+
+    lo, hi = mel(cfg.fmin), mel(cfg.fmax)
+    return (mel(freq) - lo) / ((hi - lo) / (cfg.n_mels + 1)) - 1.0
 
 
 def mel_magnitude(y: np.ndarray, cfg: SpecConfig) -> np.ndarray:

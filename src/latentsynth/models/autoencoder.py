@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import RunConfig
-from .conditioning import LABELS, AudioInfo, Conditioning, DbScale, NoAudioInfo
+from .conditioning import LABELS, AudioInfo, Conditioning, DbScale, LabelError, NoAudioInfo
 from .likelihoods import build_likelihood
 from .networks import build_decoder, build_encoder
 from .priors import build_prior
@@ -62,18 +62,34 @@ class AutoEncoder(nn.Module):
         sizes = {k: len(v) for k, v in self.audio.vocab.items()} if self.audio else {}
         self.conditioning = Conditioning(cond, sizes) if cond.labels else None
         e = self.conditioning.dim if self.conditioning else 0
+        # the decoder's conditioning: the same labels, less the pitch when only the partials' places read it
+        self.dec_conditioning = self.conditioning
+        if self.conditioning is not None and net.kind == "harmonic" and not net.decoder_pitch:
+            rest = [k for k in cond.labels if k != "pitch"]
+            self.dec_conditioning = Conditioning(cond.model_copy(update={"labels": rest}), sizes) if rest else None
+        e_dec = self.dec_conditioning.dim if self.dec_conditioning else 0
         self.has_detune = net.kind == "harmonic" and net.detune
         out_dim = (2 * d if self.stochastic else d) + int(self.has_detune)
-        self.encoder = build_encoder(net, self.data_shape, out_dim, e if cond.encoder else 0)
         self.db = DbScale(self.data_shape[-1]) if cfg.data.kind == "frames" else None
         if self.db is not None and self.audio is not None:
             self.db.set(*self.audio.db_affine())
+        self.view = None
+        enc_shape = self.data_shape
+        if net.kind == "harmonic" and net.encoder_view != "frame":
+            if self.audio is None:
+                raise ValueError("model.network.encoder_view: the pitch view needs the audio settings (AudioInfo)")
+            from .harmonic import PitchView
+
+            floor = float(self.db.from_db(torch.tensor(-self.audio.spec.top_db)).mean())  # silence, normalised
+            self.view = PitchView(net, self.audio, self.data_shape[-1], floor)
+            enc_shape = (*self.data_shape[:-1], self.view.dim)
+        self.encoder = build_encoder(net, enc_shape, out_dim, e if cond.encoder else 0)
         if net.kind == "harmonic":
             if self.audio is None:
                 raise ValueError("model.network.kind: the harmonic decoder needs the audio settings (AudioInfo)")
             from .harmonic import HarmonicDecoder
 
-            self.decoder = HarmonicDecoder(net, self.data_shape, d, e, self.audio, self.db)
+            self.decoder = HarmonicDecoder(net, self.data_shape, d, e_dec, self.audio, self.db)
         else:
             self.decoder = build_decoder(net, self.data_shape, d, e)
         self.prior = build_prior(cfg.prior, d)
@@ -99,6 +115,10 @@ class AutoEncoder(nn.Module):
         """``[B, *shape]`` (labels ``c [B, 4]``) -> :class:`Encoding` with ``z`` ``[B, d]`` (and ``detune``
         ``[B]`` in semitones for a harmonic model). A Gaussian encoder draws z = mu + sigma * eps when
         ``sample`` (else z = mu)."""
+        if self.view is not None:
+            if c is None:
+                raise LabelError("labels: this model's encoder reads frames at the note's pitch; give labels c [B, 4]")
+            x = self.view(x, c[:, LABELS.index("pitch")])
         h = self.encoder(x, self._embed(c) if self.cfg.model.conditioning.encoder else None)
         detune = None
         if self.has_detune:
@@ -112,10 +132,21 @@ class AutoEncoder(nn.Module):
 
     def decode(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """``[B, d]`` (labels ``c [B, 4]``; the pitch column may be fractional) -> raw output ``[B, *shape]``."""
-        e = self._embed(c)
         if self.harmonic:
-            return self.decoder(z, e, c[:, LABELS.index("pitch")])
-        return self.decoder(z, e)
+            return self.decoder(z, *self._harmonic_inputs(c))
+        return self.decoder(z, self._embed(c))
+
+    def _harmonic_inputs(self, c: Tensor | None) -> tuple[Tensor | None, Tensor]:
+        """A harmonic decoder's conditioning ``[B, E']`` (or None) and pitch ``[B]`` from labels ``c [B, 4]``."""
+        if c is None:
+            raise LabelError("labels: a harmonic decoder places the partials at the pitch; give labels c [B, 4]")
+        e = self.dec_conditioning(c) if self.dec_conditioning is not None else None
+        return e, c[:, LABELS.index("pitch")]
+
+    def harmonic_params(self, z: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """A harmonic model's synthesis controls for codes ``z [B, d]`` and labels ``c [B, 4]``: ``f0 [B, W]`` (Hz),
+        harmonic amplitudes ``[B, W, K]`` and noise bands ``[B, W, N]`` (see :class:`.harmonic.HarmonicDecoder`)."""
+        return self.decoder.params(z, *self._harmonic_inputs(c))
 
     @staticmethod
     def detuned(c: Tensor | None, enc: Encoding) -> Tensor | None:

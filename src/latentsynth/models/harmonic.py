@@ -9,6 +9,10 @@ model was trained on mel frames. So the decoder generalises to pitches it never 
 
 Shapes: ``z [B, d]``, conditioning ``e [B, E]``, pitch ``[B]`` (MIDI, float) -> frames ``[B, W, F]``
 (normalised dB, the data space of the frame models).
+
+:class:`PitchView` is the encoder's side of the same idea (``model.network.encoder_view``): it shows the encoder
+each frame sampled at multiples of the labelled f0, so partial ``k`` is always at the same input whatever the
+pitch, and a note at a pitch never trained on is encoded from a familiar pattern.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import NetworkConfig
-from ..dsp.harmonic import render_magnitudes, to_representation
+from ..dsp.harmonic import harmonic_view, render_magnitudes, to_representation
 from .conditioning import AudioInfo, DbScale, midi_to_hz
 
 
@@ -72,3 +76,25 @@ class HarmonicDecoder(nn.Module):
         mag = self.magnitudes(z, e, pitch)
         db = 10.0 * torch.log10(mag.pow(2) + self.floor**2)  # a soft -top_db floor: gradients everywhere
         return self.db.from_db(db)
+
+
+class PitchView(nn.Module):
+    """What a harmonic model's encoder reads: frames ``[B, W, F]`` (normalised dB) and pitch ``[B]`` (MIDI) ->
+    ``[B, W, V]``. ``pitch``: the frame at ``u * f0`` for ``u = 1/P .. K`` (:func:`~latentsynth.dsp.harmonic.
+    harmonic_view`, ``K * P`` values) then its mean in ``N`` linear bands over 0..Nyquist (the noise and what lies
+    above ``K * f0``), ``V = K * P + N``; ``both``: that view followed by the frame itself, ``V = K * P + F``."""
+
+    def __init__(self, cfg: NetworkConfig, audio: AudioInfo, n_bins: int, fill: float):
+        super().__init__()
+        self.spec, self.mode = audio.spec, cfg.encoder_view
+        self.k, self.p, self.fill = cfg.n_harmonics, cfg.view_points, fill
+        n = cfg.noise_bands
+        band = torch.div(torch.arange(n_bins) * n, n_bins, rounding_mode="floor")  # [F] band of each bin
+        pool = torch.zeros(n_bins, n).index_put_((torch.arange(n_bins), band), torch.ones(n_bins))
+        self.register_buffer("pool", pool / pool.sum(0).clamp_min(1.0), persistent=False)  # [F, N] band means
+        self.dim = self.k * self.p + (n if self.mode == "pitch" else n_bins)
+
+    def forward(self, x: Tensor, pitch: Tensor) -> Tensor:
+        view = harmonic_view(x, midi_to_hz(pitch), self.spec, self.k, self.p, self.fill)  # [B, W, K * P]
+        rest = x @ self.pool if self.mode == "pitch" else x
+        return torch.cat([view, rest], dim=-1)

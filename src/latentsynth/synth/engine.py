@@ -145,8 +145,7 @@ class Synth:
     def harmonic_params(self, z: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """A harmonic model's per-frame ``f0 [T * W]`` (Hz), amplitudes ``[T * W, K]``, noise ``[T * W, N]``."""
         z, c = self.check_path(z, c)
-        e = self.model.conditioning(c)
-        f0, amps, noise = self.model.decoder.params(z, e, c[:, LABELS.index("pitch")])
+        f0, amps, noise = self.model.harmonic_params(z, c)
         return f0.reshape(-1), amps.reshape(-1, amps.shape[-1]), noise.reshape(-1, noise.shape[-1])
 
     @torch.no_grad()

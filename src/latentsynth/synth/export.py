@@ -102,7 +102,7 @@ class _HarmonicParams(nn.Module):
         self.model = model
 
     def forward(self, z: Tensor, c: Tensor):
-        return self.model.decoder.params(z, self.model.conditioning(c), c[:, PITCH])
+        return self.model.harmonic_params(z, c)
 
 
 class _Render(nn.Module):
@@ -182,7 +182,7 @@ def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = F
         p.requires_grad_(False)
     frames = m.db is not None
     labels = m.conditioning
-    enc_labels = labels if m.cfg.model.conditioning.encoder else None
+    enc_labels = labels if m.cfg.model.conditioning.encoder or m.view is not None else None
     magnitudes = frames and m.audio is not None
     d, shape, b = m.latent_dim, list(m.data_shape), "batch"
 
@@ -220,7 +220,7 @@ def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = F
         entries["harmonic_params"] = (_HarmonicParams(m), (z_ex, c_ex), dec_in, hp_out,
                                       "controls of a harmonic-plus-noise synthesizer")
         with torch.no_grad():
-            f0_ex, amps_ex, noise_ex = m.decoder.params(z_ex, labels(c_ex), c_ex[:, PITCH])
+            f0_ex, amps_ex, noise_ex = m.harmonic_params(z_ex, c_ex)
         n_stft = m.audio.spec.n_fft // 2 + 1
         entries["render_magnitudes"] = (_Render(m.audio.spec), (f0_ex, amps_ex, noise_ex), hp_out,
                                         [_io("magnitudes", [b, w, n_stft], "linear STFT magnitudes (n_fft // 2 + 1 "
