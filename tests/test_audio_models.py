@@ -121,7 +121,7 @@ class _Identity(torch.nn.Module):
         super().__init__()
         self.p, self.noise = torch.nn.Parameter(torch.zeros(1)), noise
 
-    def reconstruct(self, x, c=None):
+    def reconstruct(self, x, c=None, fit_steps=0):
         return x + self.noise
 
     def eval(self):

@@ -94,3 +94,23 @@ def test_conv_on_frames_is_one_dimensional_and_flat_input_is_refused():
     assert not any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     with pytest.raises(ValueError, match="conv needs"):
         AutoEncoder(cfg, (784,))
+
+
+def test_fit_codes_reaches_the_least_squares_codes_of_a_linear_decoder():
+    """With a linear decoder and a sum-of-squares loss the best code of each item is a least-squares solution
+    (numpy's lstsq); fitting from the encoder's codes gets there, and leaves the networks untouched."""
+    cfg = load_config("mnist-ae", ["model.network.hidden=[]", "model.latent_dim=3", "likelihood.kind=mse",
+                                   "likelihood.output=identity", "likelihood.scale=1.0"])
+    torch.manual_seed(0)
+    model = AutoEncoder(cfg, (1, 6, 6)).eval()
+    x = torch.rand(4, 1, 6, 6)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.testing.assert_close(model.fit_codes(x, steps=0).z, model.encode(x, sample=False).z)
+    z = model.fit_codes(x, steps=1500, lr=0.05).z
+    lin = model.decoder.net[0]
+    want = torch.linalg.lstsq(lin.weight.double(), (x.flatten(1).double() - lin.bias.double()).T).solution.T
+    torch.testing.assert_close(z.double(), want, atol=2e-3, rtol=1e-3)
+    loss = model.likelihood.loss(model.decode(z), x)
+    assert (loss < model.likelihood.loss(model.decode(model.encode(x, sample=False).z), x)).all()
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())

@@ -217,6 +217,9 @@ class TrainConfig(_Strict):
     progress_every_s: float = Field(30.0, gt=0)  # non-TTY progress line period
     eval_iw_samples: int = Field(100, ge=1)  # importance samples for the test NLL estimate
     eval_mmd_samples: int = Field(2000, ge=2)  # fixed sample size for the reference latent MMD
+    # frame models: also score the test notes with codes fitted to each note by this many Adam steps from the
+    # encoder's (AutoEncoder.fit_codes; test_fit_spec_sc, test_pitch_fit_spec_sc); 0 skips
+    eval_fit_steps: int = Field(20, ge=0)
 
     @field_validator("precision", mode="before")
     @classmethod

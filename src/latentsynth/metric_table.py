@@ -78,6 +78,11 @@ METRICS: tuple[Metric, ...] = (
        kind="frames", views="log report effect card"),
     _m("test_pitch_spec_lsd", "LSD (dB, new pitches)", "log-spectral distance, held-out pitches (dB)",
        kind="frames", views="log report effect card"),
+    _m("test_fit_spec_sc", "spectral conv. (fitted codes)", "spectral convergence, codes fitted to each note "
+       "(train.eval_fit_steps)", kind="frames", views="report effect card"),
+    _m("test_pitch_fit_spec_sc", "spectral conv. (new pitches, fitted codes)",
+       "spectral convergence, held-out pitches, codes fitted to each note", kind="frames",
+       views="report effect card"),
     # k-NN probes of the codes by note attribute (`latentsynth explore`), frames
     _m("probe_instrument_acc", "k-NN instrument", direction="higher", kind="frames", group="probe", views="report"),
     _m("probe_dynamics_acc", "k-NN dynamics", direction="higher", kind="frames", group="probe", views="report"),

@@ -61,12 +61,13 @@ def eval_(
         model = load(run)
         cfg = model.cfg
         data = data_module(cfg, data_dir)
+        labels = data.test.labels() if cfg.data.kind == "frames" else None
         res = evaluate(model, data.test.as_tensor(), iw_samples or cfg.train.eval_iw_samples,
-                       cfg.train.eval_mmd_samples)
+                       cfg.train.eval_mmd_samples, c=labels)
         if cfg.data.kind == "frames":
-            from ..evaluation.audio import audio_scores
+            from ..evaluation.audio import note_scores
 
-            res.update(audio_scores(model, data))
+            res.update(note_scores(model, data, cfg.train.eval_fit_steps))
         metrics = {**load_metrics(run), **res}
         write_json(run / "metrics.json", metrics)
         typer.echo(format_metrics(cfg.name, metrics))

@@ -38,6 +38,8 @@ def encode(
     instrument: str = typer.Option(None, help="instrument name of the model's vocabulary"),
     dynamics: str = typer.Option(None, help="dynamics name (pp, mf, ff...)"),
     style: str = typer.Option(None, help="playing style name"),
+    fit_steps: int = typer.Option(0, "--fit-steps", min=0, help="refine the encoder's codes by this many steps "
+                                  "on the note's own reconstruction (closer to the note; about 20 is plenty)"),
     threads: int = THREADS,
 ) -> None:
     """Encode note recordings into latent paths (one code per frame, with the pitch curve)."""
@@ -47,7 +49,7 @@ def encode(
     def go():
         synth = Synth.load(model)
         for wav in wavs:
-            pf = encode_note(synth, wav, pitch, instrument, dynamics, style)
+            pf = encode_note(synth, wav, pitch, instrument, dynamics, style, fit_steps=fit_steps)
             dst = pf.save(out / f"{wav.stem}.path.json")
             pitch_text = "curve" if isinstance(pf.pitch, list) else pf.pitch
             typer.echo(f"{dst}: {len(pf.codes)} points, pitch {pitch_text}")

@@ -28,9 +28,11 @@ from ..models.conditioning import DbScale
 
 
 @torch.no_grad()
-def reconstruct_frames(model: AutoEncoder, frames: Tensor, window: int, labels: Tensor | None = None) -> Tensor:
+def reconstruct_frames(model: AutoEncoder, frames: Tensor, window: int, labels: Tensor | None = None,
+                       fit_steps: int = 0) -> Tensor:
     """Normalised frames of one note ``[T, F]`` (and the note's labels ``[4]``, used by a conditioned model)
-    -> their reconstruction ``[T, F]`` (posterior means).
+    -> their reconstruction ``[T, F]`` (posterior means; ``fit_steps``: codes fitted to the frames by
+    ``AutoEncoder.fit_codes``).
 
     Windows of ``window`` frames start every ``window`` frames, plus one ending at the last frame; frames
     covered twice are averaged. A note shorter than ``window`` is padded with its last frame.
@@ -43,7 +45,7 @@ def reconstruct_frames(model: AutoEncoder, frames: Tensor, window: int, labels: 
     x = torch.stack([frames[s:s + window] for s in starts])  # [K, W, F]
     dev = next(model.parameters()).device
     c = labels.to(dev)[None].expand(len(starts), -1) if getattr(model, "conditioned", False) else None
-    y = model.reconstruct(x.to(dev), c).cpu().reshape(len(starts), window, -1)
+    y = model.reconstruct(x.to(dev), c, fit_steps).cpu().reshape(len(starts), window, -1)
     out, count = torch.zeros_like(frames), torch.zeros(n, 1)
     for k, s in enumerate(starts):
         out[s:s + window] += y[k]
@@ -58,12 +60,13 @@ def pick_notes(data, n: int, split: str = "test") -> list[int]:
     return spread(data.note_indices(split), n)
 
 
-def note_magnitudes(model: AutoEncoder, data, note: int, db: DbScale | None = None) -> tuple[Tensor, Tensor]:
+def note_magnitudes(model: AutoEncoder, data, note: int, db: DbScale | None = None,
+                    fit_steps: int = 0) -> tuple[Tensor, Tensor]:
     """Original and reconstructed linear magnitudes ``[F, T]`` of one note, in the data's representation
     (``db``: the data's :class:`~latentsynth.models.conditioning.DbScale`, made here if not given)."""
     db = db or DbScale.from_info(data.audio_info())
     x = data.note_tensor(note)  # [T, F] normalised
-    y = reconstruct_frames(model, x, data.cfg.window, data.note_labels[note])
+    y = reconstruct_frames(model, x, data.cfg.window, data.note_labels[note], fit_steps)
     return db.to_magnitude(x, data.spec).T, db.to_magnitude(y, data.spec).T
 
 
@@ -76,15 +79,15 @@ def note_audio(data, note: int) -> np.ndarray:
 
 @torch.no_grad()
 def audio_scores(model: AutoEncoder, data, n_notes: int = 64, audio_notes: int = 8, n_iter: int = 32,
-                 prefix: str = "test_", split: str = "test") -> dict[str, float]:
+                 prefix: str = "test_", split: str = "test", fit_steps: int = 0) -> dict[str, float]:
     """Spectral scores on ``n_notes`` notes of ``split`` and audio scores after Griffin-Lim on ``audio_notes``
-    of them."""
+    of them (``fit_steps``: the codes of each note fitted to it first, ``AutoEncoder.fit_codes``)."""
     model.eval()
     notes = pick_notes(data, n_notes, split)
     db = DbScale.from_info(data.audio_info())
     sc, lsd, mr, floor = [], [], [], []
     for k, note in enumerate(notes):
-        ref, est = note_magnitudes(model, data, note, db)
+        ref, est = note_magnitudes(model, data, note, db, fit_steps)
         sc.append(float(spectral_convergence(ref, est)))
         lsd.append(float(log_spectral_distance(ref, est)))
         if audio_notes and k % max(1, len(notes) // audio_notes) == 0 and len(mr) < audio_notes:
@@ -97,6 +100,21 @@ def audio_scores(model: AutoEncoder, data, n_notes: int = 64, audio_notes: int =
            "audio_mrstft": float(np.mean(mr)) if mr else None,
            "audio_mrstft_floor": float(np.mean(floor)) if floor else None}
     return {prefix + k: v for k, v in res.items()}
+
+
+def note_scores(model: AutoEncoder, data, fit_steps: int = 0) -> dict[str, float]:
+    """Every note score of a frame model (the keys of ``metrics.json``): :func:`audio_scores` on the test notes
+    (``test_*``) and, when the data has a held-out-pitch split, on its notes (``test_pitch_*``, no audio); with
+    ``fit_steps`` also the spectral scores with codes fitted to each note (``test_fit_*``, ``test_pitch_fit_*``)."""
+    out = audio_scores(model, data)
+    splits = [("test", "test_")] + ([("pitch", "test_pitch_")] if data.pitch is not None else [])
+    if data.pitch is not None:  # notes at pitches never trained on for their instrument
+        out.update(audio_scores(model, data, split="pitch", audio_notes=0, prefix="test_pitch_"))
+    for split, prefix in splits if fit_steps else []:  # what the decoder can do given good codes
+        prefix += "fit_"
+        scores = audio_scores(model, data, split=split, audio_notes=0, prefix=prefix, fit_steps=fit_steps)
+        out.update({k: v for k, v in scores.items() if k.endswith(("spec_sc", "spec_lsd"))})
+    return out
 
 
 AUDIO_VERSIONS = ("original", "reconstruction", "oracle")  # the WAVs written per note by write_note_audio

@@ -116,8 +116,8 @@ class AutoEncoder(nn.Module):
         ``[B]`` in semitones for a harmonic model). A Gaussian encoder draws z = mu + sigma * eps when
         ``sample`` (else z = mu)."""
         if self.view is not None:
-            if c is None:
-                raise LabelError("labels: this model's encoder reads frames at the note's pitch; give labels c [B, 4]")
+            if c is None or c.dim() != 2 or c.shape[1] != len(LABELS):
+                self.conditioning(c)  # the message of a missing or misshapen label tensor
             x = self.view(x, c[:, LABELS.index("pitch")])
         h = self.encoder(x, self._embed(c) if self.cfg.model.conditioning.encoder else None)
         detune = None
@@ -168,10 +168,38 @@ class AutoEncoder(nn.Module):
             penalty=self.regularizer.penalty(enc, self.prior),
         )
 
+    def fit_codes(self, x: Tensor, c: Tensor | None = None, steps: int = 20, lr: float = 0.03) -> Encoding:
+        """Semi-amortized inference (Kim et al. 2018): the encoder's posterior mean (and detune), then ``steps``
+        Adam steps on the codes alone to lower the reconstruction loss of ``x`` ``[B, *shape]`` (labels ``c``);
+        the networks are not changed. Returns an :class:`Encoding` with the fitted ``z`` ``[B, d]`` (``mu`` too
+        for a Gaussian encoder) and detune ``[B]`` (kept in +-DETUNE_RANGE). ``steps=0`` is ``encode(x, c,
+        sample=False)``. The regularizer is not part of the fit: fitted codes may sit a little off the prior."""
+        with torch.no_grad():
+            enc = self.encode(x, c, sample=False)
+        if steps <= 0:
+            return enc
+        z = enc.z.detach().clone().requires_grad_(True)
+        det = None if enc.detune is None else enc.detune.detach().clone().requires_grad_(True)
+        params = [z] if det is None else [z, det]
+        opt = torch.optim.Adam(params, lr=lr)
+        with torch.enable_grad():
+            for _ in range(steps):
+                loss = self.likelihood.loss(self.decode(z, self.detuned(c, Encoding(z=z, detune=det))), x).sum()
+                grads = torch.autograd.grad(loss, params)  # the networks' .grad stay untouched
+                for p, g in zip(params, grads, strict=True):
+                    p.grad = g
+                opt.step()
+                if det is not None:
+                    with torch.no_grad():
+                        det.clamp_(-DETUNE_RANGE, DETUNE_RANGE)
+        z, det = z.detach(), None if det is None else det.detach()
+        return Encoding(z=z, mu=z if enc.mu is not None else None, logvar=enc.logvar, detune=det)
+
     @torch.no_grad()
-    def reconstruct(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        """Mean reconstruction from the posterior mean: ``[B, *shape]`` -> ``[B, *shape]``."""
-        enc = self.encode(x, c, sample=False)
+    def reconstruct(self, x: Tensor, c: Tensor | None = None, fit_steps: int = 0) -> Tensor:
+        """Mean reconstruction from the posterior mean: ``[B, *shape]`` -> ``[B, *shape]`` (``fit_steps``: codes
+        fitted by :meth:`fit_codes` first)."""
+        enc = self.fit_codes(x, c, fit_steps) if fit_steps else self.encode(x, c, sample=False)
         return self.likelihood.mean(self.decode(enc.z, self.detuned(c, enc)))
 
     @torch.no_grad()

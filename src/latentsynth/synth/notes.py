@@ -43,9 +43,10 @@ def note_frames(synth: Synth, path: str | Path) -> tuple[np.ndarray, torch.Tenso
 
 @torch.no_grad()
 def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, instrument: str | None = None,
-                dynamics: str | None = None, style: str | None = None) -> PathFile:
+                dynamics: str | None = None, style: str | None = None, fit_steps: int = 0) -> PathFile:
     """Encode a sound file into its latent path (see the module doc). A conditioned model needs the note's
-    labels: ``pitch`` is estimated from the audio when not given; unknown names raise ``LabelError``."""
+    labels: ``pitch`` is estimated from the audio when not given; unknown names raise ``LabelError``.
+    ``fit_steps``: the encoder's codes refined on the note's reconstruction (``AutoEncoder.fit_codes``)."""
     try:
         y, x = note_frames(synth, path)
     except BadAudio as err:
@@ -58,7 +59,7 @@ def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, inst
         x = torch.cat([x, x[-1:].expand(w - len(x), -1)])
     items = x[: n * w].reshape(n, w, -1)
     c = synth.labels(n, pitch, instrument, dynamics, style) if model.conditioned else None
-    enc = model.encode(items, c, sample=False)
+    enc = model.fit_codes(items, c, fit_steps)
     curve = None
     if c is not None:
         curve = c[:, LABELS.index("pitch")] + (enc.detune if enc.detune is not None else 0.0)

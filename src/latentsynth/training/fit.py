@@ -297,11 +297,9 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
     metrics.update(evaluate(model, data.test.as_tensor(), iw_samples=t.eval_iw_samples,
                             mmd_samples=t.eval_mmd_samples, c=labels))
     if cfg.data.kind == "frames":
-        from ..evaluation.audio import audio_scores
+        from ..evaluation.audio import note_scores
 
-        metrics.update(audio_scores(model, data))
-        if data.pitch is not None:  # notes at pitches never trained on for their instrument
-            metrics.update(audio_scores(model, data, split="pitch", audio_notes=0, prefix="test_pitch_"))
+        metrics.update(note_scores(model, data, t.eval_fit_steps))
         save_code_sample(model, data, run)
     save_model(model, run, metrics)
     plot_curves(run)
