@@ -59,6 +59,16 @@ def test_conditioned_runs_save_everything_needed_to_make_sound(trained):
         model.reconstruct(x)
 
 
+def test_eval_scores_a_conditioned_harmonic_model_with_and_without_fitted_codes(trained):
+    _, harm, _ = trained
+    res = CliRunner().invoke(app, ["eval", str(harm)])
+    assert res.exit_code == 0, res.output
+    m = json.loads((harm / "metrics.json").read_text())
+    for key in ("test_spec_sc", "test_pitch_spec_sc", "test_fit_spec_sc", "test_pitch_fit_spec_sc"):
+        assert 0 < m[key] < 2, key
+    assert m["test_fit_spec_sc"] < m["test_spec_sc"]  # 20 steps on each note's own loss rebuild it better
+
+
 def test_a_copied_model_folder_makes_sound_without_its_corpus(trained, tmp_path, monkeypatch):
     _, harm, _ = trained
     lone = tmp_path / "elsewhere" / "model"
@@ -98,6 +108,16 @@ def test_encode_note_follows_the_data_pipeline(trained):
         enc = synth.model.encode(x, c, sample=False)
     torch.testing.assert_close(pf.z, enc.z, atol=1e-4, rtol=1e-3)
     assert np.allclose(pf.pitch, (c[:, 0] + enc.detune).numpy(), atol=1e-3)  # the detune curve rides on the pitch
+    # fitted codes rebuild the note better than the encoder's
+    fitted = encode_note(synth, corpus / row["path"], pitch=float(row["pitch"]), instrument=row["instrument"],
+                         dynamics=row["dynamics"], fit_steps=10)
+    err = []
+    for p in (pf, fitted):  # each path's codes with its own pitch curve (pitch + detune)
+        cp = c.clone()
+        cp[:, 0] = torch.as_tensor(p.pitch, dtype=torch.float32)
+        with torch.no_grad():
+            err.append(float(synth.model.likelihood.loss(synth.model.decode(p.z, cp), x).sum()))
+    assert err[1] < err[0]
     with pytest.raises(LabelError, match="instrument: unknown value 'Kazoo'"):
         encode_note(synth, corpus / row["path"], pitch=60, instrument="Kazoo")
     bad = Path(corpus.parent / "bad.wav")
