@@ -48,8 +48,9 @@ class FrameWindows(Dataset):
 
     def __getitems__(self, idx: list[int]) -> tuple[Tensor, Tensor]:
         index = torch.as_tensor(idx)
-        rows = self.starts[index, None] + self._offsets  # [B, W]
-        return self.frames[rows], self.note_labels[self.notes[index]]  # [B, W, F], [B, 4]
+        rows = self.starts.index_select(0, index)[:, None] + self._offsets  # [B, W]
+        x = self.frames.index_select(0, rows.flatten()).unflatten(0, rows.shape)  # [B, W, F] (index_select: fast)
+        return x, self.note_labels.index_select(0, self.notes.index_select(0, index))  # [B, W, F], [B, 4]
 
     def as_tensor(self) -> Tensor:
         """Every window ``[M, W, F]``."""
