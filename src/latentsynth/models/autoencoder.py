@@ -73,7 +73,7 @@ class AutoEncoder(nn.Module):
         self.db = DbScale(self.data_shape[-1]) if cfg.data.kind == "frames" else None
         if self.db is not None and self.audio is not None:
             self.db.set(*self.audio.db_affine())
-        self.view = None
+        self.pitch_view = None
         enc_shape = self.data_shape
         if net.kind == "harmonic" and net.encoder_view != "frame":
             if self.audio is None:
@@ -81,8 +81,8 @@ class AutoEncoder(nn.Module):
             from .harmonic import PitchView
 
             floor = float(self.db.from_db(torch.tensor(-self.audio.spec.top_db)).mean())  # silence, normalised
-            self.view = PitchView(net, self.audio, self.data_shape[-1], floor)
-            enc_shape = (*self.data_shape[:-1], self.view.dim)
+            self.pitch_view = PitchView(net, self.audio, self.data_shape[-1], floor)
+            enc_shape = (*self.data_shape[:-1], self.pitch_view.dim)
         self.encoder = build_encoder(net, enc_shape, out_dim, e if cond.encoder else 0)
         if net.kind == "harmonic":
             if self.audio is None:
@@ -115,10 +115,10 @@ class AutoEncoder(nn.Module):
         """``[B, *shape]`` (labels ``c [B, 4]``) -> :class:`Encoding` with ``z`` ``[B, d]`` (and ``detune``
         ``[B]`` in semitones for a harmonic model). A Gaussian encoder draws z = mu + sigma * eps when
         ``sample`` (else z = mu)."""
-        if self.view is not None:
+        if self.pitch_view is not None:
             if c is None or c.dim() != 2 or c.shape[1] != len(LABELS):
                 self.conditioning(c)  # the message of a missing or misshapen label tensor
-            x = self.view(x, c[:, LABELS.index("pitch")])
+            x = self.pitch_view(x, c[:, LABELS.index("pitch")])
         h = self.encoder(x, self._embed(c) if self.cfg.model.conditioning.encoder else None)
         detune = None
         if self.has_detune:

@@ -182,7 +182,7 @@ def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = F
         p.requires_grad_(False)
     frames = m.db is not None
     labels = m.conditioning
-    enc_labels = labels if m.cfg.model.conditioning.encoder or m.view is not None else None
+    enc_labels = labels if m.cfg.model.conditioning.encoder or m.pitch_view is not None else None
     magnitudes = frames and m.audio is not None
     d, shape, b = m.latent_dim, list(m.data_shape), "batch"
 
