@@ -241,8 +241,11 @@ def test_corrupt_or_malicious_checkpoint_on_resume(real_data_dir, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_sigint_exit_non_zero_with_a_resume_hint(sig, real_data_dir, tmp_path):
     over = tiny_overrides(real_data_dir, **{"data.train_subset": 2000, "train.max_epochs": 200})
+    # a shell starts background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler:
+    # give the child the default disposition, as a terminal would, whatever started this test
     proc = subprocess.Popen([sys.executable, "-m", "latentsynth", "train", "mnist-ae", "--out", str(tmp_path),
-                             "--quiet", *over], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--quiet", *over], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     last = tmp_path / "mnist-ae" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
     while not last.exists() and time.time() < deadline and proc.poll() is None:
