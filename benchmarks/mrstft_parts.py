@@ -26,16 +26,15 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # those of multi_resolution_stft_distance
-EPS = 1e-4
 
 
 def parts(x: torch.Tensor, y: torch.Tensor, n_fft: int, hop: int) -> dict[str, float]:
     """The terms of one resolution for the original ``x [1, N]`` and the rebuilt ``y [1, N]``."""
     from latentsynth.dsp import spectral_convergence, stft
+    from latentsynth.dsp.metrics import MR_EPS
 
     mx, my = stft(x, n_fft, hop).abs(), stft(y, n_fft, hop).abs()
-    d = torch.log(my + EPS) - torch.log(mx + EPS)
+    d = torch.log(my + MR_EPS) - torch.log(mx + MR_EPS)
     quiet = mx < mx.max() * 1e-3  # -60 dB
     return {"sc": float(spectral_convergence(mx, my)), "log_l1": float(d.abs().mean()),
             "quiet": float(quiet.float().mean()), "log_l1_quiet": float(d[quiet].abs().mean()),
@@ -54,16 +53,16 @@ def main() -> None:
     from latentsynth import load
     from latentsynth.data.audio.datamodule import FrameDataModule
     from latentsynth.dsp import invert
-    from latentsynth.evaluation.audio import note_audio, note_magnitudes, pick_notes
+    from latentsynth.dsp.metrics import MR_RESOLUTIONS
+    from latentsynth.evaluation.audio import audio_note_picks, note_audio, note_magnitudes, pick_notes
     from latentsynth.folders import atomic_write_text, write_csv
     from latentsynth.models.conditioning import DbScale
 
     model = load(args.model).eval()
     data = FrameDataModule.for_run(model.cfg, args.corpus)
     db = DbScale.from_info(data.audio_info())
-    notes = pick_notes(data, 64)
-    step = max(1, len(notes) // args.audio_notes)
-    notes = [n for k, n in enumerate(notes) if k % step == 0][:args.audio_notes]  # audio_scores' audio notes
+    scored = pick_notes(data, 64)
+    notes = [scored[k] for k in audio_note_picks(len(scored), args.audio_notes)]  # audio_scores' audio notes
     rows = []
     for note in notes:
         y = torch.from_numpy(note_audio(data, note))[None]
@@ -71,13 +70,13 @@ def main() -> None:
         _, fit = note_magnitudes(model, data, note, db, args.fit_steps)
         for what, mag in (("encoder", est), ("fitted", fit), ("oracle", ref)):
             rec = invert(mag[None], data.spec, n_iter=32, length=y.shape[1])
-            for n_fft, hop in RESOLUTIONS:
+            for n_fft, hop in MR_RESOLUTIONS:
                 rows.append({"note": data.notes[note]["path"], "what": what, "n_fft": n_fft,
                              **parts(y, rec, n_fft, hop)})
     keys = ["sc", "log_l1", "quiet", "log_l1_quiet", "log_l1_loud", "bias_quiet"]
     table = []
     for what in ("encoder", "fitted", "oracle"):
-        for n_fft, _ in RESOLUTIONS:
+        for n_fft, _ in MR_RESOLUTIONS:
             sel = [r for r in rows if r["what"] == what and r["n_fft"] == n_fft]
             table.append({"what": what, "n_fft": n_fft, **{k: round(float(np.mean([r[k] for r in sel])), 3)
                                                           for k in keys}})

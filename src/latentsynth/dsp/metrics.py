@@ -35,10 +35,14 @@ def log_magnitude_l1(target: torch.Tensor, estimate: torch.Tensor, eps: float = 
     return (torch.log(target + eps) - torch.log(estimate + eps)).abs().mean(dim=(-2, -1))
 
 
+MR_RESOLUTIONS: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (2048, 512))  # (n_fft, hop) pairs
+MR_EPS = 1e-4  # added to magnitudes before the log of the multi-resolution distance
+
+
 def multi_resolution_stft_distance(
     x: torch.Tensor, y: torch.Tensor,
-    resolutions: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (2048, 512)),
-    eps: float = 1e-4,
+    resolutions: tuple[tuple[int, int], ...] = MR_RESOLUTIONS,
+    eps: float = MR_EPS,
 ) -> torch.Tensor:
     """Multi-resolution STFT distance (Yamamoto et al. 2020): ``[B, N]`` x2 -> ``[B]``.
 

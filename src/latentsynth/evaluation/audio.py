@@ -60,6 +60,12 @@ def pick_notes(data, n: int, split: str = "test") -> list[int]:
     return spread(data.note_indices(split), n)
 
 
+def audio_note_picks(n_notes: int, audio_notes: int) -> list[int]:
+    """Positions, among ``n_notes`` scored notes, of the ``audio_notes`` also scored as audio (evenly spaced)."""
+    step = max(1, n_notes // audio_notes) if audio_notes else 1
+    return list(range(0, n_notes, step))[:audio_notes]
+
+
 def note_magnitudes(model: AutoEncoder, data, note: int, db: DbScale | None = None,
                     fit_steps: int = 0) -> tuple[Tensor, Tensor]:
     """Original and reconstructed linear magnitudes ``[F, T]`` of one note, in the data's representation
@@ -86,11 +92,12 @@ def audio_scores(model: AutoEncoder, data, n_notes: int = 64, audio_notes: int =
     notes = pick_notes(data, n_notes, split)
     db = DbScale.from_info(data.audio_info())
     sc, lsd, mr, floor = [], [], [], []
+    with_audio = set(audio_note_picks(len(notes), audio_notes))
     for k, note in enumerate(notes):
         ref, est = note_magnitudes(model, data, note, db, fit_steps)
         sc.append(float(spectral_convergence(ref, est)))
         lsd.append(float(log_spectral_distance(ref, est)))
-        if audio_notes and k % max(1, len(notes) // audio_notes) == 0 and len(mr) < audio_notes:
+        if k in with_audio:
             y = torch.from_numpy(note_audio(data, note))[None]
             rec = invert(est[None], data.spec, n_iter=n_iter, length=y.shape[1])
             ora = invert(ref[None], data.spec, n_iter=n_iter, length=y.shape[1])
@@ -106,14 +113,14 @@ def note_scores(model: AutoEncoder, data, fit_steps: int = 0) -> dict[str, float
     """Every note score of a frame model (the keys of ``metrics.json``): :func:`audio_scores` on the test notes
     (``test_*``) and, when the data has a held-out-pitch split, on its notes (``test_pitch_*``, no audio); with
     ``fit_steps`` also the spectral scores with codes fitted to each note (``test_fit_*``, ``test_pitch_fit_*``)."""
-    out = audio_scores(model, data)
-    splits = [("test", "test_")] + ([("pitch", "test_pitch_")] if data.pitch is not None else [])
-    if data.pitch is not None:  # notes at pitches never trained on for their instrument
-        out.update(audio_scores(model, data, split="pitch", audio_notes=0, prefix="test_pitch_"))
-    for split, prefix in splits if fit_steps else []:  # what the decoder can do given good codes
-        prefix += "fit_"
-        scores = audio_scores(model, data, split=split, audio_notes=0, prefix=prefix, fit_steps=fit_steps)
-        out.update({k: v for k, v in scores.items() if k.endswith(("spec_sc", "spec_lsd"))})
+    out: dict[str, float] = {}
+    # held-out pitches: notes at pitches never trained on for their instrument (spectral scores only)
+    splits = [("test", "test_", 8)] + ([("pitch", "test_pitch_", 0)] if data.pitch is not None else [])
+    for split, prefix, audio_notes in splits:
+        out.update(audio_scores(model, data, audio_notes=audio_notes, prefix=prefix, split=split))
+        if fit_steps:  # what the decoder can do given good codes
+            fitted = audio_scores(model, data, audio_notes=0, prefix=prefix + "fit_", split=split, fit_steps=fit_steps)
+            out.update({k: v for k, v in fitted.items() if k.endswith(("spec_sc", "spec_lsd"))})
     return out
 
 
