@@ -251,6 +251,12 @@ def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = F
     return written
 
 
+def host_manifest(model: AutoEncoder) -> dict[str, Any]:
+    """The model part of the manifest (labels, spec, normalisation, harmonic synth constants) with no entry
+    points: what :mod:`latentsynth.synth.web` shares with ``export.json``."""
+    return _manifest(model, {}, (), {})
+
+
 def _manifest(m: AutoEncoder, entries: dict[str, Any], formats: tuple[str, ...],
               onnx_facts: dict[str, Any]) -> dict[str, Any]:
     from .. import __version__
@@ -301,4 +307,4 @@ def _manifest(m: AutoEncoder, entries: dict[str, Any], formats: tuple[str, ...],
     return man
 
 
-__all__ = ["ExportError", "export_model", "FORMATS", "MANIFEST"]
+__all__ = ["ExportError", "export_model", "host_manifest", "FORMATS", "MANIFEST"]
