@@ -4,6 +4,8 @@
 Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 
 * ``GET /api/models``, ``GET /api/models/{name}``: latent size, hop, sample rate, vocabularies, pitch range...
+* ``GET /api/models/{name}/web.json``, ``GET /api/models/{name}/weights.bin``: a harmonic model's decoder for the
+  page's AudioWorklet (:mod:`latentsynth.synth.web`): the page plays it with no further request;
 * ``POST /api/models/{name}/plane``: a plane (PCA, LDA over instruments, two dims) with the training codes and
   notes projected into it and the remaining directions (the page's sliders);
 * ``POST /api/models/{name}/decode``: a point or a path (+ labels, duration, constant speed) -> WAV or raw
@@ -153,6 +155,30 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastA
     @app.get("/api/models/{name}", response_model=api.ModelInfo, responses=bad)
     def model_info(name: str):
         return get(name).info()
+
+    web_cache: dict[str, tuple[dict, bytes]] = {}
+
+    def web(name: str) -> tuple[dict, bytes]:
+        """A harmonic model's web manifest and weights (made once): what the page's AudioWorklet runs."""
+        inst = get(name)
+        if name not in web_cache:
+            from ..synth.web import web_model
+
+            try:
+                web_cache[name] = web_model(inst.synth.model)
+            except ValueError as err:
+                raise HTTPException(404, str(err)) from None
+        return web_cache[name]
+
+    @app.get("/api/models/{name}/web.json", responses=bad)
+    def web_manifest(name: str):
+        """The web export's manifest of a harmonic model (``latentsynth.synth.web``; 404 for other models)."""
+        return JSONResponse(web(name)[0])
+
+    @app.get("/api/models/{name}/weights.bin", responses={**bad, 200: {"content": {"application/octet-stream": {}}}})
+    def web_weights(name: str):
+        """The decoder's weights, float32 little-endian, laid out as ``web.json`` says."""
+        return Response(web(name)[1], media_type="application/octet-stream")
 
     @app.post("/api/models/{name}/plane", response_model=api.PlaneOut, responses=bad)
     def plane(name: str, spec: api.PlaneSpec):

@@ -1,9 +1,15 @@
-// latentsynth — the instrument. Vanilla JS, Web Audio, Web MIDI; talks to the API of latentsynth.serve.
+// latentsynth — the instrument. Vanilla JS, Web Audio, Web MIDI; talks to the API of latentsynth.serve, or, in a
+// web export (bundle.js holds the model), to nobody. Harmonic models play in an AudioWorklet (live.js); other
+// models (Griffin-Lim) play server-rendered blocks.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const BLOCK = 0.5;        // seconds of audio per request while a note is held
-const LOOKAHEAD = 0.3;    // request the next block when less than this is left scheduled
+const QUERY = new URLSearchParams(location.search);
+const ENGINE = QUERY.get("engine") || "auto";  // auto: the worklet for harmonic models; blocks: server blocks
+// seconds of audio per request while a note is held, and the lookahead that asks for the next block: the
+// harmonic models' old block design (0.5 / 0.3, kept with ?engine=blocks) and shorter Griffin-Lim blocks
+const BLOCKS = { harmonic: [0.5, 0.3], griffinlim: [0.2, 0.12] };
+let BLOCK = 0.5, LOOKAHEAD = 0.3;
 const XFADE = 0.005;      // blocks overlap by the engine's fade length
 const KEYS = "awsedftgyhujk"; // computer keyboard: C .. C one octave up
 const DYN_ORDER = ["ppp", "pp", "p", "mp", "mf", "f", "ff", "fff"];
@@ -15,23 +21,28 @@ const PALETTE = ["#4e9df5", "#f5a04e", "#5ec46a", "#e8555a", "#b48cf2", "#a0765a
 const LS = window.__ls = {
   ready: false, readyMs: null, blocksReceived: 0, blocksScheduled: 0, lastPitch: null, lastLatencyMs: null,
   lastRenderMs: null, requests: 0, errors: 0, lastError: null, lastExport: null, pathPoints: 0,
+  engine: null, moves: [], axes: null, midiLearn: {}, lastBend: 0,
 };
 
 const S = {
   models: [], model: null, info: null, plane: null, rest: [], point: [0, 0], pitch: 60, octave: 4,
   selected: [], path: null, heat: null, voices: new Map(), record: [], drawing: null, dotsPx: [],
+  live: null, bend: 0, chanBend: {}, sustain: false, sustained: new Set(), loop: null, take: null, lastTake: null,
+  learning: null, seed: 0,
 };
 
 let ctx = null, master = null;
 
-function audio() {
+function audio(resume = true) {
+  const sr = S.info ? S.info.sample_rate : undefined;
+  if (ctx && sr && ctx.sampleRate !== sr && !S.live) { ctx.close(); ctx = null; }  // a model of another rate
   if (!ctx) {
-    ctx = new (window.AudioContext || window.webkitAudioContext)({ latencyHint: "interactive" });
+    ctx = new (window.AudioContext || window.webkitAudioContext)({ latencyHint: "interactive", sampleRate: sr });
     master = ctx.createGain();
     master.gain.value = +$("gain").value;
     master.connect(ctx.destination);
   }
-  if (ctx.state === "suspended") ctx.resume();
+  if (resume && ctx.state === "suspended") ctx.resume();
   return ctx;
 }
 
@@ -42,6 +53,7 @@ function status(msg, isError = false) {
 }
 
 async function api(path, body, raw = false) {
+  if (window.LATENTSYNTH_BUNDLE) return bundleApi(path, body);
   LS.requests += 1;
   const opt = body === undefined ? {} : body instanceof FormData ? { method: "POST", body } :
     { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
@@ -54,6 +66,27 @@ async function api(path, body, raw = false) {
   return raw ? r : r.json();
 }
 const mpath = (what) => `/api/models/${encodeURIComponent(S.model)}/${what}`;
+
+// the web export: what the server would answer, from bundle.js (models, PCA plane, precomputed heatmaps)
+async function bundleApi(path, body) {
+  const B = window.LATENTSYNTH_BUNDLE;
+  if (path === "/api/models") return B.models;
+  const m = path.match(/^\/api\/models\/([^/]+)\/(\w+)$/), name = m && decodeURIComponent(m[1]), what = m && m[2];
+  const plane = B.planes && B.planes[name];
+  if (what === "plane") {
+    if (!plane || (body && body.kind && body.kind !== "pca")) throw new Error("this web export holds the PCA plane only");
+    return plane;
+  }
+  if (what === "heatmap") {
+    const h = B.heatmaps && B.heatmaps[name] && B.heatmaps[name][body.quantity];
+    if (!h) throw new Error(`${body.quantity}: not precomputed in this web export (the server computes any)`);
+    return h;
+  }
+  if (what === "project") {
+    return { xy: body.codes.map((z) => plane.basis.map((b) => b.reduce((a, v, i) => a + v * (z[i] - plane.centre[i]), 0))) };
+  }
+  throw new Error(`${what}: needs the server (latentsynth serve MODEL); this web export plays in the page only`);
+}
 
 // ---------------------------------------------------------------------------------------------- labels
 function labels() {
@@ -221,6 +254,7 @@ function buildSliders() {
     const inp = lab.querySelector("input"), out = lab.querySelector("output");
     inp.addEventListener("input", () => {
       S.rest[k] = +inp.value; out.textContent = (+inp.value).toFixed(2) + " σ";
+      sendMoves();
       if ($("heatmap").value !== "density") refreshHeat(250);
     });
     box.appendChild(lab);
@@ -295,6 +329,7 @@ class Voice {
       if (this.next - audio().currentTime < LOOKAHEAD) {
         const z = this.getZ(), codes = this.lastZ && !same(this.lastZ, z) ? [this.lastZ, z] : [z];
         this.lastZ = z;
+        const tAsk = audio().currentTime;
         const tReq = performance.now();
         const lab = { ...labels(), pitch: this.pitch };
         if (this.dynamics) lab.dynamics = this.dynamics;
@@ -305,7 +340,8 @@ class Voice {
           const { samples, sr, phase } = await decode(body);
           this.phase = phase;
           if (this.released) break;
-          this.schedule(samples, sr, first ? tReq : null);
+          const t = this.schedule(samples, sr, first ? tReq : null);
+          for (const m of LS.moves) if (m.onset === null && m.engine === "blocks" && m.t <= tAsk) m.onset = t;
           first = false;
         } catch (e) { status(`decode: ${e.message}`, true); this.release(); break; }
       } else {
@@ -330,11 +366,12 @@ function showLatency() {
   $("latency").textContent = `latency ${LS.lastLatencyMs.toFixed(0)} ms (server render ${(LS.lastRenderMs || 0).toFixed(1)} ms)`;
 }
 
-function noteOn(key, pitch, dynamics = null) {
+function noteOn(key, pitch, dynamics = null, opts = {}) {
   if (S.voices.has(key)) return;
   setPitch(pitch);
   LS.lastPitch = pitch;
   markKey(pitch, true);
+  if (S.live) { liveNoteOn(key, pitch, dynamics, opts); return; }
   const v = new Voice(key, pitch, () => lift(...S.point), dynamics);
   S.voices.set(key, v);
   v.pump();
@@ -343,12 +380,150 @@ function noteOn(key, pitch, dynamics = null) {
 function noteOff(key) {
   const v = S.voices.get(key);
   if (!v) return;
+  if (v.live && S.sustain && v.midi) { S.sustained.add(key); return; }  // the pedal holds it
   S.voices.delete(key);
   markKey(v.pitch, false);
+  if (v.live) { S.live.noteOff(key); if (![...S.voices.values()].some((x) => x.live)) stopLoop(); return; }
   v.release();
 }
 
+// ---------------------------------------------------------------------------------------------- live (worklet)
+function labelRow(pitch, names = {}) {  // [pitch, instrument, dynamics, style] indices of the model's vocabularies
+  const row = [pitch, 0, 0, 0];
+  ["instrument", "dynamics", "style"].forEach((k, i) => {
+    const v = names[k] !== undefined ? names[k] : $(k).value, voc = S.info.vocab[k] || [];
+    row[i + 1] = Math.max(0, voc.indexOf(v));
+  });
+  return row;
+}
+
+function morphCorners() {  // the four selected notes (A..D) as corners, or null
+  if (!$("morph").checked || S.selected.length < 4) return null;
+  return S.selected.slice(0, 4).map((i) => S.plane.notes.find((n) => n.index === i)).filter(Boolean);
+}
+
+function baseCode() {  // the pad's code: the plane point, or the bilinear blend of four notes' codes
+  const corners = morphCorners();
+  if (!corners || corners.length < 4) return { z: lift(...S.point), mix: null };
+  const [x0, x1, y0, y1] = S.plane.extent;
+  const w = Live.bilinear((S.point[0] - x0) / (x1 - x0), (S.point[1] - y0) / (y1 - y0));
+  const z = new Array(S.info.latent_dim).fill(0);
+  corners.forEach((n, c) => n.code.forEach((v, i) => { z[i] += w[c] * v; }));
+  for (const [k, dir] of S.plane.rest.entries()) {  // the sliders still add their directions
+    const a = (S.rest[k] || 0) * S.plane.rest_scale[k];
+    if (a) for (let i = 0; i < z.length; i++) z[i] += a * dir[i];
+  }
+  const mix = corners.map((n, c) => [labelRow(n.pitch, n), w[c]]);
+  return { z, mix };
+}
+
+function voiceCode(v, base) {  // a voice's code: the pad's, plus its MPE pressure along the chosen direction
+  if (!v.pressure) return base.z;
+  const k = +$("mpe-pressure").value, dir = S.plane.rest[k];
+  if (!dir) return base.z;
+  const a = v.pressure * 3 * S.plane.rest_scale[k];
+  return base.z.map((x, i) => x + a * dir[i]);
+}
+
+function liveNoteOn(key, pitch, dynamics, opts) {
+  const base = baseCode(), vel = opts.velocity === undefined ? 100 : opts.velocity;
+  const v = { key, pitch, live: true, midi: !!opts.midi, channel: opts.channel, pressure: 0 };
+  S.voices.set(key, v);
+  const names = dynamics ? { dynamics } : {};
+  S.live.noteOn({ id: key, pitch, z: voiceCode(v, base), labels: labelRow(pitch, names), mix: base.mix,
+                  velocityGain: 0.25 + 0.75 * vel / 127, adsr: adsr(), seed: (S.seed = (S.seed || 0) + 1) });
+  const bend = opts.channel !== undefined && $("mpe").checked ? (S.chanBend[opts.channel] || 0) : S.bend;
+  if (bend) S.live.bend(key, bend);
+  if ($("loop").value !== "off" && !S.loop) startLoop();
+  LS.engine = "live";
+}
+
+function sendMoves() {  // the pad, a slider, a loop or a CC moved: every held voice gets its new code
+  if (!S.live) return;
+  const base = baseCode();
+  for (const v of S.voices.values()) if (v.live) {
+    S.live.move(v.key, voiceCode(v, base));
+    if (base.mix) S.live.mix(v.key, base.mix);
+  }
+  if (S.take) S.take.moves.push([ctx.currentTime, base.z]);
+}
+
+// path generators as loops while a note is held: circle, spiral, walk around the point where it started
+function loopRate() {
+  const r = +$("loop-rate").value;
+  return $("loop-unit").value === "bpm" ? r / 60 / 4 : r;  // BPM: one cycle per bar of four beats
+}
+function startLoop() {
+  stopLoop();
+  const anchor = S.point.slice(), t0 = performance.now(), [x0, x1, y0, y1] = S.plane.extent;
+  const radius = 0.2 * Math.min(x1 - x0, y1 - y0);
+  S.loop = setInterval(() => {
+    const kind = $("loop").value;
+    if (kind === "off") { stopLoop(); return; }
+    const [dx, dy] = Live.loopOffset(kind, (performance.now() - t0) / 1000, loopRate(), radius);
+    S.point = [anchor[0] + dx, anchor[1] + dy];
+    sendMoves(); draw();
+  }, 10);
+}
+function stopLoop() { if (S.loop) { clearInterval(S.loop); S.loop = null; } }
+
+function showLiveLatency(m) {
+  if (m.sent === null || m.sent === undefined) return;
+  const ms = (m.onsetTime - m.sent) * 1000, med = S.live.medianLatency();
+  LS.lastLatencyMs = ms;
+  $("latency").textContent = `control latency ${ms.toFixed(1)} ms (median ${med.toFixed(1)} ms, worklet frame ${m.segment})`;
+}
+
+// record a take: the worklet's output (WAV) and the pad's codes (a path file)
+function toggleTake() {
+  if (!S.live) { status("recording a take needs the live (worklet) engine; blocks are recorded as they play"); return; }
+  if (!S.take) {
+    S.take = { t0: ctx.currentTime, moves: [[ctx.currentTime, baseCode().z]] };
+    S.live.startRecording();
+    $("take").textContent = "■ stop"; status("recording…");
+    return;
+  }
+  const take = S.take; S.take = null;
+  $("take").textContent = "● rec";
+  S.live.stopRecording().then((samples) => {
+    take.samples = samples; take.t1 = ctx.currentTime; S.lastTake = take;
+    status(`take: ${(samples.length / S.live.sr).toFixed(2)} s recorded (export WAV, save take path)`);
+    $("rec-info").textContent = `take ${(samples.length / S.live.sr).toFixed(1)} s`;
+  });
+}
+
+function takePath() {  // the take's codes at one point per hop (the last move held), as a path file
+  const t = S.lastTake;
+  if (!t) { status("no take recorded"); return null; }
+  const hop = S.info.hop_seconds, n = Math.max(2, Math.round((t.t1 - t.t0) / hop)), codes = [];
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const ti = t.t0 + i * hop;
+    while (k + 1 < t.moves.length && t.moves[k + 1][0] <= ti) k++;
+    codes.push(t.moves[k][1]);
+  }
+  return pathFile(codes, { duration: n * hop, meta: { generator: "take", model: S.model } });
+}
+
+function resample(codes, n) {  // linear resampling of a path to n points (uniform in its index)
+  if (codes.length === 1) return Array.from({ length: n }, () => codes[0]);
+  return Array.from({ length: n }, (_, i) => {
+    const u = i * (codes.length - 1) / Math.max(1, n - 1), a = Math.min(codes.length - 2, Math.floor(u)), w = u - a;
+    return codes[a].map((x, j) => x + w * (codes[a + 1][j] - x));
+  });
+}
+
+function livePlayPath(codes, duration, what) {  // a path played by the worklet: one point per hop, then released
+  const n = Math.max(2, Math.round(duration / S.info.hop_seconds)), id = `path${Math.random()}`;
+  const pitch = typeof S.pitch === "number" ? S.pitch : 60;
+  S.live.noteOn({ id, pitch, z: codes[0], path: resample(codes, n), labels: labelRow(pitch), adsr: adsr(),
+                  seed: (S.seed = (S.seed || 0) + 1), length: Math.round(duration * S.live.sr) });
+  LS.blocksScheduled += 1;  // one "block": the whole path
+  status(`${what}: ${duration.toFixed(2)} s (in the page)`);
+}
+
 async function playOnce(body, what) {  // a whole path or a held note as one buffer, with the envelope
+  if (S.live && !body.constant_speed) { livePlayPath(body.codes, body.duration || 1, what); return; }
   const v = new Voice("once-" + Math.random(), body.pitch, null, null);
   const tReq = performance.now();
   LS.lastPitch = body.pitch;
@@ -412,6 +587,14 @@ function download(name, blob) {
 }
 
 function exportWav() {
+  if (S.live && S.lastTake) {  // the last take, as the worklet played it
+    const t = S.lastTake, wav = encodeWav(t.samples, S.live.sr), v = new DataView(wav);
+    LS.lastExport = { bytes: wav.byteLength, sampleRate: v.getUint32(24, true), dataBytes: v.getUint32(40, true),
+                      seconds: v.getUint32(40, true) / 2 / v.getUint32(24, true), source: "worklet" };
+    download(`latentsynth-${S.model}-take.wav`, new Blob([wav], { type: "audio/wav" }));
+    status(`exported the take: ${LS.lastExport.seconds.toFixed(2)} s`);
+    return;
+  }
   const mix = mixRecording();
   if (!mix) { status("export: nothing played yet"); return; }
   const wav = encodeWav(mix.out, mix.sr), v = new DataView(wav);
@@ -496,7 +679,12 @@ function onPadMove(ev) {
   if (!S.plane) return;
   const [px, py] = eventPx(ev);
   if (S.drawing) { S.drawing.push(fromPx(px, py)); draw(); return; }
-  if (S.voices.has("pad")) { S.point = fromPx(px, py); draw(); }
+  if (S.voices.has("pad")) {
+    S.point = fromPx(px, py); draw();
+    if (S.live) { LS.moves.push({ t: ctx.currentTime, onset: null, engine: "live" }); sendMoves(); }
+    else LS.moves.push({ t: audio().currentTime, onset: null, engine: "blocks" });
+    if (LS.moves.length > 500) LS.moves.shift();
+  }
   const k = nearestDot(px, py), tip = $("tip");
   if (k >= 0) {
     const n = S.plane.notes[k];
@@ -556,13 +744,73 @@ function setupMidi() {
   navigator.requestMIDIAccess().then((access) => {
     const hook = () => access.inputs.forEach((inp) => { inp.onmidimessage = onMidi; });
     hook(); access.onstatechange = hook;
+    LS.midiInputs = access.inputs.size;
   }).catch(() => { /* no MIDI permission: keys and pad still play */ });
 }
 
+// MIDI learn targets: a latent direction (a slider of "other directions"), the pad's axes, gain, ADSR stages
+function learnTargets() {
+  const t = [["x", "pad x"], ["y", "pad y"], ["gain", "gain"], ["attack", "attack"], ["decay", "decay"],
+             ["sustain", "sustain"], ["release", "release"]];
+  if (S.plane) S.plane.rest.forEach((_, k) => t.push([`rest${k}`, `direction ${k + 1} (${restName(k)})`]));
+  return t;
+}
+function restName(k) {
+  const p = S.plane;
+  return p.kind === "dims" ? `dim ${p.rest[k].findIndex((v) => v === 1)}` : p.kind === "pca" ? `PC ${k + 3}` : `dir ${k + 1}`;
+}
+function fillLearn() {
+  for (const id of ["learn-target", "mod-target", "mpe-pressure"]) {
+    const sel = $(id), keep = sel.value;
+    sel.innerHTML = "";
+    for (const [v, name] of learnTargets()) if (id !== "mpe-pressure" || v.startsWith("rest")) sel.add(new Option(name, id === "mpe-pressure" ? v.slice(4) : v));
+    if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+  }
+}
+function showLearn() {
+  $("learn-map").textContent = Object.entries(LS.midiLearn).map(([cc, t]) => `CC${cc} → ${t}`).join(", ") || "no CC learnt";
+}
+
+function applyCC(target, value) {  // value 0..127
+  const u = value / 127;
+  if (target === "x" || target === "y") {
+    const [x0, x1, y0, y1] = S.plane.extent;
+    if (target === "x") S.point[0] = x0 + u * (x1 - x0); else S.point[1] = y0 + u * (y1 - y0);
+    draw(); sendMoves(); return;
+  }
+  if (target.startsWith("rest")) {
+    const el = document.querySelectorAll("#sliders input")[+target.slice(4)];
+    if (el) { el.value = -3 + 6 * u; el.dispatchEvent(new Event("input")); }
+    return;
+  }
+  const el = $(target);
+  if (el) setRange(target, +el.min + u * (+el.max - +el.min));
+}
+
 function onMidi(msg) {
-  const [st, note, vel] = msg.data, type = st & 0xf0;
-  if (type === 0x90 && vel > 0) { audio(); noteOn(`midi${note}`, note, dynamicsFromVelocity(vel)); }
-  else if (type === 0x80 || (type === 0x90 && vel === 0)) noteOff(`midi${note}`);
+  const [st, d1, d2] = msg.data, type = st & 0xf0, ch = st & 0x0f, mpe = $("mpe").checked;
+  const key = mpe ? `midi${ch}:${d1}` : `midi${d1}`;
+  if (type === 0x90 && d2 > 0) {
+    audio();
+    noteOn(key, d1, dynamicsFromVelocity(d2), { velocity: d2, midi: true, channel: ch });
+    S.sustained.delete(key);
+  } else if (type === 0x80 || (type === 0x90 && d2 === 0)) noteOff(key);
+  else if (type === 0xE0) {  // pitch bend: 14 bits, centre 8192, +-range semitones
+    const semis = ((d2 << 7 | d1) - 8192) / 8192 * +$("bend-range").value;
+    LS.lastBend = semis;
+    if (mpe) S.chanBend[ch] = semis; else S.bend = semis;
+    if (S.live) for (const v of S.voices.values()) if (v.live && (!mpe || v.channel === ch)) S.live.bend(v.key, semis);
+  } else if (type === 0xD0 && mpe) {  // channel pressure (MPE): this channel's notes along the chosen direction
+    for (const v of S.voices.values()) if (v.live && v.channel === ch) v.pressure = d1 / 127;
+    sendMoves();
+  } else if (type === 0xB0) {
+    if (S.learning) { LS.midiLearn[d1] = S.learning; S.learning = null; $("learn").textContent = "learn"; showLearn(); return; }
+    if (d1 === 64) {  // sustain pedal
+      S.sustain = d2 >= 64;
+      if (!S.sustain) { for (const k of [...S.sustained]) { S.sustained.delete(k); noteOff(k); } }
+    } else if (LS.midiLearn[d1]) applyCC(LS.midiLearn[d1], d2);
+    else if (d1 === 1) applyCC($("mod-target").value, d2);  // mod wheel
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- files
@@ -635,6 +883,44 @@ async function loadPlane() {
   refreshHeat();
 }
 
+async function loadLive() {  // a harmonic model runs in the page; any failure is shown, the server still renders
+  if (S.live) { S.live.allOff(); S.live.disconnect(); S.live = null; }
+  LS.engine = "blocks";
+  [BLOCK, LOOKAHEAD] = BLOCKS[S.info.harmonic ? "harmonic" : "griffinlim"];
+  $("engine").textContent = S.info.harmonic ? "server blocks (?engine=blocks)" : `server blocks of ${BLOCK} s (Griffin-Lim)`;
+  if (!S.info.harmonic || ENGINE === "blocks") return;
+  try {
+    audio(false);
+    S.live = await Live.create(ctx, S.model, master, { adsr: adsr() });
+    S.live.onApplied = (m) => {
+      const mv = LS.moves.find((x) => x.engine === "live" && x.onset === null && Math.abs(x.t - m.sent) < 1e-9);
+      if (mv) mv.onset = m.onsetTime;
+      showLiveLatency(m);
+    };
+    LS.engine = "live";
+    $("engine").textContent = `in the page (AudioWorklet, ${S.live.sr} Hz, control frame ${(1000 * S.live.hop / S.live.sr).toFixed(1)} ms)`;
+  } catch (e) {
+    S.live = null;
+    const msg = `model ${S.model}: ${e.message}`;
+    status(msg, true); LS.liveError = msg;
+    $("engine").textContent = window.LATENTSYNTH_BUNDLE ? "cannot play: see the message" : "server blocks (the page could not run the model)";
+    throw new Error(msg);
+  }
+}
+
+// axis labels: the descriptor most correlated with each axis of the pad (from descriptor heatmaps)
+async function labelAxes() {
+  const maps = {};
+  for (const q of ["centroid", "flatness", "loudness"]) {
+    try { maps[q] = await api(mpath("heatmap"), { quantity: q, plane: planeSpec(), extent: S.plane.extent, size: 16, ...labels() }); }
+    catch (e) { /* not available (e.g. a mel model): no label from it */ }
+  }
+  const best = Live.axisLabels(maps), word = { centroid: "brighter", flatness: "noisier", loudness: "louder" };
+  const say = (b, axis) => !b ? "" : `${axis} → ${b.r >= 0 ? word[b.name] : "less " + word[b.name].replace("er", "")} (${b.name}, r = ${b.r.toFixed(2)})`;
+  LS.axes = best;
+  $("axes").textContent = [say(best.x, "x"), say(best.y, "y")].filter(Boolean).join(" · ");
+}
+
 async function loadModel(name) {
   S.model = name;
   S.info = S.models.find((m) => m.name === name);
@@ -646,6 +932,9 @@ async function loadModel(name) {
   S.selected = []; S.path = null;
   buildKeyboard();
   await loadPlane();
+  fillLearn();
+  await loadLive();
+  labelAxes();
 }
 
 function bindRanges() {
@@ -655,6 +944,7 @@ function bindRanges() {
     el.addEventListener("input", show); show();
   }
   $("gain").addEventListener("input", () => { if (master) master.gain.setTargetAtTime(+$("gain").value, ctx.currentTime, 0.01); });
+  for (const id of ["attack", "decay", "sustain", "release"]) $(id).addEventListener("input", () => { if (S.live) S.live.adsr(adsr()); });
 }
 
 async function main() {
@@ -692,12 +982,18 @@ async function main() {
     for (const m of S.models) $("model").add(new Option(m.name, m.name));
     await loadModel(S.models[0].name);
     setupMidi();
+    $("learn").addEventListener("click", () => { S.learning = $("learn-target").value; $("learn").textContent = "move a knob…"; });
+    $("take").addEventListener("click", toggleTake);
+    $("save-take").addEventListener("click", () => { const pf = takePath(); if (pf) download("take.path.json", new Blob([JSON.stringify(pf, null, 1)], { type: "application/json" })); });
+    $("morph").addEventListener("change", () => { if ($("morph").checked && S.selected.length < 4) status("morph: shift-click four dots (corners A B C D: bottom-left, bottom-right, top-left, top-right)"); sendMoves(); });
     LS.ready = true;
     LS.readyMs = performance.now();
-  } catch (e) { status(`could not load: ${e.message}`, true); }
+  } catch (e) { status(`could not load: ${e.message}`, true); LS.loadError = e.message; }
 }
 
 window.__dots = () => S.dotsPx;  // for tests: note dots in pad pixels
+window.__live = () => S.live;
+window.__S = S;
 window.__hop = () => S.info.hop_seconds;
 
 function setRange2(el) { el.value = 0; el.dispatchEvent(new Event("input")); }

@@ -65,10 +65,18 @@ function latentsynthCore(root) {
   }
 
   /** codes z [d] + labels [4] -> {amps: Float64Array [W * K], noise: Float64Array [W * N]} (HarmonicDecoder.params). */
-  function decode(model, z, labels) {
+  function decode(model, z, labels, mix = null) {
     let x = model.bufA, y = model.bufB;
     for (let i = 0; i < model.latentDim; i++) x[i] = z[i];
-    embedLabels(model, labels, x, model.latentDim);
+    if (mix && mix.length) {  // label weights: sum_i w_i embed(row_i), the played pitch in every row (morphing)
+      const d = model.latentDim, e = model.mixBuf || (model.mixBuf = new Float64Array(d + model.condDim));
+      for (let i = d; i < d + model.condDim; i++) x[i] = 0;
+      for (const [row, w] of mix) {
+        const r = Array.from(row); r[0] = labels[0];
+        embedLabels(model, r, e, d);
+        for (let i = d; i < d + model.condDim; i++) x[i] += w * e[i];
+      }
+    } else embedLabels(model, labels, x, model.latentDim);
     for (const l of model.layers) { denseForward(l, x, y); const t = x; x = y; y = t; }
     const amps = new Float64Array(model.amps.nOut), noise = new Float64Array(model.noise.nOut);
     denseForward(model.amps, x, amps);
@@ -131,6 +139,8 @@ function latentsynthCore(root) {
       this.path = opts.path || null; this.pathIndex = 0;
       this.useNoise = opts.noise !== false; this.useHarmonic = opts.harmonic !== false;
       this.log = opts.log ? [] : null;
+      this.length = opts.length || 0;  // samples after which the voice releases itself (paths), 0: held
+      this.mix = opts.mix || null;  // [[labels row, weight], ...]: blended label weights (four-corner morphing)
       this.phase = opts.phase || 0;
       this.frame = 0;           // control frames begun (the worklet's frame counter)
       this.j = 0;               // sample within the current segment
@@ -157,10 +167,10 @@ function latentsynthCore(root) {
         if (this.itemFrame === 0 || this.item === null) {
           const z = this.path[Math.min(this.pathIndex, this.path.length - 1)];
           this.pathIndex += 1;
-          this.item = decode(m, z, this.decodeLabels());
+          this.item = decode(m, z, this.decodeLabels(), this.mix);
         }
       } else if (this.dirty || this.item === null) {
-        this.item = decode(m, this.z, this.decodeLabels());
+        this.item = decode(m, this.z, this.decodeLabels(), this.mix);
         this.dirty = false; changed = true;
       }
       const w = this.itemFrame;
@@ -186,6 +196,7 @@ function latentsynthCore(root) {
     }
 
     setLabels(labels) { for (let i = 0; i < 4; i++) if (labels[i] !== undefined && labels[i] !== null) this.labels[i] = labels[i]; this.dirty = true; }
+    setMix(mix) { this.mix = mix && mix.length ? mix : null; this.dirty = true; }
     setBend(semitones) { if (semitones !== this.bend) { this.bend = semitones; this.dirty = true; } }
 
     release() { if (this.releasedAt < 0) { this.releasedAt = this.t; this.relLevel = this.env; } }
@@ -257,6 +268,7 @@ function latentsynthCore(root) {
           this.phase -= Math.floor(this.phase);
         }
         if (this.useNoise) { const p = this.olaPos; y += ola[p]; ola[p] = 0; this.olaPos = (p + 1) % nF; }
+        if (this.length && this.t >= this.length) this.release();
         out[start + i] += y * this.envelope(sr) * this.gain;
         this.j += 1; this.t += 1;
         if (this.done) return;

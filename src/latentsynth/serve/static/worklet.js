@@ -1,6 +1,7 @@
 // latentsynth — the AudioWorklet processor: the voices of synth-core.js on the audio thread. Messages (port):
 //   {type: "noteOn", id, pitch, z, labels, velocityGain, adsr, path, noise, harmonic, seed, log}
 //   {type: "noteOff", id} {type: "move", id, z, sent} {type: "labels", id, labels} {type: "bend", id, semitones}
+//   {type: "mix", id, mix: [[labels, weight], ...]}
 //   {type: "adsr", adsr} {type: "gain", value} {type: "allOff"} {type: "record", on} {type: "dump", id}
 //   {type: "stats"}
 // Replies: {type: "applied", id, received, applied, onsetTime, sent} when a move reaches the synthesizer (frame
@@ -37,6 +38,7 @@ function latentsynthWorklet() {
         case "move": if (v) v.move(m.z, m.sent); break;
         case "labels": if (v) v.setLabels(m.labels); break;
         case "bend": if (v) v.setBend(m.semitones); break;
+        case "mix": if (v) v.setMix(m.mix); break;
         case "adsr": this.adsr = m.adsr; for (const x of e.voices.values()) if (x.releasedAt < 0) x.adsr = Object.assign({}, x.adsr, m.adsr); break;
         case "gain": e.gain = m.value; break;
         case "allOff": for (const x of e.voices.values()) x.release(); break;
@@ -61,6 +63,7 @@ function latentsynthWorklet() {
       if (!out || !out.length) return true;
       const ch = out[0];
       if (!this.engine) { ch.fill(0); return true; }
+      this.engine.sampleTime = currentFrame;  // the AudioContext's clock, in samples
       this.engine.render(ch, ch.length);
       for (let c = 1; c < out.length; c++) out[c].set(ch);
       this.quanta += 1;
