@@ -42,7 +42,7 @@ def page(tmp_path_factory):
         errors = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
         t0 = time.perf_counter()
-        pg.goto(url)
+        pg.goto(url + "/?engine=blocks")  # the server-rendered blocks (Griffin-Lim models); the worklet: test_worklet
         pg.wait_for_function("window.__ls && window.__ls.ready", timeout=30_000)
         playable = time.perf_counter() - t0
         print(f"\npage playable {playable * 1000:.0f} ms after navigation (page's own clock: "

@@ -142,14 +142,26 @@ def gallery(
 def export(
     model: Path = MODEL,
     out: Path = typer.Option(None, "--out", "-o", help="folder (default <model>/export)"),
+    web: Path = typer.Option(None, "--web", help="write the web instrument (page + AudioWorklet + weights + plane "
+                                                  "and heatmaps) into this folder instead: it plays from file://"),
     threads: int = THREADS,
 ) -> None:
-    """Export the encoder and decoder (and a harmonic model's parameters) to ONNX and TorchScript."""
+    """Export the encoder and decoder (and a harmonic model's parameters) to ONNX and TorchScript, or (``--web``)
+    a harmonic model as a static web instrument."""
     use_threads(threads)
     from ..folders import load
     from ..synth.export import export_model
 
     def go():
+        if web is not None:
+            from ..serve.webexport import export_web
+
+            files = export_web(model, web)
+            size = sum(f.stat().st_size for f in files.values())
+            for kind, f in files.items():
+                typer.echo(f"{kind}: {f}")
+            typer.echo(f"web instrument: open {web / 'index.html'} ({size / 1e6:.2f} MB)")
+            return
         files = export_model(load(model), out or model / "export")
         for kind, f in files.items():
             typer.echo(f"{kind}: {f}")

@@ -3,19 +3,21 @@
 // to the server while playing. Loaded before app.js; used by it through window.Live.
 "use strict";
 
+let LS_WORKLET_VIA = "blob";  // how the worklet's module was loaded (blob: URL, or data: URL on file:// pages)
 const Live = (() => {
   /** The worklet's module source as a Blob URL: the core and the processor in one classic-script body. A
    *  Blob works from http:// and from file:// pages alike (addModule of a file:// URL does not). */
-  function workletUrl() {
+  function workletSource() {
     if (typeof latentsynthCore !== "function" || typeof latentsynthWorklet !== "function")
       throw new Error("synth-core.js and worklet.js must be loaded before live.js");
-    const src = `"use strict";\n(${latentsynthCore.toString()})(globalThis);\n(${latentsynthWorklet.toString()})();\n`;
-    return URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+    return `"use strict";\n(${latentsynthCore.toString()})(globalThis);\n(${latentsynthWorklet.toString()})();\n`;
   }
+  function workletUrl() { return URL.createObjectURL(new Blob([workletSource()], { type: "text/javascript" })); }
 
   function b64ToFloat32(b64) {
     const bin = atob(b64), bytes = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    if (bytes.length % 4) throw new Error(`model weights: ${bytes.length} bytes is not a whole number of float32`);
     return new Float32Array(bytes.buffer);
   }
 
@@ -45,7 +47,11 @@ const Live = (() => {
     // the core checks the manifest and the weights in the page first, so a bad model file gives a message here
     LatentSynthCore.loadModel(data.manifest, data.weights);
     const url = workletUrl();
-    try { await ctx.audioWorklet.addModule(url); } finally { URL.revokeObjectURL(url); }
+    try { await ctx.audioWorklet.addModule(url); }
+    catch (e) {  // a file:// page has an opaque origin, whose blob: URLs a worklet refuses: a data: URL then
+      await ctx.audioWorklet.addModule(`data:text/javascript;charset=utf-8,${encodeURIComponent(workletSource())}`);
+      LS_WORKLET_VIA = "data";
+    } finally { URL.revokeObjectURL(url); }
     const node = new AudioWorkletNode(ctx, "latentsynth", { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1],
       processorOptions: { manifest: data.manifest, weights: data.weights, notes: opts.notes || [], maxVoices: opts.maxVoices || 16,
                           adsr: opts.adsr || null } });
@@ -163,6 +169,6 @@ const Live = (() => {
     return best;
   }
 
-  return { create, createNode, fetchModel, workletUrl, Engine, loopOffset, bilinear, axisLabels, b64ToFloat32 };
+  return { via: () => LS_WORKLET_VIA, create, createNode, fetchModel, workletUrl, Engine, loopOffset, bilinear, axisLabels, b64ToFloat32 };
 })();
 window.Live = Live;

@@ -45,7 +45,9 @@ function latentsynthWorklet() {
         case "record": this.record = !!m.on; if (!this.record) this.flush(); break;
         case "dump": if (v && v.log) this.port.postMessage({ type: "log", id: m.id, frames: v.log, frame: v.frame }); break;
         case "stats": this.port.postMessage({ type: "stats", voices: e.voices.size, quanta: this.quanta,
-          frames: Object.fromEntries([...e.voices].map(([id, x]) => [id, x.frame])) }); break;
+          frames: Object.fromEntries([...e.voices].map(([id, x]) => [id, x.frame])),
+          voice: Object.fromEntries([...e.voices].map(([id, x]) => [id, { frame: x.frame, f0: x.cur.f0, bend: x.bend,
+            pitch: x.labels[0], z: Array.from(x.z), released: x.releasedAt >= 0 }])) }); break;
         default: break;
       }
     }
