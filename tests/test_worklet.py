@@ -345,3 +345,22 @@ def test_web_export_plays_from_file_and_a_bad_model_gives_a_message(browser, tmp
     pg.close()
     assert sum(f.stat().st_size for f in files.values()) < 6e6
     assert not math.isnan(rms)
+
+
+def test_the_server_hands_out_the_same_decoder_and_refuses_griffin_lim_models(synth, server):
+    import urllib.error
+    import urllib.request
+
+    from latentsynth.folders import load
+    from latentsynth.synth.export import ExportError
+
+    man, weights = web_model(synth.model)
+    with urllib.request.urlopen(f"{server}/api/models/harmonic-wae-mmd/weights.bin", timeout=20) as r:
+        assert r.read() == weights
+    with urllib.request.urlopen(f"{server}/api/models/harmonic-wae-mmd/web.json", timeout=20) as r:
+        assert json.loads(r.read()) == json.loads(json.dumps(man))
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{server}/api/models/nope/web.json", timeout=20)
+    assert err.value.code == 404
+    with pytest.raises(ExportError, match="only harmonic models"):
+        web_model(load(REPO / "models" / "sol" / "vae-frame"))

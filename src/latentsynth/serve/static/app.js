@@ -883,7 +883,7 @@ async function loadPlane() {
   refreshHeat();
 }
 
-async function loadLive() {  // a harmonic model runs in the page; any failure is shown, the server still renders
+async function loadLive(data) {  // a harmonic model runs in the page; any failure is shown, the server still renders
   if (S.live) { S.live.allOff(); S.live.disconnect(); S.live = null; }
   LS.engine = "blocks";
   [BLOCK, LOOKAHEAD] = BLOCKS[S.info.harmonic ? "harmonic" : "griffinlim"];
@@ -891,7 +891,7 @@ async function loadLive() {  // a harmonic model runs in the page; any failure i
   if (!S.info.harmonic || ENGINE === "blocks") return;
   try {
     audio(false);
-    S.live = await Live.create(ctx, S.model, master, { adsr: adsr() });
+    S.live = await Live.create(ctx, S.model, master, { adsr: adsr(), data });
     S.live.onApplied = (m) => {
       const mv = LS.moves.find((x) => x.engine === "live" && x.onset === null && Math.abs(x.t - m.sent) < 1e-9);
       if (mv) mv.onset = m.onsetTime;
@@ -903,8 +903,8 @@ async function loadLive() {  // a harmonic model runs in the page; any failure i
     S.live = null;
     const msg = `model ${S.model}: ${e.message}`;
     status(msg, true); LS.liveError = msg;
-    $("engine").textContent = window.LATENTSYNTH_BUNDLE ? "cannot play: see the message" : "server blocks (the page could not run the model)";
-    throw new Error(msg);
+    if (window.LATENTSYNTH_BUNDLE) { $("engine").textContent = "cannot play: see the message"; throw new Error(msg); }
+    $("engine").textContent = "server blocks (the page could not run the model: see the message)";
   }
 }
 
@@ -931,9 +931,11 @@ async function loadModel(name) {
   S.octave = Math.max(0, Math.floor(S.pitch / 12) - 1);
   S.selected = []; S.path = null;
   buildKeyboard();
+  const data = S.info.harmonic && ENGINE !== "blocks" ? Live.fetchModel(name) : null;  // while the plane loads
+  if (data) data.catch(() => { /* reported by loadLive */ });
   await loadPlane();
   fillLearn();
-  await loadLive();
+  await loadLive(data);
   labelAxes();
 }
 

@@ -122,7 +122,7 @@ const Live = (() => {
   }
 
   async function create(ctx, name, destination, opts = {}) {
-    const data = await fetchModel(name);
+    const data = await (opts.data || fetchModel(name));
     const node = await createNode(ctx, data, opts);
     return new Engine(ctx, node, data.manifest, destination);
   }

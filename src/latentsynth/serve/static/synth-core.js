@@ -30,7 +30,8 @@ function latentsynthCore(root) {
     const nIn = (layers.length ? layers[0] : model.amps).nIn;
     if (nIn !== d.latent_dim + d.cond_dim) throw new Error("model manifest: the first layer's input size is not latent_dim + cond_dim");
     const widest = Math.max(nIn, ...layers.map((l) => l.nOut));
-    model.bufA = new Float64Array(widest); model.bufB = new Float64Array(widest);
+    // activations in float32 as torch's (the sums accumulate in double): a float32 operand is faster in V8
+    model.bufA = new Float32Array(widest); model.bufB = new Float32Array(widest);
     return model;
   }
 
