@@ -57,6 +57,45 @@ def moves(page, n: int, spacing_ms: int) -> list[float]:
     return [(m["onset"] - m["t"]) * 1000 for m in got if m["onset"] is not None]
 
 
+NODE_COST = r"""
+const fs = require("fs"), Core = require(process.argv[1]), dir = process.argv[2];
+const b = fs.readFileSync(dir + "/weights.bin");
+const model = Core.loadModel(JSON.parse(fs.readFileSync(dir + "/web.json")),
+                             new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+const sr = model.sr, Q = Math.round(4 * sr / 128), out = new Float32Array(128), rows = [];
+const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; };
+let t = cpu();
+for (let i = 0; i < 500; i++) Core.decode(model, new Array(model.latentDim).fill(i * 1e-3), [60, 0, 0, 0]);
+const decodeMs = (cpu() - t) / 500;
+for (const moving of [false, true]) for (const n of [1, 8, 16, 32, 48, 64]) {
+  const e = new Core.Engine(model, 128), z = new Array(model.latentDim).fill(0.1);
+  for (let v = 0; v < n; v++) e.noteOn({ id: v, labels: [40 + (v % 40), 0, 0, 0], z, adsr: { a: 0.01, d: 0.1, s: 0.8, r: 0.1 } });
+  for (let q = 0; q < 100; q++) e.render(out, 128);
+  t = cpu();
+  for (let q = 0; q < Q; q++) {
+    if (moving && q % 2 === 0) for (const v of e.voices.values()) v.move(z.map((x, j) => x + Math.sin(q * 0.01 + j)));
+    e.render(out, 128);
+  }
+  rows.push({ moving, n, msPerQuantum: (cpu() - t) / Q });
+}
+console.log(JSON.stringify({ decodeMs, rows, quantumMs: 128 / sr * 1000 }));
+"""
+
+
+def node_cost(model: Path) -> dict:
+    """CPU time (not wall time: the machine is shared) of the worklet's code in node, same V8 engine as Chromium."""
+    import json
+
+    from latentsynth.folders import load
+    from latentsynth.synth.web import write_web_model
+
+    core = ROOT / "src" / "latentsynth" / "serve" / "static" / "synth-core.js"
+    with tempfile.TemporaryDirectory() as tmp:
+        write_web_model(load(model), tmp)
+        out = subprocess.run(["node", "-e", NODE_COST, str(core), tmp], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "sol" / "harmonic-wae-mmd")
@@ -141,6 +180,7 @@ def main() -> None:
         pg.close()
         browser.close()
 
+    ncost = node_cost(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         files = export_web(args.model, Path(tmp) / "web")
         size = sum(f.stat().st_size for f in files.values())
@@ -151,6 +191,7 @@ def main() -> None:
         ok = [n for m, n, busy, _ in cost if m == moving and busy < 1.0]
         return str(max(ok)) if ok else "none"
 
+    load = " / ".join(f"{v:.0f}" for v in __import__("os").getloadavg())
     cpu = subprocess.run(["bash", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True,
                          text=True).stdout.strip()
     lines = [
@@ -159,23 +200,48 @@ def main() -> None:
         f"`python benchmarks/instrument_latency.py --model {args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model}"
         f" --gl-model {args.gl_model.relative_to(ROOT) if args.gl_model.is_relative_to(ROOT) else args.gl_model}"
         f" --moves {args.moves}` (headless Chromium {chromium}, {cpu or platform.processor()}, "
-        f"{platform.python_version()}, torch on 1 thread; a 2-core machine shared with other jobs).",
+        f"{platform.python_version()}, torch on 1 thread; a 2-core machine shared with other jobs: load average "
+        f"{load} during the run, so wall-clock costs are inflated).",
         "",
         "## Pointer -> onset of the new timbre (AudioContext clock)",
         "",
         "A held note; the pointer jumps between two far spots of the pad. Onset: worklet, the sample where the "
         "partial amplitudes start ramping to the frame decoded from the new code (the worklet's own report; it is "
         "reached one control frame, 11.6 ms, later); blocks, the start of the first block requested after the move "
-        "(the block glides from the old code to the new one).",
+        "(the block glides from the old code to the new one). The pointer's time is the AudioContext's currentTime "
+        "read in the event handler: it moves in steps of one render quantum (128 samples, 5.8 ms), so the worklet's "
+        "figures are 0 or one quantum; the output device's latency comes on top of every design alike.",
         "",
         "| design | model | moves | median ms | p90 ms | min ms | max ms | requests while playing |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for label, model, n, med, p90, lo, hi, reqs in rows:
         lines.append(f"| {label} | {model} | {n} | {med:.1f} | {p90:.1f} | {lo:.1f} | {hi:.1f} | {reqs} |")
+    qms = ncost["quantumMs"]
     lines += [
         "",
-        "## Worklet cost (OfflineAudioContext through the real AudioWorklet, 4 s of audio)",
+        "## Worklet cost, CPU time (the worklet's code in node, the same V8; CPU time, so the other jobs on the "
+        "machine count little)",
+        "",
+        "One decode (the MLP: codes + labels -> amplitudes and noise bands): "
+        f"{ncost['decodeMs']:.3f} ms. A 128-sample quantum lasts {qms:.2f} ms; busy = CPU per quantum / that. "
+        "'moving': every voice gets a new code every control frame (one decode per voice per hop).",
+        "",
+        "| voices | code | CPU ms per quantum | per voice | busy % |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for r in ncost["rows"]:
+        lines.append(f"| {r['n']} | {'moving every frame' if r['moving'] else 'held'} | {r['msPerQuantum']:.3f} | "
+                     f"{r['msPerQuantum'] / r['n']:.4f} | {100 * r['msPerQuantum'] / qms:.1f} |")
+    for moving in (False, True):
+        ok = [r["n"] for r in ncost["rows"] if r["moving"] == moving and r["msPerQuantum"] < qms]
+        per = [r["msPerQuantum"] / r["n"] for r in ncost["rows"] if r["moving"] == moving and r["n"] >= 8]
+        lines.append(f"\n{'Moving' if moving else 'Held'}: most voices measured under one quantum of CPU: "
+                     f"{max(ok) if ok else 'none'}; at the per-voice cost of >= 8 voices, about "
+                     f"{int(qms / statistics.median(per))} voices fill the audio thread.")
+    lines += [
+        "",
+        "## Worklet cost, wall time (OfflineAudioContext through the real AudioWorklet in Chromium, 4 s of audio)",
         "",
         "busy = render wall time / audio time (the audio thread's share at real time); per voice = wall time per "
         "128-sample quantum / voices (a quantum lasts 5.8 ms at 22050 Hz).",

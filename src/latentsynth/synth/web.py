@@ -14,7 +14,7 @@ Files (:func:`write_web_model`)::
 The decoder (:class:`latentsynth.models.harmonic.HarmonicDecoder`): ``h = [z, e]``; per trunk layer
 ``h = leaky_relu(W h + b, 0.1)``; ``amps = exp_sigmoid(W_a h + b_a, AMP_MAX)`` as ``[W, K]`` and
 ``noise = exp_sigmoid(W_n h + b_n, NOISE_MAX)`` as ``[W, N]`` (``W`` frames per point), ``f0 = midi_to_hz(pitch)``.
-The synthesizer is :func:`latentsynth.dsp.harmonic.additive_synth` (see docs/synthesizer.md, "In the browser").
+The synthesizer is :func:`latentsynth.dsp.harmonic.additive_synth` (docs/instrument.md).
 """
 
 from __future__ import annotations

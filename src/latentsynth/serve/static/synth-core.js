@@ -1,6 +1,6 @@
 // latentsynth — the harmonic decoder and the harmonic-plus-noise synthesizer in plain JS, for the AudioWorklet
 // (worklet.js), the page and node. One definition of the maths: latentsynth.dsp.harmonic.additive_synth
-// (docs/synthesizer.md, "In the browser"); the weights and constants come from latentsynth.synth.web.
+// (docs/instrument.md, "The synthesizer in the page"); the weights and constants come from latentsynth.synth.web.
 //
 // The whole file is one function, latentsynthCore(root), so that the page can hand its source text to an
 // AudioWorklet as a Blob (addModule of a file:// URL fails in Chromium): `(${latentsynthCore})(globalThis)`.
