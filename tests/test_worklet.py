@@ -364,3 +364,73 @@ def test_the_server_hands_out_the_same_decoder_and_refuses_griffin_lim_models(sy
     assert err.value.code == 404
     with pytest.raises(ExportError, match="only harmonic models"):
         web_model(load(REPO / "models" / "sol" / "vae-frame"))
+
+
+@needs_chromium
+def test_musician_controls_sustain_mpe_morph_loop_and_take(page, synth, tmp_path):
+    from latentsynth.synth import PathFile
+
+    live = "window.__live().stats()"
+    # sustain pedal: a note released under the pedal sounds on until the pedal is lifted
+    page.evaluate("window.__midi([0xB0, 64, 127]); window.__midi([0x90, 64, 90]); window.__midi([0x80, 64, 0])")
+    page.wait_for_timeout(60)
+    assert not page.evaluate(live)["voice"]["midi64"]["released"]
+    page.evaluate("window.__midi([0xB0, 64, 0])")
+    page.wait_for_timeout(60)
+    st = page.evaluate(live)["voice"]
+    assert "midi64" not in st or st["midi64"]["released"]
+    # MPE: each channel's bend and pressure move only its own note
+    page.locator("#mpe").check()
+    page.locator("#mpe-pressure").select_option("0")
+    page.evaluate("window.__midi([0x91, 60, 100]); window.__midi([0x92, 67, 100])")
+    page.wait_for_timeout(60)
+    before = page.evaluate(live)["voice"]
+    page.evaluate("window.__midi([0xE1, 0x00, 0x60]); window.__midi([0xD2, 127])")  # ch 2 bend, ch 3 pressure
+    page.wait_for_timeout(80)
+    after = page.evaluate(live)["voice"]
+    assert after["midi1:60"]["bend"] != 0 and after["midi2:67"]["bend"] == 0
+    assert after["midi1:60"]["z"] == before["midi1:60"]["z"] and after["midi2:67"]["z"] != before["midi2:67"]["z"]
+    page.evaluate("window.__midi([0x81, 60, 0]); window.__midi([0x82, 67, 0])")
+    page.locator("#mpe").uncheck()
+    # four-corner morph: at the bottom-left corner of the pad the code is note A's (the sliders at the centre)
+    page.locator("#reset-sliders").click()
+    notes = page.evaluate("window.__S.plane.notes.slice(0, 4).map((n) => n.index)")
+    page.evaluate(f"window.__S.selected = {notes}; window.__S.point = [window.__S.plane.extent[0], "
+                  "window.__S.plane.extent[2]]")
+    page.locator("#morph").check()
+    page.evaluate("window.__midi([0x90, 65, 100])")
+    page.wait_for_timeout(60)
+    z = page.evaluate(live)["voice"]["midi65"]["z"]
+    code_a = page.evaluate("window.__S.plane.notes[0].code")
+    np.testing.assert_allclose(z, code_a, atol=1e-5)
+    page.evaluate("window.__midi([0x80, 65, 0])")
+    page.locator("#morph").uncheck()
+    # a circle loop while a note is held, recorded as a take: the WAV of the worklet's output and the path
+    page.locator("#loop").select_option("circle")
+    page.locator("#loop-rate").fill("4")
+    page.locator("#take").click()
+    page.evaluate("window.__midi([0x90, 60, 100])")
+    zs = []
+    for _ in range(3):
+        page.wait_for_timeout(120)
+        zs.append(page.evaluate(live)["voice"]["midi60"]["z"])
+    page.evaluate("window.__midi([0x80, 60, 0])")
+    page.locator("#take").click()
+    page.locator("#loop").select_option("off")
+    assert zs[0] != zs[1] != zs[2]  # the loop moves the held note's code
+    page.wait_for_function("window.__S.lastTake !== null && window.__S.lastTake.moves.length > 5")
+    with page.expect_download() as dl:
+        page.locator("#export").click()
+    wav = tmp_path / "take.wav"
+    dl.value.save_as(wav)
+    import soundfile as sf
+
+    y, sr = sf.read(wav)
+    assert sr == synth.spec.sample_rate and len(y) > 0.3 * sr and np.abs(y).max() > 1e-3
+    with page.expect_download() as dl:
+        page.locator("#save-take").click()
+    dst = tmp_path / "take.path.json"
+    dl.value.save_as(dst)
+    pf = PathFile.read(dst)
+    assert pf.latent_dim == synth.latent_dim and len(pf.codes) >= 10
+    assert page.evaluate("window.__ls.errors") == 0, page.evaluate("window.__ls.lastError")
