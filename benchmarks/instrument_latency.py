@@ -69,7 +69,8 @@ for (let i = 0; i < 500; i++) Core.decode(model, new Array(model.latentDim).fill
 const decodeMs = (cpu() - t) / 500;
 for (const moving of [false, true]) for (const n of [1, 8, 16, 32, 48, 64]) {
   const e = new Core.Engine(model, 128), z = new Array(model.latentDim).fill(0.1);
-  for (let v = 0; v < n; v++) e.noteOn({ id: v, labels: [40 + (v % 40), 0, 0, 0], z, adsr: { a: 0.01, d: 0.1, s: 0.8, r: 0.1 } });
+  const adsr = { a: 0.01, d: 0.1, s: 0.8, r: 0.1 };
+  for (let v = 0; v < n; v++) e.noteOn({ id: v, labels: [40 + (v % 40), 0, 0, 0], z, adsr });
   for (let q = 0; q < 100; q++) e.render(out, 128);
   t = cpu();
   for (let q = 0; q < Q; q++) {
@@ -80,6 +81,10 @@ for (const moving of [false, true]) for (const n of [1, 8, 16, 32, 48, 64]) {
 }
 console.log(JSON.stringify({ decodeMs, rows, quantumMs: 128 / sr * 1000 }));
 """
+
+
+def shown(p: Path) -> Path:
+    return p.resolve().relative_to(ROOT) if p.resolve().is_relative_to(ROOT) else p
 
 
 def node_cost(model: Path) -> dict:
@@ -197,8 +202,7 @@ def main() -> None:
     lines = [
         "# The instrument in real time: control latency and worklet cost",
         "",
-        f"`python benchmarks/instrument_latency.py --model {args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model}"
-        f" --gl-model {args.gl_model.relative_to(ROOT) if args.gl_model.is_relative_to(ROOT) else args.gl_model}"
+        f"`python benchmarks/instrument_latency.py --model {shown(args.model)} --gl-model {shown(args.gl_model)}"
         f" --moves {args.moves}` (headless Chromium {chromium}, {cpu or platform.processor()}, "
         f"{platform.python_version()}, torch on 1 thread; a 2-core machine shared with other jobs: load average "
         f"{load} during the run, so wall-clock costs are inflated).",

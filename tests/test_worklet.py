@@ -130,7 +130,8 @@ def server():
 
 FAKE_MIDI = """
 window.__midiIn = { onmidimessage: null, id: "fake", name: "fake keyboard" };
-window.__midi = (bytes) => window.__midiIn.onmidimessage && window.__midiIn.onmidimessage({ data: new Uint8Array(bytes) });
+window.__midi = (bytes) => window.__midiIn.onmidimessage
+  && window.__midiIn.onmidimessage({ data: new Uint8Array(bytes) });
 navigator.requestMIDIAccess = () => Promise.resolve({ inputs: new Map([["fake", window.__midiIn]]), outputs: new Map(),
                                                       onstatechange: null });
 """
@@ -165,7 +166,11 @@ OFFLINE = """async ([name, n, notes, moves, dumpAt]) => {
   };
   for (const [t, msg] of moves) ctx.suspend(t).then(() => { node.port.postMessage(msg); ctx.resume(); });
   if (dumpAt !== null) ctx.suspend(dumpAt).then(async () => {
-    for (const v of notes) if (v.log) { const p = new Promise((r) => { waiting = r; }); node.port.postMessage({ type: "dump", id: v.id }); await p; }
+    for (const v of notes) if (v.log) {
+      const p = new Promise((r) => { waiting = r; });
+      node.port.postMessage({ type: "dump", id: v.id });
+      await p;
+    }
     ctx.resume();
   });
   const buf = await ctx.startRendering();

@@ -765,6 +765,7 @@ function fillLearn() {
     sel.innerHTML = "";
     for (const [v, name] of learnTargets()) if (id !== "mpe-pressure" || v.startsWith("rest")) sel.add(new Option(name, id === "mpe-pressure" ? v.slice(4) : v));
     if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+    else if (id === "mod-target" && S.plane.rest.length) sel.value = "rest0";  // the mod wheel: a latent direction
   }
 }
 function showLearn() {
