@@ -410,6 +410,14 @@ def test_musician_controls_sustain_mpe_morph_loop_and_take(page, synth, tmp_path
     np.testing.assert_allclose(z, code_a, atol=1e-5)
     page.evaluate("window.__midi([0x80, 65, 0])")
     page.locator("#morph").uncheck()
+    # the label menus reach held notes
+    page.evaluate("window.__midi([0x90, 66, 100])")
+    last = page.evaluate("[...document.getElementById('instrument').options].length - 1")
+    page.locator("#instrument").select_option(index=last)
+    page.wait_for_timeout(60)
+    assert page.evaluate(live)["voice"]["midi66"]["labels"][1] == last
+    page.evaluate("window.__midi([0x80, 66, 0])")
+    page.locator("#instrument").select_option(index=0)
     # a circle loop while a note is held, recorded as a take: the WAV of the worklet's output and the path
     page.locator("#loop").select_option("circle")
     page.locator("#loop-rate").fill("4")

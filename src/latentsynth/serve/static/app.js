@@ -427,9 +427,9 @@ function voiceCode(v, base) {  // a voice's code: the pad's, plus its MPE pressu
 
 function liveNoteOn(key, pitch, dynamics, opts) {
   const base = baseCode(), vel = opts.velocity === undefined ? 100 : opts.velocity;
-  const v = { key, pitch, live: true, midi: !!opts.midi, channel: opts.channel, pressure: 0 };
-  S.voices.set(key, v);
   const names = dynamics ? { dynamics } : {};
+  const v = { key, pitch, live: true, midi: !!opts.midi, channel: opts.channel, pressure: 0, names };
+  S.voices.set(key, v);
   S.live.noteOn({ id: key, pitch, z: voiceCode(v, base), labels: labelRow(pitch, names), mix: base.mix,
                   velocityGain: 0.25 + 0.75 * vel / 127, adsr: adsr(), seed: (S.seed = (S.seed || 0) + 1) });
   const bend = opts.channel !== undefined && $("mpe").checked ? (S.chanBend[opts.channel] || 0) : S.bend;
@@ -969,7 +969,10 @@ async function main() {
   for (const id of ["dim-x", "dim-y"]) $(id).addEventListener("change", () => loadPlane().catch((e) => status(`plane: ${e.message}`, true)));
   $("color-by").addEventListener("change", () => { draw(); drawLegend(); });
   $("heatmap").addEventListener("change", () => refreshHeat());
-  for (const id of ["instrument", "dynamics", "style"]) $(id).addEventListener("change", () => { if ($("heatmap").value !== "density") refreshHeat(100); });
+  for (const id of ["instrument", "dynamics", "style"]) $(id).addEventListener("change", () => {
+    if ($("heatmap").value !== "density") refreshHeat(100);
+    if (S.live) for (const v of S.voices.values()) if (v.live) S.live.labels(v.key, labelRow(v.pitch, v.names));  // held notes too
+  });
   $("generate").addEventListener("click", generate);
   $("play-path").addEventListener("click", () => { audio(); playPath(); });
   $("clear-path").addEventListener("click", () => { S.path = null; S.selected = []; $("selection").textContent = ""; draw(); });

@@ -47,7 +47,7 @@ function latentsynthWorklet() {
         case "stats": this.port.postMessage({ type: "stats", voices: e.voices.size, quanta: this.quanta,
           frames: Object.fromEntries([...e.voices].map(([id, x]) => [id, x.frame])),
           voice: Object.fromEntries([...e.voices].map(([id, x]) => [id, { frame: x.frame, f0: x.cur.f0, bend: x.bend,
-            pitch: x.labels[0], z: Array.from(x.z), released: x.releasedAt >= 0 }])) }); break;
+            pitch: x.labels[0], labels: Array.from(x.labels), z: Array.from(x.z), released: x.releasedAt >= 0 }])) }); break;
         default: break;
       }
     }
