@@ -447,3 +447,17 @@ def test_musician_controls_sustain_mpe_morph_loop_and_take(page, synth, tmp_path
     pf = PathFile.read(dst)
     assert pf.latent_dim == synth.latent_dim and len(pf.codes) >= 10
     assert page.evaluate("window.__ls.errors") == 0, page.evaluate("window.__ls.lastError")
+
+
+def test_the_cli_writes_the_web_instrument_and_refuses_griffin_lim_models(tmp_path):
+    from typer.testing import CliRunner
+
+    from latentsynth.cli.synth import app
+
+    res = CliRunner().invoke(app, ["export", str(MODEL), "--web", str(tmp_path / "web")])
+    assert res.exit_code == 0, res.output
+    assert "web instrument: open" in res.output
+    for f in ("index.html", "static/bundle.js", "static/worklet.js", "static/synth-core.js", "model/weights.bin"):
+        assert (tmp_path / "web" / f).stat().st_size > 0
+    res = CliRunner().invoke(app, ["export", str(REPO / "models" / "sol" / "vae-frame"), "--web", str(tmp_path / "gl")])
+    assert res.exit_code != 0 and "harmonic models only" in res.output and "Traceback" not in res.output
