@@ -102,7 +102,7 @@ def render(
 ) -> None:
     """Render path files to WAV, each with a figure: the path over the training codes beside its spectrogram."""
     use_threads(threads)
-    from ..data.audio.corpus import write_wav
+    from ..dsp.audiofile import write_wav
     from ..synth import PathFile, Synth, render_path
     from ..synth.figures import plot_path
 
@@ -180,7 +180,7 @@ def target(
     """Descriptor-targeted synthesis: a latent path whose sound follows descriptor curves (gradient descent through
     the decoder, against a greedy search over the training codes); writes the path, WAV, figure and errors."""
     use_threads(threads)
-    from ..data.audio.corpus import write_wav
+    from ..dsp.audiofile import write_wav
     from ..folders import write_json
     from ..synth import PathFile, Synth
     from ..synth.target import parse_curve, plot_target, targeted_path

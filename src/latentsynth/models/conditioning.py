@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from ..config import ConditioningConfig
+from ..dsp.harmonic import midi_to_hz  # noqa: F401 - re-exported for older callers; defined in dsp
 from ..dsp.transforms import NormStats, SpecConfig, decompress
 
 LABELS: tuple[str, ...] = ("pitch", "instrument", "dynamics", "style")  # the columns of a label tensor c
@@ -168,8 +169,3 @@ def one_hot(index: Tensor, n: int) -> Tensor:
     """Rounded float indices ``[B]`` -> one-hot ``[B, n]`` of their dtype (an index outside 0..n-1 gives a row of
     zeros); written as a comparison so traced and exported graphs keep a dynamic batch size."""
     return (index[:, None] == torch.arange(n, dtype=index.dtype, device=index.device)).to(index.dtype)
-
-
-def midi_to_hz(pitch: Tensor) -> Tensor:
-    """MIDI pitch (float, any shape) -> frequency in Hz (A4 = 69 = 440 Hz)."""
-    return 440.0 * torch.pow(2.0, (pitch - 69.0) / 12.0)

@@ -35,8 +35,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
+from ..dsp.audiofile import wav_bytes
 from . import api
-from .core import Instrument, wav_bytes
+from .core import Instrument
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 5 * 1024 * 1024  # bytes of one request (a 20,000-point path of 16 dims is about 3.5 MB of JSON)

@@ -24,10 +24,10 @@ import torch
 from torch import Tensor
 
 from ..dsp.griffinlim import invert
-from ..dsp.harmonic import additive_synth, base_phase, safe_peak
+from ..dsp.harmonic import additive_synth, base_phase, midi_to_hz, safe_peak
 from ..folders import CodeSample
 from ..models import AutoEncoder
-from ..models.conditioning import LABELS, LabelError, NoAudioInfo, midi_to_hz
+from ..models.conditioning import LABELS, LabelError, NoAudioInfo
 
 METHODS = ("auto", "additive", "griffinlim")
 PITCH_MARGIN = 12  # semitones a harmonic model may play beyond the pitch range of its training notes

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.audio.corpus import write_wav
+from ..dsp.audiofile import write_wav
 from ..folders import atomic_write_text, write_json
 from .engine import Synth
 from .figures import plot_path

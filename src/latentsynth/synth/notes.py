@@ -17,6 +17,7 @@ import torch
 
 from ..data.audio.corpus import BadAudio
 from ..data.audio.frames import PrepConfig, load_note
+from ..data.audio.windows import cut_windows
 from ..dsp.transforms import compress, magnitude
 from ..models.conditioning import LABELS
 from .engine import Synth
@@ -54,10 +55,8 @@ def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, inst
     model, w = synth.model, synth.window
     if model.conditioned and pitch is None:
         pitch = round(estimate_pitch(y, synth.spec.sample_rate), 2)
-    n = max(1, len(x) // w)
-    if len(x) < w:
-        x = torch.cat([x, x[-1:].expand(w - len(x), -1)])
-    items = x[: n * w].reshape(n, w, -1)
+    items, _ = cut_windows(x, w)  # [n, W, F]: the tail of fewer than W frames is dropped
+    n = len(items)
     c = synth.labels(n, pitch, instrument, dynamics, style) if model.conditioned else None
     enc = model.fit_codes(items, c, fit_steps)
     curve = None
