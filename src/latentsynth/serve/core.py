@@ -4,70 +4,20 @@ descriptors of decoded spectra), generated paths and rendered audio."""
 
 from __future__ import annotations
 
-import io
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from torch import Tensor
 
+from ..latent.planes import Plane, make_plane
 from ..models.conditioning import LABELS
 from ..synth import PathFile, Synth, SynthError, make_path, render_path
-from ..synth.generators import plane as pca_or_dims_plane
 from . import api
 
 MAX_DOTS = 4000  # training codes sent to the page (a fixed subsample of larger sets)
-
-
-@dataclass
-class Plane:
-    kind: str
-    dims: tuple[int, int] | None
-    centre: Tensor  # [d]
-    basis: Tensor  # [2, d]
-    scale: Tensor  # [2]
-    rest: Tensor  # [d - 2, d]
-    rest_scale: Tensor  # [d - 2]
-
-    def project(self, z: Tensor) -> Tensor:
-        return (z - self.centre) @ self.basis.T
-
-    def lift(self, xy: Tensor, rest: list[float] | None = None) -> Tensor:
-        """Points ``[N, 2]`` of the plane -> codes ``[N, d]``, the other directions held at ``rest``."""
-        r = torch.zeros(len(self.rest))
-        if rest:
-            if len(rest) > len(self.rest):
-                raise SynthError(f"plane.rest: {len(rest)} values for the {len(self.rest)} remaining directions")
-            r[: len(rest)] = torch.tensor(rest, dtype=torch.float32)
-        return self.centre + xy @ self.basis + r @ self.rest
-
-
-def orthonormal_rows(m: Tensor) -> Tensor:
-    """Rows of ``m [k, d]`` orthonormalised (Gram-Schmidt by QR), signs kept."""
-    q, r = torch.linalg.qr(m.T.double())
-    q = q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(1, dtype=q.dtype))
-    return q.T.float().contiguous()
-
-
-def complement(codes: Tensor | None, basis: Tensor) -> tuple[Tensor, Tensor]:
-    """The directions orthogonal to ``basis [2, d]``, by decreasing variance of the codes (PCA of the codes
-    projected off the plane), and the codes' std along each."""
-    d = basis.shape[1]
-    proj = torch.eye(d) - basis.T @ basis
-    if codes is None or len(codes) < 3:
-        q = orthonormal_rows(torch.cat([basis, torch.eye(d)]))[2:]
-        return q[: d - 2], torch.ones(d - 2)
-    x = (codes - codes.mean(0)) @ proj
-    _, s, vh = torch.linalg.svd(x, full_matrices=True)
-    rest = vh[: d - 2]
-    rest = rest - (rest @ basis.T) @ basis  # exact orthogonality to the plane
-    rest = orthonormal_rows(rest)
-    std = ((codes - codes.mean(0)) @ rest.T).std(0)
-    return rest, std
 
 
 class Instrument:
@@ -117,36 +67,13 @@ class Instrument:
         if d < 3:
             raise SynthError(f"{self.name}: a latent space of {d} dimensions has no plane with other directions")
         codes = s.codes.codes if s.codes is not None else None
-        if kind == "lda":
-            centre, basis, scale = self._lda_plane(codes)
-        else:
-            centre, basis, scale = pca_or_dims_plane(s, dims)
-        if kind == "dims":
-            others = [i for i in range(d) if i not in dims]
-            if codes is not None:
-                others.sort(key=lambda i: -float(codes[:, i].var()))
-            rest = torch.eye(d)[others]
-            rest_scale = codes[:, others].std(0) if codes is not None else torch.ones(d - 2)
-        else:
-            rest, rest_scale = complement(codes, basis)
-        return Plane(kind, dims, centre.float(), basis.float(), scale.float(), rest, rest_scale.float())
-
-    def _lda_plane(self, codes: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        s = self.synth
-        labels = s.codes.labels[:, LABELS.index("instrument")].long() if s.codes is not None else None
-        if codes is None or labels is None or len(labels.unique()) < 2:
+        classes = s.codes.labels[:, LABELS.index("instrument")].long() if s.codes is not None else None
+        if kind == "lda" and (codes is None or len(classes.unique()) < 2):
             raise SynthError(f"{self.name}: the LDA plane needs saved training codes of at least two instruments")
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
-        lda = LinearDiscriminantAnalysis(n_components=min(2, len(labels.unique()) - 1))
-        lda.fit(codes.double().numpy(), labels.numpy())
-        dirs = torch.from_numpy(np.asarray(lda.scalings_)[:, :2].T.copy()).float()
-        if len(dirs) < 2:  # two instruments: one discriminant, then the leading principal direction
-            _, _, vh = torch.linalg.svd(codes - codes.mean(0), full_matrices=False)
-            dirs = torch.cat([dirs, vh[:1] if abs(float(vh[0] @ dirs[0])) < 0.99 else vh[1:2]])
-        basis = orthonormal_rows(dirs)
-        centre = codes.mean(0)
-        return centre, basis, ((codes - centre) @ basis.T).std(0)
+        try:
+            return make_plane(kind, d, codes, classes, dims)
+        except ValueError as err:
+            raise SynthError(str(err)) from None
 
     def plane_out(self, spec: api.PlaneSpec) -> api.PlaneOut:
         p = self.plane(spec)
@@ -333,9 +260,3 @@ class Instrument:
         desc = torch_descriptors(mag.reshape(len(z), -1, f), s.spec.sample_rate, s.spec.n_fft)[req.quantity]
         unit = {"centroid": "Hz", "bandwidth": "Hz", "rolloff": "Hz", "flatness": "", "loudness": "dB"}
         return desc.mean(-1), unit[req.quantity]
-
-
-def wav_bytes(y: np.ndarray, sr: int) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
-    return buf.getvalue()

@@ -37,7 +37,6 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -46,7 +45,7 @@ from torch import Tensor
 from ..dsp.transforms import SpecConfig, cqt_inverse_basis, mel_basis
 from ..evaluation.descriptors import frame_descriptors, label, path_metrics, torch_descriptors
 from ..latent.geodesic import curve_length
-from ..latent.paths import pca_plane, plane_basis
+from ..latent.planes import code_plane, principal_directions
 
 TORCH_DESCRIPTORS: tuple[str, ...] = ("centroid", "bandwidth", "flatness", "rolloff", "loudness")
 BATCH = 1024  # codes decoded at once
@@ -156,24 +155,12 @@ def latent_plane(synth, plane: tuple[Tensor, Tensor, Tensor] | tuple[int, int] |
                  ) -> tuple[Tensor, Tensor, Tensor]:
     """``(centre [d], basis [2, d], scale [2])`` of ``plane``: given as such, two latent dimensions (through
     the codes' mean, scaled by their std), or None: the PCA plane of the training codes (unit plane through 0
-    without codes)."""
-    d = synth.latent_dim
-    codes = synth.codes.codes.float() if synth.codes is not None else None
+    without codes); see :func:`latentsynth.latent.planes.code_plane`."""
     if plane is not None and len(plane) == 3 and isinstance(plane[0], Tensor):
         centre, basis, scale = (torch.as_tensor(v, dtype=torch.float32) for v in plane)
         return centre, basis, scale
-    if plane is not None:
-        dims = tuple(int(i) for i in plane)
-        if len(dims) != 2 or dims[0] == dims[1] or not all(0 <= i < d for i in dims):
-            raise ValueError(f"plane: two different latent dimensions in 0..{d - 1}, got {list(plane)}")
-        basis = plane_basis(d, dims)
-        if codes is None:
-            return torch.zeros(d), basis, torch.ones(2)
-        return codes.mean(0), basis, (codes @ basis.T).std(0).clamp_min(1e-6)
-    if codes is None:
-        return torch.zeros(d), plane_basis(d, (0, 1)), torch.ones(2)
-    centre, basis, scale = pca_plane(codes)
-    return centre, basis, scale.clamp_min(1e-6)
+    return code_plane(synth.codes.codes if synth.codes is not None else None, synth.latent_dim,
+                      None if plane is None else tuple(plane))
 
 
 @dataclass
@@ -302,11 +289,7 @@ def descriptor_curves(synth, directions: str = "pca", span: float = 3.0, n: int 
         stds = codes.std(0) if codes is not None else torch.ones(d)
         names = [f"dim {i}" for i in range(d)]
     elif directions == "pca":
-        if codes is None:
-            dirs, stds = torch.eye(d), torch.ones(d)
-        else:
-            _, s, vt = torch.linalg.svd(codes - centre, full_matrices=False)
-            dirs, stds = vt, s / max(1, len(codes) - 1) ** 0.5
+        dirs, stds = (torch.eye(d), torch.ones(d)) if codes is None else principal_directions(codes)
         names = [f"pc {i}" for i in range(len(dirs))]
     else:
         raise ValueError(f"directions: 'dims' or 'pca', got {directions!r}")
@@ -397,7 +380,3 @@ def decoded_length(synth, z: Tensor, c: Tensor | dict | None = None) -> float:
             return float(curve_length(z, synth.decoded_distance_fn(cc)))
         return float(curve_length(z, lambda zz: 20 * torch.log10(decode_magnitudes(synth, zz, None)
                                                                   .clamp_min(1e-5)).flatten(1)))
-
-
-def as_numpy(d: dict[str, Any]) -> dict[str, np.ndarray]:
-    return {k: (v.detach().cpu().numpy() if isinstance(v, Tensor) else np.asarray(v)) for k, v in d.items()}

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ..latent import geodesic as geo
 from ..latent import paths as P
+from ..latent.planes import code_plane, principal_directions
 from .engine import Synth, SynthError
 from .pathfile import PathFile
 
@@ -26,19 +27,12 @@ NEEDS_NOTES = {"lerp": 2, "slerp": 2, "expressive": 2, "geodesic": 2, "polyline"
 
 def plane(synth: Synth, dims: tuple[int, int] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """``(centre [d], basis [2, d], scale [2])``: the PCA plane of the model's training codes, or the plane
-    of latent dimensions ``dims`` through their centre (prior mean and scale without saved codes)."""
-    d = synth.latent_dim
-    codes = synth.codes.codes if synth.codes is not None else None
-    if dims is not None:
-        if not all(0 <= i < d for i in dims) or dims[0] == dims[1]:
-            raise SynthError(f"dims: two different latent dimensions in 0..{d - 1}, got {list(dims)}")
-        basis = P.plane_basis(d, dims)
-        centre = codes.mean(0) if codes is not None else torch.zeros(d)
-        scale = (codes @ basis.T).std(0) if codes is not None else torch.ones(2)
-        return centre, basis, scale
-    if codes is None:
-        return torch.zeros(d), P.plane_basis(d, (0, 1)), torch.ones(2)
-    return P.pca_plane(codes)
+    of latent dimensions ``dims`` through their centre (prior mean and scale without saved codes); see
+    :func:`latentsynth.latent.planes.code_plane`."""
+    try:
+        return code_plane(synth.codes.codes if synth.codes is not None else None, synth.latent_dim, dims)
+    except ValueError as err:
+        raise SynthError(str(err)) from None
 
 
 def make_path(synth: Synth, kind: str, notes: list[PathFile] | None = None, points: int = 172,
@@ -121,12 +115,10 @@ def make_path(synth: Synth, kind: str, notes: list[PathFile] | None = None, poin
 
 
 def _principal_directions(synth: Synth) -> tuple[Tensor, Tensor]:
-    """Unit principal directions ``[d, d]`` (rows, by decreasing variance) and stds ``[d]`` of the codes."""
+    """Unit principal directions ``[k, d]`` (rows, by decreasing variance) and stds ``[k]`` of the codes."""
     if synth.codes is None:
         return torch.eye(synth.latent_dim), torch.ones(synth.latent_dim)
-    codes = synth.codes.codes
-    u, s, vt = torch.linalg.svd(codes - codes.mean(0), full_matrices=False)
-    return vt, s / max(1, len(codes) - 1) ** 0.5
+    return principal_directions(synth.codes.codes)
 
 
 def label_fields(note: PathFile) -> dict[str, Any]:
