@@ -15,6 +15,7 @@ from torch import Tensor
 from ..latent.planes import Plane, make_plane
 from ..models.conditioning import LABELS
 from ..synth import PathFile, Synth, SynthError, make_path, render_path
+from ..synth.notes import code_sample_note, note_labels
 from . import api
 
 MAX_DOTS = 4000  # training codes sent to the page (a fixed subsample of larger sets)
@@ -44,11 +45,6 @@ class Instrument:
             harmonic=bool(s.model.harmonic), conditioned=bool(s.model.conditioned), vocab=s.info.vocab,
             pitch_range=tuple(s.info.pitch_range), codes=0 if s.codes is None else len(s.codes.codes),
             notes=0 if s.codes is None else len(s.codes.names))
-
-    def name_of(self, key: str, index: float) -> str | None:
-        names = self.synth.info.vocab.get(key) or []
-        i = int(index)
-        return names[i] if 0 <= i < len(names) else None
 
     # -- planes -----------------------------------------------------------------------------------------------
     def plane(self, spec: api.PlaneSpec) -> Plane:
@@ -90,13 +86,10 @@ class Instrument:
                 if not bool(m.any()):
                     continue
                 mean = codes.codes[m].mean(0)
-                row = codes.labels[m][0]
+                pitch, names = note_labels(s, m)
                 xy = p.project(mean[None])[0]
-                notes.append(api.NoteDot(
-                    index=i, name=name, xy=(float(xy[0]), float(xy[1])),
-                    pitch=float(codes.labels[m][:, 0].median()), instrument=self.name_of("instrument", row[1]),
-                    dynamics=self.name_of("dynamics", row[2]), style=self.name_of("style", row[3]),
-                    code=[round(float(v), 6) for v in mean]))
+                notes.append(api.NoteDot(index=i, name=name, xy=(float(xy[0]), float(xy[1])), pitch=pitch, **names,
+                                         code=[round(float(v), 6) for v in mean]))
             lo, hi = xy_all.min(0).values, xy_all.max(0).values
         else:
             lo, hi = -3 * p.scale, 3 * p.scale
@@ -176,18 +169,7 @@ class Instrument:
 
     # -- paths ------------------------------------------------------------------------------------------------
     def note_path(self, index: int) -> PathFile:
-        codes = self.synth.codes
-        if codes is None or index >= len(codes.names):
-            n = 0 if codes is None else len(codes.names)
-            raise SynthError(f"notes: index {index} is not one of the model's {n} training notes")
-        m = codes.note == index
-        if not bool(m.any()):
-            raise SynthError(f"notes: training note {index} has no saved codes")
-        row = codes.labels[m][0]
-        return PathFile.from_tensor(codes.codes[m], pitch=float(codes.labels[m][:, 0].median()),
-                                    instrument=self.name_of("instrument", row[1]),
-                                    dynamics=self.name_of("dynamics", row[2]), style=self.name_of("style", row[3]),
-                                    meta={"generator": "note", "source": codes.names[index]})
+        return code_sample_note(self.synth, index)
 
     def make_path(self, req: api.PathRequest) -> api.PathOut:
         d = self.synth.latent_dim

@@ -46,6 +46,8 @@ from ..dsp.transforms import SpecConfig, cqt_inverse_basis, mel_basis
 from ..evaluation.descriptors import frame_descriptors, label, path_metrics, torch_descriptors
 from ..latent.geodesic import curve_length
 from ..latent.planes import code_plane, principal_directions
+from .engine import conditioned as _conditioned_synth
+from .engine import labels_for
 
 TORCH_DESCRIPTORS: tuple[str, ...] = ("centroid", "bandwidth", "flatness", "rolloff", "loudness")
 BATCH = 1024  # codes decoded at once
@@ -79,25 +81,6 @@ def to_linear_stft(mag: Tensor, spec: SpecConfig) -> Tensor:
     else:
         A = torch.from_numpy(cqt_inverse_basis(spec))
     return mag @ A.to(mag).T
-
-
-def _conditioned(synth) -> bool:
-    model = getattr(synth, "model", None)
-    return bool(model is not None and model.conditioned)
-
-
-def labels_for(synth, n: int, labels: Tensor | dict | None = None) -> Tensor | None:
-    """Labels ``[n, 4]`` for ``n`` codes: ``labels`` as a ``[1, 4]`` / ``[n, 4]`` tensor or a dict of
-    :meth:`~.engine.Synth.labels` arguments (pitch, instrument, dynamics, style); None for an unconditioned
-    model."""
-    if not _conditioned(synth):
-        return None
-    if labels is None:
-        labels = synth.labels(1)
-    elif isinstance(labels, dict):
-        labels = synth.labels(1, **{k: v for k, v in labels.items() if v is not None})
-    labels = torch.as_tensor(labels, dtype=torch.float32)
-    return labels.expand(n, -1) if len(labels) == 1 else labels
 
 
 def decode_magnitudes(synth, z: Tensor, c: Tensor | None = None) -> Tensor:
@@ -143,7 +126,7 @@ def code_descriptors(synth, batch: int = BATCH) -> dict[str, np.ndarray]:
     cs = synth.codes
     if cs is None:
         raise ValueError("the model has no saved training codes (codes.safetensors)")
-    c = cs.labels.float() if _conditioned(synth) else None
+    c = cs.labels.float() if _conditioned_synth(synth) else None
     d = decoded_descriptors(synth, cs.codes, c, batch=batch)
     return {k: v.mean(-1).numpy().astype(np.float64) for k, v in d.items()}
 

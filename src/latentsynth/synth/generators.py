@@ -17,7 +17,7 @@ from torch import Tensor
 from ..latent import geodesic as geo
 from ..latent import paths as P
 from ..latent.planes import code_plane, principal_directions
-from .engine import Synth, SynthError
+from .engine import Synth, SynthError, labels_for
 from .pathfile import PathFile
 
 KINDS = ("lerp", "slerp", "expressive", "traversal", "walk", "circle", "spiral", "polyline", "bezier", "prior",
@@ -99,7 +99,7 @@ def make_path(synth: Synth, kind: str, notes: list[PathFile] | None = None, poin
         z = P.prior_path(lambda n: synth.model.prior.sample(n, generator=g), points, g,
                          smooth=int(opt.get("smooth", 43)))
     else:  # geodesic between the two notes' mean codes
-        c = _labels_of(synth, notes[0])
+        c = labels_for(synth, 1, label_fields(notes[0]))
         density = synth.codes.codes if synth.codes is not None else None
         res = geo.geodesic(zs[0].mean(0), zs[1].mean(0), synth.decoded_distance_fn(c), n_points=24,
                            steps=int(opt.get("steps", 200)), density_codes=density,
@@ -127,10 +127,3 @@ def label_fields(note: PathFile) -> dict[str, Any]:
     if isinstance(pitch, list):  # a blend keeps the note's pitch, not its vibrato
         pitch = round(float(torch.tensor(pitch).median()), 2)
     return {"pitch": pitch, "instrument": note.instrument, "dynamics": note.dynamics, "style": note.style}
-
-
-def _labels_of(synth: Synth, note: PathFile) -> Tensor | None:
-    if not synth.model.conditioned:
-        return None
-    f = label_fields(note)
-    return synth.labels(1, f["pitch"], f["instrument"], f["dynamics"], f["style"])
