@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from ..dsp.audiofile import wav_bytes
+from ..evaluation.descriptors import BY_NAME
 from . import api
 from .core import Instrument
 
@@ -150,6 +151,11 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastA
     @app.get("/api/models", response_model=list[api.ModelInfo])
     def list_models():
         return [m.info() for m in instruments.values()]
+
+    @app.get("/api/descriptors", response_model=list[api.DescriptorOut])
+    def descriptors():
+        """The descriptors a heatmap can show (the page builds its menu from them)."""
+        return [api.DescriptorOut(name=n, label=BY_NAME[n].label, unit=BY_NAME[n].unit) for n in api.DESCRIPTORS]
 
     @app.get("/api/models/{name}", response_model=api.ModelInfo, responses=bad)
     def model_info(name: str):

@@ -12,9 +12,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..evaluation.descriptors import UNITS
 from ..latent.planes import Plane, make_plane
 from ..models.conditioning import LABELS
 from ..synth import PathFile, Synth, SynthError, make_path, render_path
+from ..synth.descriptors import decoded_descriptors, kde_grid
 from ..synth.notes import code_sample_note, note_labels
 from . import api
 
@@ -208,7 +210,7 @@ class Instrument:
         ys = torch.linspace(y0, y1, n)
         grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1).reshape(-1, 2)  # row-major, y rows
         if req.quantity == "density":
-            values, unit = self._density(p, grid, (x1 - x0, y1 - y0)), "relative density"
+            values, unit = self._density(p, xs, ys), "relative density"
         else:
             values, unit = self._descriptor(p, grid, req)
         v = values.double()
@@ -216,29 +218,21 @@ class Instrument:
                               values=[round(float(a), 5) for a in v], min=float(v.min()), max=float(v.max()),
                               unit=unit)
 
-    def _density(self, p: Plane, grid: Tensor, span: tuple[float, float]) -> Tensor:
+    def _density(self, p: Plane, xs: Tensor, ys: Tensor) -> Tensor:
+        """Gaussian KDE of the training codes in the plane (:func:`~latentsynth.synth.descriptors.kde_grid`) on
+        the grid ``xs [n] x ys [n]``, row-major (y rows), scaled to a maximum of 1 (zeros without codes)."""
         if self.synth.codes is None:
-            return torch.zeros(len(grid))
-        pts = p.project(self.synth.codes.codes)
-        h = pts.std(0).clamp_min(1e-6) * len(pts) ** (-1 / 6)  # Scott's rule in 2-D
-        h = torch.maximum(h, torch.tensor([span[0], span[1]]) / 200)
-        out = torch.zeros(len(grid))
-        for chunk in pts.split(2048):
-            d2 = (((grid[:, None, :] - chunk[None]) / h) ** 2).sum(-1)
-            out += torch.exp(-0.5 * d2).sum(1)
-        return out / out.max().clamp_min(1e-12)
+            return torch.zeros(len(xs) * len(ys))
+        pts = p.project(self.synth.codes.codes).double().numpy()
+        dens = kde_grid(pts, xs.double().numpy(), ys.double().numpy())
+        if dens is None:
+            return torch.zeros(len(xs) * len(ys))
+        out = torch.from_numpy(dens.reshape(-1))
+        return out / out.max().clamp_min(1e-300)
 
     def _descriptor(self, p: Plane, grid: Tensor, req: api.HeatmapRequest) -> tuple[Tensor, str]:
-        from ..evaluation.descriptors import torch_descriptors
-
-        s = self.synth
+        """A descriptor (mean over a window model's frames) of the decoded codes at the grid's points, any
+        representation (:func:`~latentsynth.synth.descriptors.decoded_descriptors`), and its unit."""
         z = p.lift(grid, req.plane.rest)
-        c = self.labels(req, 1)
-        mag = s.magnitudes(z, None if c is None else c[:1].expand(len(z), -1))
-        f = s.spec.n_fft // 2 + 1
-        if mag.shape[-1] != f:
-            raise SynthError(f"{req.quantity}: descriptors need linear STFT magnitudes; this model decodes "
-                             f"{mag.shape[-1]} bins ({s.spec.representation})")
-        desc = torch_descriptors(mag.reshape(len(z), -1, f), s.spec.sample_rate, s.spec.n_fft)[req.quantity]
-        unit = {"centroid": "Hz", "bandwidth": "Hz", "rolloff": "Hz", "flatness": "", "loudness": "dB"}
-        return desc.mean(-1), unit[req.quantity]
+        desc = decoded_descriptors(self.synth, z, self.labels(req, 1), (req.quantity,))[req.quantity]
+        return desc.mean(-1), UNITS[req.quantity]

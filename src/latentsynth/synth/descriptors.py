@@ -43,13 +43,12 @@ import torch
 from torch import Tensor
 
 from ..dsp.transforms import SpecConfig, cqt_inverse_basis, mel_basis
-from ..evaluation.descriptors import frame_descriptors, label, path_metrics, torch_descriptors
+from ..evaluation.descriptors import TORCH_DESCRIPTORS, frame_descriptors, label, path_metrics, torch_descriptors
 from ..latent.geodesic import curve_length
 from ..latent.planes import code_plane, principal_directions
 from .engine import conditioned as _conditioned_synth
 from .engine import labels_for
 
-TORCH_DESCRIPTORS: tuple[str, ...] = ("centroid", "bandwidth", "flatness", "rolloff", "loudness")
 BATCH = 1024  # codes decoded at once
 
 
