@@ -102,21 +102,10 @@ def model_names(folders: Sequence[str | Path]) -> list[str]:
     return out
 
 
-def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastAPI:
-    """The FastAPI app serving the models in ``folders`` (loaded now: a bad folder fails here, clearly)."""
-    if not folders:
-        raise ValueError("serve: give at least one model folder")
-    instruments = {name: Instrument(name, f) for name, f in zip(model_names(folders), folders, strict=True)}
-    app = FastAPI(title="latentsynth instrument", version="1",
-                  description="Latent audio synthesis: planes of a model's latent space, decoding points and "
-                              "paths into audio, encoding notes, heatmaps and path generators.")
-    app.state.instruments = instruments
-    app.add_middleware(BodyLimit, limit=max_body)
-
-    def get(name: str) -> Instrument:
-        if name not in instruments:
-            raise HTTPException(404, f"unknown model {name!r}; served: {', '.join(instruments)}")
-        return instruments[name]
+def add_error_handlers(app: FastAPI) -> None:
+    """Every bad request as JSON ``{"detail": "field: message; ..."}``: 422 for request validation (pydantic
+    models, malformed JSON), 400 for a bad value found by the synthesis code (SynthError, LabelError, ...). The
+    server words these for HTTP clients; configuration errors are worded by ``config.format_validation_error``."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError):
@@ -138,6 +127,25 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastA
             msgs = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]]
             return JSONResponse({"detail": "; ".join(msgs)}, status_code=422)
         return JSONResponse({"detail": str(err)}, status_code=400)
+
+
+def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastAPI:
+    """The FastAPI app serving the models in ``folders`` (loaded now: a bad folder fails here, clearly)."""
+    if not folders:
+        raise ValueError("serve: give at least one model folder")
+    instruments = {name: Instrument(name, f) for name, f in zip(model_names(folders), folders, strict=True)}
+    app = FastAPI(title="latentsynth instrument", version="1",
+                  description="Latent audio synthesis: planes of a model's latent space, decoding points and "
+                              "paths into audio, encoding notes, heatmaps and path generators.")
+    app.state.instruments = instruments
+    app.add_middleware(BodyLimit, limit=max_body)
+
+    def get(name: str) -> Instrument:
+        if name not in instruments:
+            raise HTTPException(404, f"unknown model {name!r}; served: {', '.join(instruments)}")
+        return instruments[name]
+
+    add_error_handlers(app)
 
     bad = {400: {"model": api.Problem}, 404: {"model": api.Problem}, 413: {"model": api.Problem},
            422: {"model": api.Problem}}
