@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from latentsynth.data.images import EpochSampler
+from latentsynth.data.loaders import EpochSampler
 
 ARGS = ["mnist-ae", "data.train_subset=2000", "data.val_size=500", "model.network.hidden=[32]",
         "train.max_epochs=1", "train.accelerator=cpu"]
@@ -27,12 +27,12 @@ def _train(out, data_dir, *extra, timeout=120):
 
 
 def test_epoch_sampler_shards_are_disjoint_slices_of_one_permutation(monkeypatch):
-    import latentsynth.data.images as images
+    import latentsynth.data.loaders as loaders
 
     whole = list(EpochSampler(101, seed=3))
     shards = []
     for rank in range(2):
-        monkeypatch.setattr(images, "_rank_and_world", lambda r=rank: (r, 2))
+        monkeypatch.setattr(loaders, "_rank_and_world", lambda r=rank: (r, 2))
         s = EpochSampler(101, seed=3)
         assert len(s) == 50
         shards.append(list(s))

@@ -292,7 +292,8 @@ class RunConfig(_Strict):
 
 def format_validation_error(err: ValidationError, sep: str = "; ", inputs: bool = False) -> str:
     """One line per pydantic error, ``field.path: message`` (``Value error, `` dropped; an unknown key says so),
-    with the rejected value when ``inputs``; joined by ``sep``. The one formatter of validation errors."""
+    with the rejected value when ``inputs``; joined by ``sep``. The formatter of
+    configuration errors (the server words request errors for HTTP clients in ``serve/app.py``)."""
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"

@@ -16,8 +16,9 @@ Direction = Literal["lower", "higher"] | None
 
 #: the views: ``log`` the line printed after training / eval, ``compare`` the columns of ``latentsynth compare``,
 #: ``report`` the sweep summary columns, ``effect`` the effects table (variation - baseline), ``card`` the rows of
-#: a model card (``CARD.md``)
-VIEWS = ("log", "compare", "report", "effect", "card")
+#: a model card (``CARD.md``), ``study`` the columns of the synthesis study (scores of synthesized paths in its
+#: ``results.csv``, not of a model folder)
+VIEWS = ("log", "compare", "report", "effect", "card", "study")
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class Metric:
     direction: Direction = "lower"  # which way is better (None: not ranked)
     fmt: str = ".4g"  # format of one value (cards, log line, compare)
     kind: Literal["images", "frames", "both"] = "both"  # the data it is computed for
-    group: Literal["test", "gen", "probe", "train"] = "test"  # test split, generation, probes of codes, training
+    group: Literal["test", "gen", "probe", "train", "path"] = "test"  # test split, generation, probes of codes,
+    # training, synthesized paths (the synthesis study)
     views: frozenset[str] = frozenset()
 
     @property
@@ -91,6 +93,17 @@ METRICS: tuple[Metric, ...] = (
     _m("epochs", "epochs", "epochs trained", None, group="train", views="compare report card"),
     _m("train_samples_per_s", "samples/s", direction="higher", group="train", views="log compare report"),
     _m("wall_seconds", "wall s", "training wall time (s)", group="train", views="compare report card"),
+    # synthesized paths (bench.synthesis_study: trajectories, f0, lengths, realism against decoded training codes)
+    _m("centroid_smoothness", "centroid smoothness", kind="frames", group="path", views="study"),
+    _m("centroid_abs_monotonicity", "|centroid monotonicity|", direction=None, kind="frames", group="path",
+       views="study"),
+    _m("centroid_tv_ratio", "centroid TV ratio", kind="frames", group="path", views="study"),
+    _m("loudness_smoothness", "loudness smoothness", kind="frames", group="path", views="study"),
+    _m("f0_stability_cents", "f0 stability (cents)", kind="frames", group="path", views="study"),
+    _m("decoded_length", "decoded length", direction=None, kind="frames", group="path", views="study"),
+    _m("frechet", "Fréchet (descriptors)", kind="frames", group="path", views="study"),
+    _m("wasserstein_mean", "Wasserstein (descriptors)", kind="frames", group="path", views="study"),
+    _m("fad", "FAD (frame classifier)", kind="frames", group="path", views="study"),
 )
 
 METRIC: dict[str, Metric] = {m.key: m for m in METRICS}

@@ -1,4 +1,5 @@
-"""Progress lines for long loops: one format for every loop (corpus builds, imports, training epochs).
+"""Progress lines for long loops: one format for item loops (corpus builds, imports, training epochs; a sweep
+prints one line per finished run instead, :class:`latentsynth.bench.runner.Progress`).
 
 :func:`progress_line` formats ``label: done/total (rate/s, ETA s)``; :class:`Progress` counts items and prints
 that line on stderr (a live line on a TTY, else one line every ``every`` items). The training loop's Lightning

@@ -81,12 +81,22 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             vals = [float(m[key]) for m in members if m.get(key) is not None and not math.isnan(float(m[key]))
                     and (key != "test_nll_iw" or m.get("likelihood") == "bernoulli")]
             if vals:
-                mean = sum(vals) / len(vals)
-                std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+                mean, std, _ = mean_std(vals)
                 entry[key] = (mean, std)
                 entry.setdefault("counts", {})[key] = len(vals)  # runs with this value (may be < n)
         out.append(entry)
     return out
+
+
+def mean_std(values: list[float | None]) -> tuple[float, float, int]:
+    """``(mean, std, n)`` of the finite values (sample std, N - 1; 0 for one value; NaNs and n = 0 for none): the
+    one "mean ± std" of sweeps and of the synthesis study."""
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
+    if not v:
+        return math.nan, math.nan, 0
+    m = sum(v) / len(v)
+    s = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+    return m, s, len(v)
 
 
 def _values(rows: list[dict[str, Any]], group: str, key: str) -> list[float]:
@@ -154,13 +164,20 @@ def compare_groups(rows: list[dict[str, Any]], a: str, b: str) -> list[tuple[str
     return [(METRIC[key].label, *test) for key, test in _group_tests(rows, a, b).items()]
 
 
-def _effect_cell(value: tuple[float, float | None, float | None] | None) -> str:
+def welch_cell(value: tuple[float, float | None, float | None] | None, fmt: tuple[str, str] | None = None,
+               with_p: bool = False) -> str:
+    """The one text of a :func:`welch` result: ``Δ ± SE`` (``(p ...)`` with ``with_p``) and `` *`` where
+    ``p < P_SIGNIFICANT``; ``fmt`` the formats of Δ and SE (default: fixed digits by the scale of the cell)."""
     if value is None:
         return "–"
     delta, se, p = value
-    scale = max(abs(delta), se or 0.0)
-    digits = 4 if scale < 1 else 2 if scale < 1000 else 0
-    text = f"{delta:+.{digits}f}" + (f" ± {se:.{digits}f}" if se is not None else "")
+    if fmt is None:
+        scale = max(abs(delta), se or 0.0)
+        digits = 4 if scale < 1 else 2 if scale < 1000 else 0
+        fmt = (f".{digits}f", f".{digits}f")
+    text = f"{delta:+{fmt[0]}}" + (f" ± {se:{fmt[1]}}" if se is not None else "")
+    if with_p and p is not None:
+        text += f" (p {p:.2g})"
     return text + (" *" if p is not None and p < P_SIGNIFICANT else "")
 
 
@@ -169,7 +186,7 @@ def effects_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
     table = effects(rows)
     keys = [k for k in EFFECT_COLUMNS if any(k in e for e in table)]
     head = ["variation", "baseline", "factor", *(f"Δ {METRIC[k].label}" for k in keys)]
-    return head, [[e["group"], e["baseline"], e["factor"], *(_effect_cell(e.get(k)) for k in keys)] for e in table]
+    return head, [[e["group"], e["baseline"], e["factor"], *(welch_cell(e.get(k)) for k in keys)] for e in table]
 
 
 EFFECTS_NOTE = (f"Δ = variation mean − baseline mean ± the standard error of the difference; * where Welch's "

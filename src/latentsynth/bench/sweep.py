@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,20 @@ class PlannedRun:
     @property
     def group(self) -> str:
         """Name without the seed: runs of one group differ only by seed."""
-        return self.name.rsplit("-s", 1)[0]
+        return group_name(self.name)
+
+
+SEED_SUFFIX = re.compile(r"-s\d+$")  # run names end in -s<seed>: the one rule that reads and writes them
+
+
+def seeded_name(group: str, seed: int) -> str:
+    """``harmonic-vae``, 1 -> ``harmonic-vae-s1``: the run name of a seed of a group (a variation)."""
+    return f"{group}-s{seed}"
+
+
+def group_name(run: str) -> str:
+    """``harmonic-vae-s1`` -> ``harmonic-vae`` (the variation of a seeded run; a name without a seed is kept)."""
+    return SEED_SUFFIX.sub("", run)
 
 
 def list_sweeps() -> list[str]:
@@ -144,7 +158,7 @@ def expand(spec: SweepSpec, paper_protocol: bool = False, extra: list[str] | Non
             grid = dict(zip(keys, combo, strict=True))
             for seed in spec.seeds:
                 suffix = "".join(f"-{k.split('.')[-1]}={_fmt(v)}" for k, v in grid.items())
-                name = f"{var.name}{suffix}-s{seed}"
+                name = seeded_name(f"{var.name}{suffix}", seed)
                 items = [*spec.base, *(spec.paper if paper_protocol else []), *var.overrides,
                          *(f"{k}={json.dumps(v)}" for k, v in grid.items()),
                          *(extra or []), f"train.seed={seed}", f"name={name}"]

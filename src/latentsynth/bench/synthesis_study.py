@@ -32,7 +32,6 @@ both groups have at least 2 runs, else the note pair.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -44,20 +43,13 @@ import torch
 from ..config import load_config
 from ..evaluation.descriptors import descriptor_distances, f0_stability_cents, frame_descriptors, predictability
 from ..folders import atomic_write_text, write_csv, write_json
-from .report import welch
+from ..metric_table import view
+from .report import P_SIGNIFICANT, mean_std, welch, welch_cell
+from .sweep import SEED_SUFFIX, group_name
 
 STUDY_KINDS: tuple[str, ...] = ("lerp", "slerp", "expressive", "geodesic", "traversal", "walk", "circle", "spiral")
-KEY_METRICS: tuple[str, ...] = ("centroid_smoothness", "centroid_abs_monotonicity", "centroid_tv_ratio",
-                                "loudness_smoothness", "f0_stability_cents", "decoded_length", "frechet",
-                                "wasserstein_mean", "fad")
-DIRECTION = {"centroid_smoothness": "lower", "centroid_tv_ratio": "lower", "loudness_smoothness": "lower",
-             "f0_stability_cents": "lower", "frechet": "lower", "wasserstein_mean": "lower", "fad": "lower"}
-SEED_SUFFIX = re.compile(r"-s\d+$")
-
-
-def group_name(run: str) -> str:
-    """``harmonic-vae-s1`` -> ``harmonic-vae`` (the variation of a seeded run)."""
-    return SEED_SUFFIX.sub("", run)
+KEY_METRICS: tuple[str, ...] = tuple(m.key for m in view("study"))  # the study's columns: rows of metric_table
+DIRECTION = {m.key: m.direction for m in view("study") if m.direction}
 
 
 def expand_seeds(models: list[str | Path]) -> list[Path]:
@@ -100,15 +92,6 @@ def note_pairs(synth, n_pairs: int, seed: int = 0) -> list[tuple[Any, Any]]:
         pairs.append((a, b))
 
     return [(code_sample_note(synth, a), code_sample_note(synth, b)) for a, b in pairs]
-
-
-def _mean_std(v: list[float]) -> tuple[float, float, int]:
-    v = [x for x in v if x is not None and math.isfinite(x)]
-    if not v:
-        return math.nan, math.nan, 0
-    m = sum(v) / len(v)
-    s = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
-    return m, s, len(v)
 
 
 def audio_reference(folder: str | Path, out: Path, n_real: int = 4000, seed: int = 0, quiet: bool = False):
@@ -291,18 +274,12 @@ def _fmt(x: float) -> str:
 
 
 def _cell(v: list[float]) -> str:
-    m, s, n = _mean_std(v)
+    m, s, n = mean_std(v)
     return "–" if n == 0 else f"{_fmt(m)} ± {_fmt(s)}"
 
 
 def _test_cell(a: list[float], b: list[float]) -> str:
-    if not a or not b:
-        return "–"
-    d, se, p = welch(a, b)
-    if se is None:
-        return f"{d:+.3g}"
-    mark = " *" if p is not None and p < 0.05 else ""
-    return f"{d:+.3g} ± {se:.2g} (p {p:.2g}){mark}" if p is not None else f"{d:+.3g} ± {se:.2g}"
+    return welch_cell(welch(a, b), (".3g", ".2g"), with_p=True) if a and b else "–"
 
 
 def study_markdown(rows: list[dict], pred: list[dict], kinds: tuple[str, ...], pairs: int, seconds: float) -> str:
@@ -327,8 +304,8 @@ def study_markdown(rows: list[dict], pred: list[dict], kinds: tuple[str, ...], p
     if len(groups) > 1:
         ref = groups[0]
         lines += ["", f"## Between models, per generator: group - {ref} (Welch)", "",
-                  "Δ ± SE (p), * p < 0.05. Unit: the run (mean over its pairs) when both groups have ≥ 2 runs, "
-                  "else the note pair.", "", "| generator | model | unit | " + " | ".join(metrics) + " |",
+                  f"Δ ± SE (p), * p < {P_SIGNIFICANT}. Unit: the run (mean over its pairs) when both groups have "
+                  "≥ 2 runs, else the note pair.", "", "| generator | model | unit | " + " | ".join(metrics) + " |",
                   "|---|---|---|" + "---:|" * len(metrics)]
         for k in kinds:
             for g in groups[1:]:
@@ -365,7 +342,7 @@ def study_markdown(rows: list[dict], pred: list[dict], kinds: tuple[str, ...], p
             lines.append(f"| {g} | " + " | ".join(cells) + " |")
     secs = _vals(rows, "seconds")
     lines += ["", f"Figures: `metrics.png` (mean ± std per generator and model), `figures/map-<run>.png`, "
-              f"`figures/curves-<run>.png`. Mean time per rendered and scored path: {_fmt(_mean_std(secs)[0])} s.",
+              f"`figures/curves-<run>.png`. Mean time per rendered and scored path: {_fmt(mean_std(secs)[0])} s.",
               ""]
     return "\n".join(lines)
 
@@ -386,7 +363,7 @@ def plot_metric_bars(rows: list[dict], path: str | Path, metrics: tuple[str, ...
     cmap = plt.get_cmap("tab10")
     for ax, m in zip(axes.flat, metrics, strict=False):
         for j, g in enumerate(groups):
-            stats = [_mean_std(_vals(rows, m, group=g, kind=k)) for k in kinds]
+            stats = [mean_std(_vals(rows, m, group=g, kind=k)) for k in kinds]
             x = np.arange(len(kinds)) + (j - (len(groups) - 1) / 2) * width
             ax.bar(x, [s[0] for s in stats], width, yerr=[s[1] for s in stats], color=cmap(j % 10), label=g,
                    capsize=2, error_kw={"lw": 0.8})

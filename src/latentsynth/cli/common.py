@@ -51,7 +51,7 @@ def guarded(fn, *args, **kwargs):
     from pydantic import ValidationError
 
     from ..config import ConfigError, format_validation_error
-    from ..data.idx import DataError
+    from ..data.errors import DataError
     from ..training.fit import TrainingInterrupted
     from ..training.module import NonFiniteLossError
 

@@ -102,7 +102,7 @@ def render(
 ) -> None:
     """Render path files to WAV, each with a figure: the path over the training codes beside its spectrogram."""
     use_threads(threads)
-    from ..data.audio.corpus import write_wav
+    from ..dsp.audiofile import write_wav
     from ..synth import PathFile, Synth, render_path
     from ..synth.figures import plot_path
 
@@ -169,15 +169,26 @@ def export(
     guarded(go)
 
 
+def _descriptor_options(fn):
+    """``fn`` with one ``--NAME`` option per differentiable descriptor of the registry
+    (:data:`latentsynth.evaluation.descriptors.REGISTRY`), right after its first argument; they arrive in
+    ``**given``. A new descriptor needs no edit here."""
+    import inspect
+
+    from ..evaluation.descriptors import REGISTRY
+
+    sig = inspect.signature(fn, eval_str=True)
+    own = [p.replace(kind=p.KEYWORD_ONLY) for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+    extra = [inspect.Parameter(d.name, inspect.Parameter.KEYWORD_ONLY, default=typer.Option(None, help=d.target),
+                               annotation=str) for d in REGISTRY if d.differentiable]
+    fn.__signature__ = sig.replace(parameters=[own[0], *extra, *own[1:]])
+    return fn
+
+
 @app.command()
+@_descriptor_options
 def target(
     model: Path = MODEL,
-    centroid: str = typer.Option(None, help="spectral centroid target in Hz: 1500 (constant) or 800:3000 (ramp; "
-                                            "more values: a piecewise-linear curve)"),
-    loudness: str = typer.Option(None, help="RMS level target in dB (e.g. -20, or -30:-10)"),
-    bandwidth: str = typer.Option(None, help="spectral bandwidth target in Hz"),
-    flatness: str = typer.Option(None, help="spectral flatness target (0-1)"),
-    rolloff: str = typer.Option(None, help="85 % rolloff target in Hz"),
     seconds: float = typer.Option(2.0, help="duration"),
     pitch: float = typer.Option(None, help="MIDI pitch (conditioned models; default: the middle of the range)"),
     instrument: str = typer.Option(None, help="instrument name of the model's vocabulary"),
@@ -188,18 +199,17 @@ def target(
     near: float = typer.Option(0.001, help="weight of the stay-near-the-training-codes term"),
     out: Path = typer.Option(Path("target"), "--out", "-o", help="output stem: <out>.path.json, .wav, .png, .json"),
     threads: int = THREADS,
+    **given: str | None,
 ) -> None:
     """Descriptor-targeted synthesis: a latent path whose sound follows descriptor curves (gradient descent through
     the decoder, against a greedy search over the training codes); writes the path, WAV, figure and errors."""
     use_threads(threads)
-    from ..data.audio.corpus import write_wav
+    from ..dsp.audiofile import write_wav
     from ..folders import write_json
     from ..synth import PathFile, Synth
     from ..synth.target import parse_curve, plot_target, targeted_path
 
     def go():
-        given = {"centroid": centroid, "loudness": loudness, "bandwidth": bandwidth, "flatness": flatness,
-                 "rolloff": rolloff}
         targets = {k: parse_curve(v) for k, v in given.items() if v is not None}
         if not targets:
             raise ValueError("give at least one target, e.g. --centroid 800:3000 --loudness -20")

@@ -1,6 +1,7 @@
 """Data: IDX image sets (MNIST, Fashion-MNIST) and spectrogram frames of audio corpora (``data.audio``)."""
 
-from .idx import DataError, load_idx_dataset, read_idx
+from .errors import DataError
+from .idx import load_idx_dataset, read_idx
 from .images import ImageDataModule, ImageDataset
 
 

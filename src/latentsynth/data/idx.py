@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..folders import atomic_write_bytes
+from .errors import DataError
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -29,10 +30,6 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-
-
-class DataError(RuntimeError):
-    """A data file is missing, corrupt or not what was expected; the message names the file or folder."""
 
 
 @dataclass(frozen=True)

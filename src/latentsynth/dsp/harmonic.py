@@ -36,6 +36,11 @@ LOBE_OVERSAMPLING = 128  # lobe-table points per STFT bin (linear interpolation 
 # ------------------------------------------------------------------------------------------ harmonic
 
 
+def midi_to_hz(pitch: torch.Tensor) -> torch.Tensor:
+    """MIDI pitch (float, any shape) -> frequency in Hz (A4 = 69 = 440 Hz)."""
+    return 440.0 * torch.pow(2.0, (pitch - 69.0) / 12.0)
+
+
 def harmonic_frequencies(f0: torch.Tensor, n_harmonics: int) -> torch.Tensor:
     """``f0 [...]`` (Hz) -> partial frequencies ``[..., n_harmonics]``: ``k * f0`` for ``k = 1..n_harmonics``."""
     k = torch.arange(1, n_harmonics + 1, device=f0.device, dtype=f0.dtype)

@@ -144,7 +144,7 @@ def _cqt_plan(sr: int, hop: int, fmin: float, bpo: int, n_octaves: int, dtype: t
     n_bins = bpo * n_octaves
     freqs = librosa.interval_frequencies(n_bins=n_bins, fmin=fmin, intervals="equal", bins_per_octave=bpo,
                                          sort=True)
-    alpha = filters._relative_bandwidth(freqs=freqs)
+    alpha = filters._relative_bandwidth(freqs=freqs)  # private: the filter bandwidths vqt passes on; no public API
     _, cutoff = filters.wavelet_lengths(freqs=freqs, sr=sr, window="hann", filter_scale=1, gamma=0,
                                         alpha=alpha)
     if cutoff > sr / 2:

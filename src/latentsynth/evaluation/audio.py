@@ -37,12 +37,12 @@ def reconstruct_frames(model: AutoEncoder, frames: Tensor, window: int, labels: 
     Windows of ``window`` frames start every ``window`` frames, plus one ending at the last frame; frames
     covered twice are averaged. A note shorter than ``window`` is padded with its last frame.
     """
+    from ..data.audio.windows import cut_windows, pad_to_window
+
     t = len(frames)
-    if t < window:
-        frames = torch.cat([frames, frames[-1:].expand(window - t, -1)])
+    frames = pad_to_window(frames, window)
     n = len(frames)
-    starts = sorted(set(range(0, n - window + 1, window)) | {n - window})
-    x = torch.stack([frames[s:s + window] for s in starts])  # [K, W, F]
+    x, starts = cut_windows(frames, window, cover_tail=True)  # [K, W, F]
     dev = next(model.parameters()).device
     c = labels.to(dev)[None].expand(len(starts), -1) if getattr(model, "conditioned", False) else None
     y = model.reconstruct(x.to(dev), c, fit_steps).cpu().reshape(len(starts), window, -1)
@@ -132,7 +132,7 @@ def write_note_audio(model: AutoEncoder, data, notes: list[int], folder: str | P
     """For each note: ``<stem>-original.wav`` (the note as analysed), ``<stem>-reconstruction.wav`` (the
     model's magnitudes through Griffin-Lim) and ``<stem>-oracle.wav`` (the original magnitudes through the same
     inversion); returns per note its stem, split, SC, and the MR-STFT of reconstruction and oracle."""
-    from ..data.audio.corpus import write_wav
+    from ..dsp.audiofile import write_wav
 
     folder, rows = Path(folder), []
     db = DbScale.from_info(data.audio_info())

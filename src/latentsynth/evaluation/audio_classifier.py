@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..folders import read_weights, save_weights
+from ..models.conditioning import LABELS
 from .generation import frechet_distance
 
 EMBED = 64
@@ -48,8 +49,8 @@ class FrameClassifier(nn.Module):
 
 def targets(labels: Tensor) -> dict[str, Tensor]:
     """Labels ``[N, 4]`` (pitch, instrument, dynamics, style) -> class indices per head ``{head: [N]}``."""
-    return {"instrument": labels[:, 1].round().long(), "dynamics": labels[:, 2].round().long(),
-            "pitch": labels[:, 0].round().long().clamp(0, 127)}
+    col = {k: labels[:, LABELS.index(k)].round().long() for k in ("instrument", "dynamics", "pitch")}
+    return {"instrument": col["instrument"], "dynamics": col["dynamics"], "pitch": col["pitch"].clamp(0, 127)}
 
 
 def train_frame_classifier(mag: Tensor, labels: Tensor, sizes: dict[str, int], test_mag: Tensor | None = None,

@@ -2,8 +2,9 @@
 
 * :func:`frame_descriptors` / :func:`sound_descriptors`: numpy/librosa descriptors of one sound ``y [N]``,
   per frame ``[T]`` (``T = 1 + N // hop``, Hann-windowed centred frames as :mod:`latentsynth.dsp.transforms`)
-  and per sound (one float each). Names, order, labels and units: :data:`DESCRIPTORS`, :data:`LABELS`,
-  :data:`UNITS`.
+  and per sound (one float each). Names, order, labels and units: the one registry :data:`REGISTRY` (and the
+  lists read from it: :data:`DESCRIPTORS`, :data:`SOUND_DESCRIPTORS`, :data:`TORCH_DESCRIPTORS`, :data:`LABELS`,
+  :data:`UNITS`).
 * :func:`torch_descriptors`: centroid, bandwidth, flatness, soft rolloff and RMS dB computed in torch from
   linear STFT magnitudes ``[..., F]``; they match the librosa ones on the same magnitudes and can be
   back-propagated through (descriptor-targeted synthesis).
@@ -19,27 +20,55 @@ its spectrum, divided by ``mean(hann^2) = 3/8`` so a sine of amplitude ``a`` rea
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import librosa
 import numpy as np
 import torch
-from scipy.stats import spearmanr, wasserstein_distance
 from torch import Tensor
 
 from .generation import frechet_distance
 
-DESCRIPTORS: tuple[str, ...] = (
-    "centroid", "bandwidth", "contrast", "flatness", "rolloff", "loudness", "f0", "periodicity")
-SOUND_DESCRIPTORS: tuple[str, ...] = DESCRIPTORS + ("attack_time",)
-LABELS: dict[str, str] = {
-    "centroid": "spectral centroid", "bandwidth": "spectral bandwidth", "contrast": "spectral contrast",
-    "flatness": "spectral flatness", "rolloff": "spectral rolloff (85 %)", "loudness": "RMS level",
-    "f0": "fundamental frequency", "periodicity": "periodicity", "attack_time": "attack time (10-90 %)",
-}
-UNITS: dict[str, str] = {
-    "centroid": "Hz", "bandwidth": "Hz", "contrast": "dB", "flatness": "", "rolloff": "Hz", "loudness": "dB",
-    "f0": "Hz", "periodicity": "", "attack_time": "s",
-}
+
+@dataclass(frozen=True)
+class Descriptor:
+    """One audio descriptor: ``name``, axis ``label``, ``unit``, ``kind`` (``frame``: per frame and per sound;
+    ``sound``: per sound only), ``differentiable`` (also computed by :func:`torch_descriptors` on magnitudes:
+    maps, curves, targets, the instrument's heatmaps) and, for those, ``target`` (help of its
+    ``latentsynth synth target --NAME`` option)."""
+
+    name: str
+    label: str
+    unit: str = ""
+    kind: str = "frame"
+    differentiable: bool = False
+    target: str = ""
+
+
+# THE descriptor registry: a new descriptor is one row here (plus its formula in frame_descriptors or
+# torch_descriptors); the lists below, the CLI's `synth target` options, synth.descriptors, the server's
+# heatmap quantities (and units) and the page's menu (GET /api/descriptors) all read it.
+REGISTRY: tuple[Descriptor, ...] = (
+    Descriptor("centroid", "spectral centroid", "Hz", differentiable=True,
+               target="spectral centroid target in Hz: 1500 (constant) or 800:3000 (ramp; more values: a "
+                      "piecewise-linear curve)"),
+    Descriptor("bandwidth", "spectral bandwidth", "Hz", differentiable=True,
+               target="spectral bandwidth target in Hz"),
+    Descriptor("contrast", "spectral contrast", "dB"),
+    Descriptor("flatness", "spectral flatness", "", differentiable=True, target="spectral flatness target (0-1)"),
+    Descriptor("rolloff", "spectral rolloff (85 %)", "Hz", differentiable=True, target="85 % rolloff target in Hz"),
+    Descriptor("loudness", "RMS level", "dB", differentiable=True,
+               target="RMS level target in dB (e.g. -20, or -30:-10)"),
+    Descriptor("f0", "fundamental frequency", "Hz"),
+    Descriptor("periodicity", "periodicity", ""),
+    Descriptor("attack_time", "attack time (10-90 %)", "s", kind="sound"),
+)
+BY_NAME: dict[str, Descriptor] = {d.name: d for d in REGISTRY}
+DESCRIPTORS: tuple[str, ...] = tuple(d.name for d in REGISTRY if d.kind == "frame")
+SOUND_DESCRIPTORS: tuple[str, ...] = DESCRIPTORS + tuple(d.name for d in REGISTRY if d.kind == "sound")
+TORCH_DESCRIPTORS: tuple[str, ...] = tuple(d.name for d in REGISTRY if d.differentiable)
+LABELS: dict[str, str] = {d.name: d.label for d in REGISTRY}
+UNITS: dict[str, str] = {d.name: d.unit for d in REGISTRY}
 ROLL_PERCENT = 0.85
 HANN_POWER = 3 / 8  # mean(w^2) of the periodic Hann window (exact for any even length)
 AMIN = 1e-5  # linear amplitude floor of the dB scale: -100 dB
@@ -220,6 +249,8 @@ def monotonicity(x: np.ndarray) -> float:
     x = _finite(x)
     if x.size < 3 or np.all(x == x[0]):
         return math.nan
+    from scipy.stats import spearmanr  # lazy: scipy.stats costs 1.5 s at import (the CLI reads this registry)
+
     return float(spearmanr(np.arange(x.size), x).statistic)
 
 
@@ -310,6 +341,8 @@ def descriptor_distances(real: np.ndarray, fake: np.ndarray, names: tuple[str, .
     zr, zf = (real - mu) / sd, (fake - mu) / sd
     rr, ff = zr[np.isfinite(zr).all(1)], zf[np.isfinite(zf).all(1)]
     out = {"frechet": frechet_distance(torch.from_numpy(rr), torch.from_numpy(ff))}
+    from scipy.stats import wasserstein_distance
+
     ws = {f"wasserstein_{n}": float(wasserstein_distance(_finite(zr[:, j]), _finite(zf[:, j])))
           for j, n in enumerate(names)}
     out["wasserstein_mean"] = float(np.mean(list(ws.values())))

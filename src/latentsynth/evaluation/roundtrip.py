@@ -38,7 +38,7 @@ def roundtrip(corpus: Path, n_notes: int = 32, settings=SETTINGS, examples: Path
     import numpy as np
     import torch
 
-    from ..data.audio.corpus import read_metadata, write_wav
+    from ..data.audio.corpus import read_metadata
     from ..data.audio.frames import PrepConfig, load_note
     from ..dsp import (
         SpecConfig,
@@ -51,6 +51,7 @@ def roundtrip(corpus: Path, n_notes: int = 32, settings=SETTINGS, examples: Path
         spectral_convergence,
         stft,
     )
+    from ..dsp.audiofile import write_wav
     from ..dsp.griffinlim import invert_cqt_librosa
 
     notes = pick_corpus_notes(read_metadata(corpus), n_notes)

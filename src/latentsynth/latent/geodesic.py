@@ -122,22 +122,7 @@ def geodesic(z0: Tensor, z1: Tensor, decode: Decoder, n_points: int = 16, steps:
     ``decode`` must be differentiable; it is called on ``[n_points, d]`` batches (and once on the densified
     curves for the reported lengths). Returns a :class:`GeodesicResult`.
     """
-    check_vec(z0, "z0")
-    check_vec(z1, "z1")
-    same_d("z0", z0, "z1", z1)
-    check_T(n_points, "n_points", 3)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
-    if uncertainty_weight < 0:
-        raise ValueError(f"uncertainty_weight must be >= 0, got {uncertainty_weight!r}")
-    if uncertainty_weight > 0 and density_codes is None:
-        raise ValueError("density_codes [M, d] are needed when uncertainty_weight > 0")
-    if density_codes is not None:
-        check_path(density_codes, "density_codes")
-        same_d("z0", z0, "density_codes", density_codes)
-        density_codes = density_codes.detach().to(z0.dtype)
+    density_codes = _check_geodesic(z0, z1, n_points, steps, lr, uncertainty_weight, density_codes)
     z0, z1 = z0.detach(), z1.detach()
     span = (z1 - z0).norm()
     unit = float(span) if float(span) > 0 else 1.0
@@ -152,12 +137,7 @@ def geodesic(z0: Tensor, z1: Tensor, decode: Decoder, n_points: int = 16, steps:
     e_ref = e_line if e_line > 1e-12 else 1.0
     use_density = uncertainty_weight > 0 and density_codes is not None
     if use_density:
-        ref = density_codes[torch.randperm(density_codes.shape[0], generator=g)[:512]]
-        kk = min(k, max(density_codes.shape[0] - 1, 1))
-        d_self = torch.cdist(ref, density_codes).pow(2).topk(kk + 1, dim=-1, largest=False).values[:, 1:]
-        d_data = float(d_self.mean(-1).median())
-        d_line = float(knn_sq_distance(torch.cat([line[1:-1], 0.5 * (line[1:] + line[:-1])]), density_codes, k).mean())
-        d_ref = max(d_line, d_data, 1e-12)
+        d_ref = _density_reference(line, density_codes, k, g)
 
     # Adam (beta 0.9, 0.999) with cosine-decayed step size, written out: torch.optim's first step costs ~2 s of
     # lazy imports in a fresh process, longer than the whole optimisation
@@ -187,6 +167,40 @@ def geodesic(z0: Tensor, z1: Tensor, decode: Decoder, n_points: int = 16, steps:
         line_length = curve_length(resample_path(line, T_eval), decode)
     ratio = length / line_length if float(line_length) > 0 else torch.ones_like(length)
     return GeodesicResult(path, length, line_length, ratio, torch.tensor(trace))
+
+
+def _check_geodesic(z0: Tensor, z1: Tensor, n_points: int, steps: int, lr: float, uncertainty_weight: float,
+                    density_codes: Tensor | None) -> Tensor | None:
+    """The arguments of :func:`geodesic` checked (``ValueError`` naming the bad one); the density codes detached
+    in the dtype of ``z0``."""
+    check_vec(z0, "z0")
+    check_vec(z1, "z1")
+    same_d("z0", z0, "z1", z1)
+    check_T(n_points, "n_points", 3)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if uncertainty_weight < 0:
+        raise ValueError(f"uncertainty_weight must be >= 0, got {uncertainty_weight!r}")
+    if uncertainty_weight > 0 and density_codes is None:
+        raise ValueError("density_codes [M, d] are needed when uncertainty_weight > 0")
+    if density_codes is not None:
+        check_path(density_codes, "density_codes")
+        same_d("z0", z0, "density_codes", density_codes)
+        density_codes = density_codes.detach().to(z0.dtype)
+    return density_codes
+
+
+def _density_reference(line: Tensor, density_codes: Tensor, k: int, g: torch.Generator) -> float:
+    """D(line) of :func:`geodesic`'s density term (points and segment midpoints of the straight ``line``
+    ``[n, d]``), floored at the data's own k-NN squared spacing (median over up to 512 codes drawn with ``g``)."""
+    ref = density_codes[torch.randperm(density_codes.shape[0], generator=g)[:512]]
+    kk = min(k, max(density_codes.shape[0] - 1, 1))
+    d_self = torch.cdist(ref, density_codes).pow(2).topk(kk + 1, dim=-1, largest=False).values[:, 1:]
+    d_data = float(d_self.mean(-1).median())
+    d_line = float(knn_sq_distance(torch.cat([line[1:-1], 0.5 * (line[1:] + line[:-1])]), density_codes, k).mean())
+    return max(d_line, d_data, 1e-12)
 
 
 def constant_speed(path: Tensor, decode: Decoder, T_out: int, oversample: int = 8,

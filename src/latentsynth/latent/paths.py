@@ -9,7 +9,7 @@ build a note's trajectory from notes' encoded paths, the prior, or a plane of th
   :func:`interpolate_paths` (n notes, barycentric weights), :func:`expressive_interpolation` (blend the notes'
   mean codes, keep their attack/decay deviation);
 * walks and traversals: :func:`traversal_path`, :func:`random_walk`, :func:`prior_path`;
-* planes and curves in them: :func:`pca_plane`, :func:`plane_basis`, :func:`circle`, :func:`spiral`;
+* curves in a plane (planes themselves: :mod:`latentsynth.latent.planes`): :func:`circle`, :func:`spiral`;
 * drawn curves: :func:`polyline` (uniform in arc length), :func:`bezier` (de Casteljau).
 
 A mixing fraction ``alpha`` is a float, a 0-d tensor, or a ``[T]`` curve (the blend moves over the note's
@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from .checks import alpha_curve, check_basis, check_path, check_T, check_vec, same_d
+from .planes import pca_plane, plane_basis  # noqa: F401 - planes live in .planes; re-exported for path callers
 
 # ----------------------------------------------------------------------------------------------------------------
 # two-point interpolation (used by the image figures)
@@ -263,33 +264,6 @@ def prior_path(prior: Callable[[int], Tensor] | float, T: int, generator: torch.
 
 # ----------------------------------------------------------------------------------------------------------------
 # planes and curves in them
-
-
-def pca_plane(codes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Principal plane of ``codes`` ``[N, d]``: ``(centre [d], basis [2, d], scale [2])`` with centre the mean,
-    basis the two leading principal directions (orthonormal rows; sign fixed so each row's largest-magnitude
-    entry is positive) and scale the std of the codes along each (unbiased, N - 1)."""
-    check_path(codes, "codes", min_len=2)
-    if codes.shape[1] < 2:
-        raise ValueError(f"codes must have d >= 2 for a plane, got {tuple(codes.shape)}")
-    centre = codes.mean(0)
-    _, s, vh = torch.linalg.svd(codes - centre, full_matrices=False)
-    basis = vh[:2]
-    idx = basis.abs().argmax(-1, keepdim=True)
-    basis = basis * torch.sign(basis.gather(-1, idx))
-    return centre, basis.contiguous(), s[:2] / math.sqrt(codes.shape[0] - 1)
-
-
-def plane_basis(d: int, dims: tuple[int, int] = (0, 1), dtype: torch.dtype = torch.float32) -> Tensor:
-    """Orthonormal basis ``[2, d]`` of the plane of two latent dimensions ``dims = (i, j)``."""
-    if isinstance(d, bool) or not isinstance(d, int) or d < 2:
-        raise ValueError(f"d must be an int >= 2, got {d!r}")
-    if len(dims) != 2 or dims[0] == dims[1] or not all(0 <= int(j) < d for j in dims):
-        raise ValueError(f"dims must be two distinct dimensions in [0, {d}), got {dims!r}")
-    basis = torch.zeros(2, d, dtype=dtype)
-    basis[0, int(dims[0])] = 1.0
-    basis[1, int(dims[1])] = 1.0
-    return basis
 
 
 def _plane_curve(centre: Tensor, basis: Tensor, radius: Tensor, theta: Tensor) -> Tensor:

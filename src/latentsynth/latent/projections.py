@@ -4,9 +4,10 @@ The figures drawn from them are in :mod:`latentsynth.explore.projections`."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from torch import Tensor
+
+from .planes import pca_projection
 
 
 def project(z_train: Tensor, z_test: Tensor, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
@@ -17,9 +18,8 @@ def project(z_train: Tensor, z_test: Tensor, method: str = "pca", seed: int = 0)
     if a.shape[1] == 1:
         return np.c_[a, np.zeros_like(a)], np.c_[b, np.zeros_like(b)], "1-D latent"
     if method == "pca":
-        pca = PCA(n_components=2, random_state=seed).fit(a)
-        ev = pca.explained_variance_ratio_
-        return pca.transform(a), pca.transform(b), f"PCA, {100 * ev[0]:.0f}% + {100 * ev[1]:.0f}% of variance"
+        (pa, pb), ev = pca_projection(z_train.double(), z_test.double())  # the one PCA (and sign) of latent.planes
+        return pa.numpy(), pb.numpy(), f"PCA, {100 * ev[0]:.0f}% + {100 * ev[1]:.0f}% of variance"
     if method == "tsne":
         both = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(np.r_[a, b])
         return both[: len(a)], both[len(a):], "t-SNE"

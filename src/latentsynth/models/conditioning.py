@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from ..config import ConditioningConfig
+from ..dsp.harmonic import midi_to_hz  # noqa: F401 - re-exported for older callers; defined in dsp
 from ..dsp.transforms import NormStats, SpecConfig, decompress
 
 LABELS: tuple[str, ...] = ("pitch", "instrument", "dynamics", "style")  # the columns of a label tensor c
@@ -78,9 +79,38 @@ class AudioInfo(BaseModel):
                 raise LabelError(f"{key}: unknown value {value!r}; the model knows {', '.join(names)}")
         return row
 
-    def labels(self, n: int = 1, **names) -> Tensor:
-        """``[n, 4]`` label tensor of ``n`` copies of one set of names (see :meth:`label_row`)."""
-        return torch.tensor([self.label_row(**names)] * n, dtype=torch.float32)
+    def labels(self, n: int = 1, pitch: float | Tensor | None = None, instrument: str | None = None,
+               dynamics: str | None = None, style: str | None = None, margin: float = 0,
+               check_range: bool = True) -> Tensor:
+        """The label codec, names -> tensor: labels ``[n, 4]`` from names (see :meth:`label_row`); ``pitch`` a
+        MIDI number or a curve ``[n]`` (default: the middle of the pitch range). With ``check_range`` every pitch
+        must lie within the training range widened by ``margin`` semitones; a bad value raises
+        :class:`LabelError` naming it."""
+        lo, hi = self.pitch_range
+        pitch = (lo + hi) / 2 if pitch is None else pitch
+        curve = torch.as_tensor(pitch, dtype=torch.float32).reshape(-1)
+        if len(curve) not in (1, n):
+            raise LabelError(f"pitch: a curve of {len(curve)} values for a path of {n} points")
+        out = torch.tensor(self.label_row(float(curve[0]), instrument, dynamics, style)).repeat(n, 1)
+        for p in curve.unique():
+            p = float(p)
+            self.label_row(p)  # every pitch of the curve must be a MIDI pitch
+            if check_range and not lo - margin - 0.5 <= p <= hi + margin + 0.5:
+                raise LabelError(f"pitch: {p:g} is outside the model's range, MIDI {lo - margin:g}-{hi + margin:g} "
+                                 f"(its training notes span {lo}-{hi})")
+        out[:, LABELS.index("pitch")] = curve.expand(n)
+        return out
+
+    def name_of(self, key: str, index: float) -> str | None:
+        """The codec, index -> name: the name of label ``key`` (instrument, dynamics, style) at ``index``, or None
+        outside the vocabulary."""
+        names = self.vocab.get(key) or []
+        i = int(index)
+        return names[i] if 0 <= i < len(names) else None
+
+    def names_of(self, row: Tensor) -> dict[str, str | None]:
+        """The codec, tensor -> names: ``{instrument, dynamics, style}`` of a label row ``[4]``."""
+        return {key: self.name_of(key, row[LABELS.index(key)]) for key in NAMED}
 
 
 class DbScale(nn.Module):
@@ -155,7 +185,7 @@ class Conditioning(nn.Module):
                 if self.pitch != "continuous":
                     parts.append(one_hot(col.clamp(0, 127), 128))
                 if self.pitch != "onehot":
-                    parts.append(((c[:, 0] - 60.0) / 24.0)[:, None])
+                    parts.append(((c[:, LABELS.index("pitch")] - 60.0) / 24.0)[:, None])
             else:
                 n = self.sizes[key]
                 if checked and bool(((col < 0) | (col >= n)).any()):
@@ -168,8 +198,3 @@ def one_hot(index: Tensor, n: int) -> Tensor:
     """Rounded float indices ``[B]`` -> one-hot ``[B, n]`` of their dtype (an index outside 0..n-1 gives a row of
     zeros); written as a comparison so traced and exported graphs keep a dynamic batch size."""
     return (index[:, None] == torch.arange(n, dtype=index.dtype, device=index.device)).to(index.dtype)
-
-
-def midi_to_hz(pitch: Tensor) -> Tensor:
-    """MIDI pitch (float, any shape) -> frequency in Hz (A4 = 69 = 440 Hz)."""
-    return 440.0 * torch.pow(2.0, (pitch - 69.0) / 12.0)

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from ..config import NetworkConfig
-from ..dsp.harmonic import harmonic_view, render_magnitudes, to_representation
-from .conditioning import AudioInfo, DbScale, midi_to_hz
+from ..dsp.harmonic import harmonic_view, midi_to_hz, render_magnitudes, to_representation
+from .conditioning import AudioInfo, DbScale
 
 
 def exp_sigmoid(x: Tensor, max_value: float = 2.0, threshold: float = 1e-7) -> Tensor:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..evaluation.descriptors import TORCH_DESCRIPTORS
 from ..synth.generators import KINDS
 from ..synth.pathfile import PathFile
 
@@ -14,7 +15,7 @@ MAX_POINTS = 20_000  # points of one path (about 232 s at one hop per point)
 MAX_DIM = 1024  # latent size accepted before the model's own check
 MAX_DURATION = 60.0  # seconds of one decoded request
 MAX_GRID = 64  # heatmap cells per side
-DESCRIPTORS = ("centroid", "bandwidth", "flatness", "rolloff", "loudness")
+DESCRIPTORS = TORCH_DESCRIPTORS  # heatmap quantities: the differentiable descriptors of the registry
 QUANTITIES = ("density", *DESCRIPTORS)
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -158,6 +159,14 @@ class HeatmapOut(BaseModel):
     values: list[float]  # row-major, row 0 at y0
     min: float
     max: float
+    unit: str
+
+
+class DescriptorOut(BaseModel):
+    """A heatmap quantity of the page's menu (read from the descriptor registry)."""
+
+    name: str
+    label: str
     unit: str
 
 

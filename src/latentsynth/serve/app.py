@@ -37,8 +37,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
+from ..dsp.audiofile import wav_bytes
+from ..evaluation.descriptors import BY_NAME
 from . import api
-from .core import Instrument, wav_bytes
+from .core import Instrument
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 5 * 1024 * 1024  # bytes of one request (a 20,000-point path of 16 dims is about 3.5 MB of JSON)
@@ -102,21 +104,10 @@ def model_names(folders: Sequence[str | Path]) -> list[str]:
     return out
 
 
-def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastAPI:
-    """The FastAPI app serving the models in ``folders`` (loaded now: a bad folder fails here, clearly)."""
-    if not folders:
-        raise ValueError("serve: give at least one model folder")
-    instruments = {name: Instrument(name, f) for name, f in zip(model_names(folders), folders, strict=True)}
-    app = FastAPI(title="latentsynth instrument", version="1",
-                  description="Latent audio synthesis: planes of a model's latent space, decoding points and "
-                              "paths into audio, encoding notes, heatmaps and path generators.")
-    app.state.instruments = instruments
-    app.add_middleware(BodyLimit, limit=max_body)
-
-    def get(name: str) -> Instrument:
-        if name not in instruments:
-            raise HTTPException(404, f"unknown model {name!r}; served: {', '.join(instruments)}")
-        return instruments[name]
+def add_error_handlers(app: FastAPI) -> None:
+    """Every bad request as JSON ``{"detail": "field: message; ..."}``: 422 for request validation (pydantic
+    models, malformed JSON), 400 for a bad value found by the synthesis code (SynthError, LabelError, ...). The
+    server words these for HTTP clients; configuration errors are worded by ``config.format_validation_error``."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError):
@@ -139,6 +130,25 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastA
             return JSONResponse({"detail": "; ".join(msgs)}, status_code=422)
         return JSONResponse({"detail": str(err)}, status_code=400)
 
+
+def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastAPI:
+    """The FastAPI app serving the models in ``folders`` (loaded now: a bad folder fails here, clearly)."""
+    if not folders:
+        raise ValueError("serve: give at least one model folder")
+    instruments = {name: Instrument(name, f) for name, f in zip(model_names(folders), folders, strict=True)}
+    app = FastAPI(title="latentsynth instrument", version="1",
+                  description="Latent audio synthesis: planes of a model's latent space, decoding points and "
+                              "paths into audio, encoding notes, heatmaps and path generators.")
+    app.state.instruments = instruments
+    app.add_middleware(BodyLimit, limit=max_body)
+
+    def get(name: str) -> Instrument:
+        if name not in instruments:
+            raise HTTPException(404, f"unknown model {name!r}; served: {', '.join(instruments)}")
+        return instruments[name]
+
+    add_error_handlers(app)
+
     bad = {400: {"model": api.Problem}, 404: {"model": api.Problem}, 413: {"model": api.Problem},
            422: {"model": api.Problem}}
 
@@ -151,6 +161,11 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastA
     @app.get("/api/models", response_model=list[api.ModelInfo])
     def list_models():
         return [m.info() for m in instruments.values()]
+
+    @app.get("/api/descriptors", response_model=list[api.DescriptorOut])
+    def descriptors():
+        """The descriptors a heatmap can show (the page builds its menu from them)."""
+        return [api.DescriptorOut(name=n, label=BY_NAME[n].label, unit=BY_NAME[n].unit) for n in api.DESCRIPTORS]
 
     @app.get("/api/models/{name}", response_model=api.ModelInfo, responses=bad)
     def model_info(name: str):

@@ -4,70 +4,23 @@ descriptors of decoded spectra), generated paths and rendered audio."""
 
 from __future__ import annotations
 
-import io
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from torch import Tensor
 
+from ..evaluation.descriptors import UNITS
+from ..latent.planes import Plane, make_plane
 from ..models.conditioning import LABELS
 from ..synth import PathFile, Synth, SynthError, make_path, render_path
-from ..synth.generators import plane as pca_or_dims_plane
+from ..synth.descriptors import decoded_descriptors, kde_grid
+from ..synth.notes import code_sample_note, note_labels
 from . import api
 
 MAX_DOTS = 4000  # training codes sent to the page (a fixed subsample of larger sets)
-
-
-@dataclass
-class Plane:
-    kind: str
-    dims: tuple[int, int] | None
-    centre: Tensor  # [d]
-    basis: Tensor  # [2, d]
-    scale: Tensor  # [2]
-    rest: Tensor  # [d - 2, d]
-    rest_scale: Tensor  # [d - 2]
-
-    def project(self, z: Tensor) -> Tensor:
-        return (z - self.centre) @ self.basis.T
-
-    def lift(self, xy: Tensor, rest: list[float] | None = None) -> Tensor:
-        """Points ``[N, 2]`` of the plane -> codes ``[N, d]``, the other directions held at ``rest``."""
-        r = torch.zeros(len(self.rest))
-        if rest:
-            if len(rest) > len(self.rest):
-                raise SynthError(f"plane.rest: {len(rest)} values for the {len(self.rest)} remaining directions")
-            r[: len(rest)] = torch.tensor(rest, dtype=torch.float32)
-        return self.centre + xy @ self.basis + r @ self.rest
-
-
-def orthonormal_rows(m: Tensor) -> Tensor:
-    """Rows of ``m [k, d]`` orthonormalised (Gram-Schmidt by QR), signs kept."""
-    q, r = torch.linalg.qr(m.T.double())
-    q = q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(1, dtype=q.dtype))
-    return q.T.float().contiguous()
-
-
-def complement(codes: Tensor | None, basis: Tensor) -> tuple[Tensor, Tensor]:
-    """The directions orthogonal to ``basis [2, d]``, by decreasing variance of the codes (PCA of the codes
-    projected off the plane), and the codes' std along each."""
-    d = basis.shape[1]
-    proj = torch.eye(d) - basis.T @ basis
-    if codes is None or len(codes) < 3:
-        q = orthonormal_rows(torch.cat([basis, torch.eye(d)]))[2:]
-        return q[: d - 2], torch.ones(d - 2)
-    x = (codes - codes.mean(0)) @ proj
-    _, s, vh = torch.linalg.svd(x, full_matrices=True)
-    rest = vh[: d - 2]
-    rest = rest - (rest @ basis.T) @ basis  # exact orthogonality to the plane
-    rest = orthonormal_rows(rest)
-    std = ((codes - codes.mean(0)) @ rest.T).std(0)
-    return rest, std
 
 
 class Instrument:
@@ -95,11 +48,6 @@ class Instrument:
             pitch_range=tuple(s.info.pitch_range), codes=0 if s.codes is None else len(s.codes.codes),
             notes=0 if s.codes is None else len(s.codes.names))
 
-    def name_of(self, key: str, index: float) -> str | None:
-        names = self.synth.info.vocab.get(key) or []
-        i = int(index)
-        return names[i] if 0 <= i < len(names) else None
-
     # -- planes -----------------------------------------------------------------------------------------------
     def plane(self, spec: api.PlaneSpec) -> Plane:
         dims = tuple(spec.dims) if spec.kind == "dims" and spec.dims is not None else None
@@ -117,36 +65,13 @@ class Instrument:
         if d < 3:
             raise SynthError(f"{self.name}: a latent space of {d} dimensions has no plane with other directions")
         codes = s.codes.codes if s.codes is not None else None
-        if kind == "lda":
-            centre, basis, scale = self._lda_plane(codes)
-        else:
-            centre, basis, scale = pca_or_dims_plane(s, dims)
-        if kind == "dims":
-            others = [i for i in range(d) if i not in dims]
-            if codes is not None:
-                others.sort(key=lambda i: -float(codes[:, i].var()))
-            rest = torch.eye(d)[others]
-            rest_scale = codes[:, others].std(0) if codes is not None else torch.ones(d - 2)
-        else:
-            rest, rest_scale = complement(codes, basis)
-        return Plane(kind, dims, centre.float(), basis.float(), scale.float(), rest, rest_scale.float())
-
-    def _lda_plane(self, codes: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        s = self.synth
-        labels = s.codes.labels[:, LABELS.index("instrument")].long() if s.codes is not None else None
-        if codes is None or labels is None or len(labels.unique()) < 2:
+        classes = s.codes.labels[:, LABELS.index("instrument")].long() if s.codes is not None else None
+        if kind == "lda" and (codes is None or len(classes.unique()) < 2):
             raise SynthError(f"{self.name}: the LDA plane needs saved training codes of at least two instruments")
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
-        lda = LinearDiscriminantAnalysis(n_components=min(2, len(labels.unique()) - 1))
-        lda.fit(codes.double().numpy(), labels.numpy())
-        dirs = torch.from_numpy(np.asarray(lda.scalings_)[:, :2].T.copy()).float()
-        if len(dirs) < 2:  # two instruments: one discriminant, then the leading principal direction
-            _, _, vh = torch.linalg.svd(codes - codes.mean(0), full_matrices=False)
-            dirs = torch.cat([dirs, vh[:1] if abs(float(vh[0] @ dirs[0])) < 0.99 else vh[1:2]])
-        basis = orthonormal_rows(dirs)
-        centre = codes.mean(0)
-        return centre, basis, ((codes - centre) @ basis.T).std(0)
+        try:
+            return make_plane(kind, d, codes, classes, dims)
+        except ValueError as err:
+            raise SynthError(str(err)) from None
 
     def plane_out(self, spec: api.PlaneSpec) -> api.PlaneOut:
         p = self.plane(spec)
@@ -163,13 +88,10 @@ class Instrument:
                 if not bool(m.any()):
                     continue
                 mean = codes.codes[m].mean(0)
-                row = codes.labels[m][0]
+                pitch, names = note_labels(s, m)
                 xy = p.project(mean[None])[0]
-                notes.append(api.NoteDot(
-                    index=i, name=name, xy=(float(xy[0]), float(xy[1])),
-                    pitch=float(codes.labels[m][:, 0].median()), instrument=self.name_of("instrument", row[1]),
-                    dynamics=self.name_of("dynamics", row[2]), style=self.name_of("style", row[3]),
-                    code=[round(float(v), 6) for v in mean]))
+                notes.append(api.NoteDot(index=i, name=name, xy=(float(xy[0]), float(xy[1])), pitch=pitch, **names,
+                                         code=[round(float(v), 6) for v in mean]))
             lo, hi = xy_all.min(0).values, xy_all.max(0).values
         else:
             lo, hi = -3 * p.scale, 3 * p.scale
@@ -249,18 +171,7 @@ class Instrument:
 
     # -- paths ------------------------------------------------------------------------------------------------
     def note_path(self, index: int) -> PathFile:
-        codes = self.synth.codes
-        if codes is None or index >= len(codes.names):
-            n = 0 if codes is None else len(codes.names)
-            raise SynthError(f"notes: index {index} is not one of the model's {n} training notes")
-        m = codes.note == index
-        if not bool(m.any()):
-            raise SynthError(f"notes: training note {index} has no saved codes")
-        row = codes.labels[m][0]
-        return PathFile.from_tensor(codes.codes[m], pitch=float(codes.labels[m][:, 0].median()),
-                                    instrument=self.name_of("instrument", row[1]),
-                                    dynamics=self.name_of("dynamics", row[2]), style=self.name_of("style", row[3]),
-                                    meta={"generator": "note", "source": codes.names[index]})
+        return code_sample_note(self.synth, index)
 
     def make_path(self, req: api.PathRequest) -> api.PathOut:
         d = self.synth.latent_dim
@@ -299,7 +210,7 @@ class Instrument:
         ys = torch.linspace(y0, y1, n)
         grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1).reshape(-1, 2)  # row-major, y rows
         if req.quantity == "density":
-            values, unit = self._density(p, grid, (x1 - x0, y1 - y0)), "relative density"
+            values, unit = self._density(p, xs, ys), "relative density"
         else:
             values, unit = self._descriptor(p, grid, req)
         v = values.double()
@@ -307,35 +218,21 @@ class Instrument:
                               values=[round(float(a), 5) for a in v], min=float(v.min()), max=float(v.max()),
                               unit=unit)
 
-    def _density(self, p: Plane, grid: Tensor, span: tuple[float, float]) -> Tensor:
+    def _density(self, p: Plane, xs: Tensor, ys: Tensor) -> Tensor:
+        """Gaussian KDE of the training codes in the plane (:func:`~latentsynth.synth.descriptors.kde_grid`) on
+        the grid ``xs [n] x ys [n]``, row-major (y rows), scaled to a maximum of 1 (zeros without codes)."""
         if self.synth.codes is None:
-            return torch.zeros(len(grid))
-        pts = p.project(self.synth.codes.codes)
-        h = pts.std(0).clamp_min(1e-6) * len(pts) ** (-1 / 6)  # Scott's rule in 2-D
-        h = torch.maximum(h, torch.tensor([span[0], span[1]]) / 200)
-        out = torch.zeros(len(grid))
-        for chunk in pts.split(2048):
-            d2 = (((grid[:, None, :] - chunk[None]) / h) ** 2).sum(-1)
-            out += torch.exp(-0.5 * d2).sum(1)
-        return out / out.max().clamp_min(1e-12)
+            return torch.zeros(len(xs) * len(ys))
+        pts = p.project(self.synth.codes.codes).double().numpy()
+        dens = kde_grid(pts, xs.double().numpy(), ys.double().numpy())
+        if dens is None:
+            return torch.zeros(len(xs) * len(ys))
+        out = torch.from_numpy(dens.reshape(-1))
+        return out / out.max().clamp_min(1e-300)
 
     def _descriptor(self, p: Plane, grid: Tensor, req: api.HeatmapRequest) -> tuple[Tensor, str]:
-        from ..evaluation.descriptors import torch_descriptors
-
-        s = self.synth
+        """A descriptor (mean over a window model's frames) of the decoded codes at the grid's points, any
+        representation (:func:`~latentsynth.synth.descriptors.decoded_descriptors`), and its unit."""
         z = p.lift(grid, req.plane.rest)
-        c = self.labels(req, 1)
-        mag = s.magnitudes(z, None if c is None else c[:1].expand(len(z), -1))
-        f = s.spec.n_fft // 2 + 1
-        if mag.shape[-1] != f:
-            raise SynthError(f"{req.quantity}: descriptors need linear STFT magnitudes; this model decodes "
-                             f"{mag.shape[-1]} bins ({s.spec.representation})")
-        desc = torch_descriptors(mag.reshape(len(z), -1, f), s.spec.sample_rate, s.spec.n_fft)[req.quantity]
-        unit = {"centroid": "Hz", "bandwidth": "Hz", "rolloff": "Hz", "flatness": "", "loudness": "dB"}
-        return desc.mean(-1), unit[req.quantity]
-
-
-def wav_bytes(y: np.ndarray, sr: int) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
+        desc = decoded_descriptors(self.synth, z, self.labels(req, 1), (req.quantity,))[req.quantity]
+        return desc.mean(-1), UNITS[req.quantity]

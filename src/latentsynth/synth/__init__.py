@@ -7,8 +7,9 @@ or Griffin-Lim); :class:`PathFile` is a path on disk; :func:`encode_note` turns 
 
 from .engine import METHODS, Synth, SynthError
 from .generators import KINDS, make_path
-from .notes import encode_note, render_path
+from .notes import encode_note
 from .pathfile import PathFile, PathFileError
+from .render import render_path
 
 __all__ = ["KINDS", "METHODS", "PathFile", "PathFileError", "Synth", "SynthError", "encode_note", "make_path",
            "render_path"]

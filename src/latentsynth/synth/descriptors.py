@@ -37,18 +37,18 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..dsp.transforms import SpecConfig, cqt_inverse_basis, mel_basis
-from ..evaluation.descriptors import frame_descriptors, label, path_metrics, torch_descriptors
+from ..evaluation.descriptors import TORCH_DESCRIPTORS, frame_descriptors, label, path_metrics, torch_descriptors
 from ..latent.geodesic import curve_length
-from ..latent.paths import pca_plane, plane_basis
+from ..latent.planes import code_plane, principal_directions
+from .engine import conditioned as _conditioned_synth
+from .engine import labels_for
 
-TORCH_DESCRIPTORS: tuple[str, ...] = ("centroid", "bandwidth", "flatness", "rolloff", "loudness")
 BATCH = 1024  # codes decoded at once
 
 
@@ -80,25 +80,6 @@ def to_linear_stft(mag: Tensor, spec: SpecConfig) -> Tensor:
     else:
         A = torch.from_numpy(cqt_inverse_basis(spec))
     return mag @ A.to(mag).T
-
-
-def _conditioned(synth) -> bool:
-    model = getattr(synth, "model", None)
-    return bool(model is not None and model.conditioned)
-
-
-def labels_for(synth, n: int, labels: Tensor | dict | None = None) -> Tensor | None:
-    """Labels ``[n, 4]`` for ``n`` codes: ``labels`` as a ``[1, 4]`` / ``[n, 4]`` tensor or a dict of
-    :meth:`~.engine.Synth.labels` arguments (pitch, instrument, dynamics, style); None for an unconditioned
-    model."""
-    if not _conditioned(synth):
-        return None
-    if labels is None:
-        labels = synth.labels(1)
-    elif isinstance(labels, dict):
-        labels = synth.labels(1, **{k: v for k, v in labels.items() if v is not None})
-    labels = torch.as_tensor(labels, dtype=torch.float32)
-    return labels.expand(n, -1) if len(labels) == 1 else labels
 
 
 def decode_magnitudes(synth, z: Tensor, c: Tensor | None = None) -> Tensor:
@@ -144,7 +125,7 @@ def code_descriptors(synth, batch: int = BATCH) -> dict[str, np.ndarray]:
     cs = synth.codes
     if cs is None:
         raise ValueError("the model has no saved training codes (codes.safetensors)")
-    c = cs.labels.float() if _conditioned(synth) else None
+    c = cs.labels.float() if _conditioned_synth(synth) else None
     d = decoded_descriptors(synth, cs.codes, c, batch=batch)
     return {k: v.mean(-1).numpy().astype(np.float64) for k, v in d.items()}
 
@@ -156,24 +137,12 @@ def latent_plane(synth, plane: tuple[Tensor, Tensor, Tensor] | tuple[int, int] |
                  ) -> tuple[Tensor, Tensor, Tensor]:
     """``(centre [d], basis [2, d], scale [2])`` of ``plane``: given as such, two latent dimensions (through
     the codes' mean, scaled by their std), or None: the PCA plane of the training codes (unit plane through 0
-    without codes)."""
-    d = synth.latent_dim
-    codes = synth.codes.codes.float() if synth.codes is not None else None
+    without codes); see :func:`latentsynth.latent.planes.code_plane`."""
     if plane is not None and len(plane) == 3 and isinstance(plane[0], Tensor):
         centre, basis, scale = (torch.as_tensor(v, dtype=torch.float32) for v in plane)
         return centre, basis, scale
-    if plane is not None:
-        dims = tuple(int(i) for i in plane)
-        if len(dims) != 2 or dims[0] == dims[1] or not all(0 <= i < d for i in dims):
-            raise ValueError(f"plane: two different latent dimensions in 0..{d - 1}, got {list(plane)}")
-        basis = plane_basis(d, dims)
-        if codes is None:
-            return torch.zeros(d), basis, torch.ones(2)
-        return codes.mean(0), basis, (codes @ basis.T).std(0).clamp_min(1e-6)
-    if codes is None:
-        return torch.zeros(d), plane_basis(d, (0, 1)), torch.ones(2)
-    centre, basis, scale = pca_plane(codes)
-    return centre, basis, scale.clamp_min(1e-6)
+    return code_plane(synth.codes.codes if synth.codes is not None else None, synth.latent_dim,
+                      None if plane is None else tuple(plane))
 
 
 @dataclass
@@ -302,11 +271,7 @@ def descriptor_curves(synth, directions: str = "pca", span: float = 3.0, n: int 
         stds = codes.std(0) if codes is not None else torch.ones(d)
         names = [f"dim {i}" for i in range(d)]
     elif directions == "pca":
-        if codes is None:
-            dirs, stds = torch.eye(d), torch.ones(d)
-        else:
-            _, s, vt = torch.linalg.svd(codes - centre, full_matrices=False)
-            dirs, stds = vt, s / max(1, len(codes) - 1) ** 0.5
+        dirs, stds = (torch.eye(d), torch.ones(d)) if codes is None else principal_directions(codes)
         names = [f"pc {i}" for i in range(len(dirs))]
     else:
         raise ValueError(f"directions: 'dims' or 'pca', got {directions!r}")
@@ -397,7 +362,3 @@ def decoded_length(synth, z: Tensor, c: Tensor | dict | None = None) -> float:
             return float(curve_length(z, synth.decoded_distance_fn(cc)))
         return float(curve_length(z, lambda zz: 20 * torch.log10(decode_magnitudes(synth, zz, None)
                                                                   .clamp_min(1e-5)).flatten(1)))
-
-
-def as_numpy(d: dict[str, Any]) -> dict[str, np.ndarray]:
-    return {k: (v.detach().cpu().numpy() if isinstance(v, Tensor) else np.asarray(v)) for k, v in d.items()}

@@ -24,10 +24,10 @@ import torch
 from torch import Tensor
 
 from ..dsp.griffinlim import invert
-from ..dsp.harmonic import additive_synth, base_phase, safe_peak
+from ..dsp.harmonic import additive_synth, base_phase, midi_to_hz, safe_peak
 from ..folders import CodeSample
 from ..models import AutoEncoder
-from ..models.conditioning import LABELS, LabelError, NoAudioInfo, midi_to_hz
+from ..models.conditioning import LABELS, NoAudioInfo
 
 METHODS = ("auto", "additive", "griffinlim")
 PITCH_MARGIN = 12  # semitones a harmonic model may play beyond the pitch range of its training notes
@@ -85,23 +85,11 @@ class Synth:
     def labels(self, n: int = 1, pitch: float | Tensor | None = None, instrument: str | None = None,
                dynamics: str | None = None, style: str | None = None) -> Tensor:
         """Labels ``[n, 4]`` from names; ``pitch`` a MIDI number or a curve ``[n]`` (default: the middle of
-        the model's range). Unknown names raise :class:`~latentsynth.models.conditioning.LabelError`."""
-        lo, hi = self.info.pitch_range
-        pitch = (lo + hi) / 2 if pitch is None else pitch
-        curve = torch.as_tensor(pitch, dtype=torch.float32).reshape(-1)
-        if len(curve) not in (1, n):
-            raise LabelError(f"pitch: a curve of {len(curve)} values for a path of {n} points")
-        row = torch.tensor(self.info.label_row(float(curve[0]), instrument, dynamics, style))
-        out = row.repeat(n, 1)
-        margin = PITCH_MARGIN if self.model.harmonic else 0  # a harmonic decoder places partials at any f0
-        for p in curve.unique():
-            p = float(p)
-            self.info.label_row(p)  # every pitch of the curve must be a MIDI pitch
-            if self.model.conditioned and not lo - margin - 0.5 <= p <= hi + margin + 0.5:
-                raise LabelError(f"pitch: {p:g} is outside the model's range, MIDI {lo - margin}-{hi + margin} "
-                                 f"(its training notes span {lo}-{hi})")
-        out[:, LABELS.index("pitch")] = curve.expand(n)
-        return out
+        the model's range): the codec :meth:`~latentsynth.models.conditioning.AudioInfo.labels` with this model's
+        pitch margin (a harmonic decoder places partials at any f0). Unknown names raise
+        :class:`~latentsynth.models.conditioning.LabelError`."""
+        return self.info.labels(n, pitch, instrument, dynamics, style,
+                                margin=PITCH_MARGIN if self.model.harmonic else 0, check_range=self.model.conditioned)
 
     def check_path(self, z: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """``z [T, d]`` (and labels ``[T, 4]`` or ``[1, 4]``) as float tensors, or one clear error."""
@@ -186,3 +174,23 @@ class Synth:
             return self.model.likelihood.mean(self.model.decode(z, cc)).flatten(1)
 
         return decode
+
+
+def conditioned(synth) -> bool:
+    """Whether ``synth`` (a :class:`Synth`, or a duck-typed toy decoder without a model) takes labels."""
+    model = getattr(synth, "model", None)
+    return bool(model is not None and model.conditioned)
+
+
+def labels_for(synth, n: int, labels: Tensor | dict | None = None) -> Tensor | None:
+    """Labels ``[n, 4]`` for ``n`` codes: ``labels`` as a ``[1, 4]`` / ``[n, 4]`` tensor or a dict of
+    :meth:`~.engine.Synth.labels` arguments (pitch, instrument, dynamics, style); None for an unconditioned
+    model."""
+    if not conditioned(synth):
+        return None
+    if labels is None:
+        labels = synth.labels(1)
+    elif isinstance(labels, dict):
+        labels = synth.labels(1, **{k: v for k, v in labels.items() if v is not None})
+    labels = torch.as_tensor(labels, dtype=torch.float32)
+    return labels.expand(n, -1) if len(labels) == 1 else labels

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from ..dsp.transforms import SpecConfig, compress, stft_magnitude
@@ -58,17 +57,3 @@ def plot_path(synth: Synth, z: Tensor, audio: np.ndarray, path: str | Path, titl
     ax2.set_title(f"rendered audio ({len(audio) / sr:.2f} s)", fontsize=9)
     fig.suptitle(title or synth.model.cfg.name, fontsize=10)
     return save_figure(fig, Path(path))
-
-
-def label_text(c: Tensor | None, synth: Synth) -> str:
-    """Short text of a path's first labels, e.g. ``Fl, pitch 60.0, mf``."""
-    if c is None:
-        return "unconditioned"
-    row = c[0]
-    names = [synth.info.vocab[k][int(row[LABELS.index(k)])] for k in ("instrument", "dynamics")
-             if synth.info.vocab.get(k)]
-    return ", ".join([names[0] if names else "", f"pitch {float(row[0]):.1f}", *names[1:]]).strip(", ")
-
-
-def as_tensor(x) -> Tensor:
-    return torch.as_tensor(x, dtype=torch.float32)

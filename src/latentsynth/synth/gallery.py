@@ -13,13 +13,15 @@ from pathlib import Path
 
 import torch
 
-from ..data.audio.corpus import write_wav
+from ..dsp.audiofile import write_wav
 from ..folders import atomic_write_text, write_json
+from ..models.conditioning import LABELS
 from .engine import Synth
 from .figures import plot_path
 from .generators import KINDS, make_path
-from .notes import code_sample_note, render_path
+from .notes import code_sample_note
 from .pathfile import PathFile
+from .render import render_path
 
 
 def sample_notes(synth: Synth, n: int = 2) -> list[PathFile]:
@@ -29,7 +31,7 @@ def sample_notes(synth: Synth, n: int = 2) -> list[PathFile]:
     if cs is None:
         raise ValueError(f"{synth.model.cfg.name}: the model folder has no codes.safetensors (train it again, or "
                          "give --note path files)")
-    inst = cs.labels[:, 1].long()
+    inst = cs.labels[:, LABELS.index("instrument")].long()
     counts = torch.bincount(cs.note, minlength=len(cs.names))
     chosen: list[int] = []
     for i in inst.unique().tolist():

@@ -5,10 +5,17 @@ the codes' spread) and wrapped into :class:`~.pathfile.PathFile` s.
 ``make_path(synth, kind, notes=[...], **options)``; ``kind`` is one of :data:`KINDS`. Kinds that blend notes
 (lerp, slerp, expressive, geodesic, polyline, bezier) take the paths of encoded notes; the others start from
 the centre of the training codes (or of a given note).
+
+A new generator is one function here, registered with ``@generator("name", notes=k)``: it takes the
+:class:`Request` (the model, the notes' codes, the plane, the options) and returns the path ``[points, d]``
+(it may add to ``req.meta``); :data:`KINDS`, the CLI, the gallery and the server's ``kind`` follow. Its options
+go in the :func:`make_path` docstring and, for the instrument, in ``serve.api.GenOptions``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,29 +23,138 @@ from torch import Tensor
 
 from ..latent import geodesic as geo
 from ..latent import paths as P
-from .engine import Synth, SynthError
+from ..latent.planes import code_plane, principal_directions
+from .engine import Synth, SynthError, labels_for
 from .pathfile import PathFile
-
-KINDS = ("lerp", "slerp", "expressive", "traversal", "walk", "circle", "spiral", "polyline", "bezier", "prior",
-         "geodesic")
-NEEDS_NOTES = {"lerp": 2, "slerp": 2, "expressive": 2, "geodesic": 2, "polyline": 2, "bezier": 2}
 
 
 def plane(synth: Synth, dims: tuple[int, int] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """``(centre [d], basis [2, d], scale [2])``: the PCA plane of the model's training codes, or the plane
-    of latent dimensions ``dims`` through their centre (prior mean and scale without saved codes)."""
-    d = synth.latent_dim
-    codes = synth.codes.codes if synth.codes is not None else None
-    if dims is not None:
-        if not all(0 <= i < d for i in dims) or dims[0] == dims[1]:
-            raise SynthError(f"dims: two different latent dimensions in 0..{d - 1}, got {list(dims)}")
-        basis = P.plane_basis(d, dims)
-        centre = codes.mean(0) if codes is not None else torch.zeros(d)
-        scale = (codes @ basis.T).std(0) if codes is not None else torch.ones(2)
-        return centre, basis, scale
-    if codes is None:
-        return torch.zeros(d), P.plane_basis(d, (0, 1)), torch.ones(2)
-    return P.pca_plane(codes)
+    of latent dimensions ``dims`` through their centre (prior mean and scale without saved codes); see
+    :func:`latentsynth.latent.planes.code_plane`."""
+    try:
+        return code_plane(synth.codes.codes if synth.codes is not None else None, synth.latent_dim, dims)
+    except ValueError as err:
+        raise SynthError(str(err)) from None
+
+
+@dataclass
+class Request:
+    """What a generator gets: ``synth``, the notes' codes ``zs`` (``[T_i, d]`` each) and path files, the number
+    of ``points``, the random ``g``, the options ``opt``, the plane ``(centre, basis, scale)``, the ``start``
+    (the first note's mean code, or the centre), the blend ``alpha`` (a float or a ``[points]`` sweep) and the
+    path file's ``meta`` (a generator may add to it)."""
+
+    synth: Synth
+    zs: list[Tensor]
+    notes: list[PathFile]
+    points: int
+    g: torch.Generator
+    opt: dict[str, Any]
+    centre: Tensor
+    basis: Tensor
+    scale: Tensor
+    start: Tensor
+    alpha: Any
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    make: Callable[[Request], Tensor]
+    notes: int = 0  # note paths it needs
+
+
+GENERATORS: dict[str, Generator] = {}  # the registry, in the order of KINDS
+
+
+def generator(name: str, notes: int = 0):
+    """Register ``fn(req: Request) -> z [points, d]`` as the path generator ``name`` needing ``notes`` notes."""
+    def register(fn: Callable[[Request], Tensor]) -> Callable[[Request], Tensor]:
+        GENERATORS[name] = Generator(name, fn, notes)
+        return fn
+    return register
+
+
+@generator("lerp", notes=2)
+def _lerp(r: Request) -> Tensor:
+    return P.lerp_paths(r.zs[0], r.zs[1], r.points, r.alpha)
+
+
+@generator("slerp", notes=2)
+def _slerp(r: Request) -> Tensor:
+    return P.slerp_paths(r.zs[0], r.zs[1], r.points, r.alpha)
+
+
+@generator("expressive", notes=2)
+def _expressive(r: Request) -> Tensor:
+    return P.expressive_interpolation(r.zs[0], r.zs[1], r.points, r.alpha)
+
+
+@generator("traversal")
+def _traversal(r: Request) -> Tensor:
+    synth, opt = r.synth, r.opt
+    if "dim" in opt:
+        direction = P.plane_basis(synth.latent_dim, (int(opt["dim"]), (int(opt["dim"]) + 1) % synth.latent_dim))[0]
+        std = float(synth.codes.codes[:, int(opt["dim"])].std()) if synth.codes is not None else 1.0
+    else:
+        pcs = _principal_directions(synth)
+        pc = int(opt.get("pc", 0))
+        direction, std = pcs[0][pc], float(pcs[1][pc])
+    return P.traversal_path(r.start, direction, float(opt.get("span", 2.0)) * std, r.points)
+
+
+@generator("walk")
+def _walk(r: Request) -> Tensor:
+    return P.random_walk(r.start, r.points, float(r.opt.get("step", 0.05)), float(r.opt.get("pull", 0.02)), r.g,
+                         prior_scale=float(r.scale.mean()), mean=r.centre)
+
+
+@generator("circle")
+def _circle(r: Request) -> Tensor:
+    radius = float(r.opt.get("radius", 1.0)) * r.scale
+    return P.circle(r.start, r.basis, radius, r.points, float(r.opt.get("revolutions", 1.0)))
+
+
+@generator("spiral")
+def _spiral(r: Request) -> Tensor:
+    radius = float((float(r.opt.get("radius", 1.0)) * r.scale).mean())
+    return P.spiral(r.start, r.basis, 0.2 * radius, radius, r.points, float(r.opt.get("revolutions", 1.0)))
+
+
+@generator("polyline", notes=2)
+def _polyline(r: Request) -> Tensor:
+    return P.polyline(torch.stack([zi.mean(0) for zi in r.zs]), r.points)
+
+
+@generator("bezier", notes=2)
+def _bezier(r: Request) -> Tensor:
+    return P.bezier(torch.stack([zi.mean(0) for zi in r.zs]), r.points)
+
+
+@generator("prior")
+def _prior(r: Request) -> Tensor:
+    return P.prior_path(lambda n: r.synth.model.prior.sample(n, generator=r.g), r.points, r.g,
+                        smooth=int(r.opt.get("smooth", 43)))
+
+
+@generator("geodesic", notes=2)
+def _geodesic(r: Request) -> Tensor:
+    """Between the two notes' mean codes, in the decoded space at the first note's labels."""
+    synth = r.synth
+    c = labels_for(synth, 1, label_fields(r.notes[0]))
+    density = synth.codes.codes if synth.codes is not None else None
+    res = geo.geodesic(r.zs[0].mean(0), r.zs[1].mean(0), synth.decoded_distance_fn(c), n_points=24,
+                       steps=int(r.opt.get("steps", 200)), density_codes=density,
+                       uncertainty_weight=float(r.opt.get("uncertainty", 1.0)) if density is not None else 0.0)
+    r.meta.update(length=round(float(res.length), 4), line_length=round(float(res.line_length), 4),
+                  ratio=round(float(res.ratio), 4))
+    return P.resample_path(res.path.detach(), r.points)
+
+
+KINDS: tuple[str, ...] = tuple(GENERATORS)
+NEEDS_NOTES: dict[str, int] = {k: g.notes for k, g in GENERATORS.items() if g.notes}
 
 
 def make_path(synth: Synth, kind: str, notes: list[PathFile] | None = None, points: int = 172,
@@ -56,63 +172,24 @@ def make_path(synth: Synth, kind: str, notes: list[PathFile] | None = None, poin
     Labels (pitch, names) of the first note are kept; a note-free path takes the given ``pitch`` /
     ``instrument`` / ``dynamics`` / ``style`` options.
     """
-    if kind not in KINDS:
-        raise SynthError(f"kind: one of {', '.join(KINDS)}, got {kind!r}")
+    if kind not in GENERATORS:
+        raise SynthError(f"kind: one of {', '.join(GENERATORS)}, got {kind!r}")
     notes = notes or []
-    need = NEEDS_NOTES.get(kind, 0)
+    need = GENERATORS[kind].notes
     if len(notes) < need:
         raise SynthError(f"{kind}: needs {need} note paths (encode them with `latentsynth synth encode`)")
     for k, n in enumerate(notes):
         if n.latent_dim != synth.latent_dim:
             raise SynthError(f"note {k}: latent_dim {n.latent_dim} does not match the model's {synth.latent_dim}")
-    g = torch.Generator().manual_seed(seed)
     zs = [n.z for n in notes]
     centre, basis, scale = plane(synth, opt.get("dims"))
-    start = zs[0].mean(0) if zs else centre
     alpha: Any = opt.get("alpha", 0.5)
     if alpha == "sweep":
         alpha = torch.linspace(0, 1, points)
     meta: dict[str, Any] = {"generator": kind, **{k: v for k, v in opt.items() if k != "dims"}}
-    if kind == "lerp":
-        z = P.lerp_paths(zs[0], zs[1], points, alpha)
-    elif kind == "slerp":
-        z = P.slerp_paths(zs[0], zs[1], points, alpha)
-    elif kind == "expressive":
-        z = P.expressive_interpolation(zs[0], zs[1], points, alpha)
-    elif kind == "traversal":
-        if "dim" in opt:
-            direction = P.plane_basis(synth.latent_dim, (int(opt["dim"]), (int(opt["dim"]) + 1) % synth.latent_dim))[0]
-            std = float(synth.codes.codes[:, int(opt["dim"])].std()) if synth.codes is not None else 1.0
-        else:
-            pcs = _principal_directions(synth)
-            pc = int(opt.get("pc", 0))
-            direction, std = pcs[0][pc], float(pcs[1][pc])
-        z = P.traversal_path(start, direction, float(opt.get("span", 2.0)) * std, points)
-    elif kind == "walk":
-        z = P.random_walk(start, points, float(opt.get("step", 0.05)), float(opt.get("pull", 0.02)), g,
-                          prior_scale=float(scale.mean()), mean=centre)
-    elif kind in ("circle", "spiral"):
-        radius = float(opt.get("radius", 1.0)) * scale
-        rev = float(opt.get("revolutions", 1.0))
-        if kind == "circle":
-            z = P.circle(start, basis, radius, points, rev)
-        else:
-            z = P.spiral(start, basis, 0.2 * float(radius.mean()), float(radius.mean()), points, rev)
-    elif kind in ("polyline", "bezier"):
-        anchors = torch.stack([zi.mean(0) for zi in zs])
-        z = P.polyline(anchors, points) if kind == "polyline" else P.bezier(anchors, points)
-    elif kind == "prior":
-        z = P.prior_path(lambda n: synth.model.prior.sample(n, generator=g), points, g,
-                         smooth=int(opt.get("smooth", 43)))
-    else:  # geodesic between the two notes' mean codes
-        c = _labels_of(synth, notes[0])
-        density = synth.codes.codes if synth.codes is not None else None
-        res = geo.geodesic(zs[0].mean(0), zs[1].mean(0), synth.decoded_distance_fn(c), n_points=24,
-                           steps=int(opt.get("steps", 200)), density_codes=density,
-                           uncertainty_weight=float(opt.get("uncertainty", 1.0)) if density is not None else 0.0)
-        z = P.resample_path(res.path.detach(), points)
-        meta.update(length=round(float(res.length), 4), line_length=round(float(res.line_length), 4),
-                    ratio=round(float(res.ratio), 4))
+    req = Request(synth, zs, notes, points, torch.Generator().manual_seed(seed), opt, centre, basis, scale,
+                  zs[0].mean(0) if zs else centre, alpha, meta)
+    z = GENERATORS[kind].make(req)
     labels = label_fields(notes[0]) if notes else {k: opt.get(k) for k in ("pitch", "instrument", "dynamics",
                                                                                "style")}
     if notes:
@@ -121,12 +198,10 @@ def make_path(synth: Synth, kind: str, notes: list[PathFile] | None = None, poin
 
 
 def _principal_directions(synth: Synth) -> tuple[Tensor, Tensor]:
-    """Unit principal directions ``[d, d]`` (rows, by decreasing variance) and stds ``[d]`` of the codes."""
+    """Unit principal directions ``[k, d]`` (rows, by decreasing variance) and stds ``[k]`` of the codes."""
     if synth.codes is None:
         return torch.eye(synth.latent_dim), torch.ones(synth.latent_dim)
-    codes = synth.codes.codes
-    u, s, vt = torch.linalg.svd(codes - codes.mean(0), full_matrices=False)
-    return vt, s / max(1, len(codes) - 1) ** 0.5
+    return principal_directions(synth.codes.codes)
 
 
 def label_fields(note: PathFile) -> dict[str, Any]:
@@ -135,10 +210,3 @@ def label_fields(note: PathFile) -> dict[str, Any]:
     if isinstance(pitch, list):  # a blend keeps the note's pitch, not its vibrato
         pitch = round(float(torch.tensor(pitch).median()), 2)
     return {"pitch": pitch, "instrument": note.instrument, "dynamics": note.dynamics, "style": note.style}
-
-
-def _labels_of(synth: Synth, note: PathFile) -> Tensor | None:
-    if not synth.model.conditioned:
-        return None
-    f = label_fields(note)
-    return synth.labels(1, f["pitch"], f["instrument"], f["dynamics"], f["style"])

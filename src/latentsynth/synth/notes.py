@@ -9,7 +9,6 @@ re-rendered note keeps its vibrato).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,12 @@ import torch
 
 from ..data.audio.corpus import BadAudio
 from ..data.audio.frames import PrepConfig, load_note
+from ..data.audio.windows import cut_windows
 from ..dsp.transforms import compress, magnitude
 from ..models.conditioning import LABELS
-from .engine import Synth
+from .engine import Synth, SynthError
 from .pathfile import PathFile
+from .render import render_path  # noqa: F401 - its room is .render; re-exported for older callers
 
 
 def estimate_pitch(y: np.ndarray, sr: int) -> float:
@@ -54,10 +55,8 @@ def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, inst
     model, w = synth.model, synth.window
     if model.conditioned and pitch is None:
         pitch = round(estimate_pitch(y, synth.spec.sample_rate), 2)
-    n = max(1, len(x) // w)
-    if len(x) < w:
-        x = torch.cat([x, x[-1:].expand(w - len(x), -1)])
-    items = x[: n * w].reshape(n, w, -1)
+    items, _ = cut_windows(x, w)  # [n, W, F]: the tail of fewer than W frames is dropped
+    n = len(items)
     c = synth.labels(n, pitch, instrument, dynamics, style) if model.conditioned else None
     enc = model.fit_codes(items, c, fit_steps)
     curve = None
@@ -70,37 +69,20 @@ def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, inst
 
 def code_sample_note(synth: Synth, k: int) -> PathFile:
     """Training note ``k`` of the model's code sample as a path file: its sampled codes in corpus (time) order,
-    its pitch and names."""
+    its median pitch and its names (the one rule: the gallery, the study and the instrument play the same note).
+    A note the sample lacks raises :class:`~.engine.SynthError`."""
     cs = synth.codes
+    if cs is None or not 0 <= k < len(cs.names):
+        n = 0 if cs is None else len(cs.names)
+        raise SynthError(f"notes: index {k} is not one of the model's {n} training notes")
     m = cs.note == k
-    row = cs.labels[m][0]
-    names = {key: synth.info.vocab[key][int(row[j])] for j, key in ((1, "instrument"), (2, "dynamics"),
-                                                                    (3, "style")) if synth.info.vocab.get(key)}
-    return PathFile.from_tensor(cs.codes[m], pitch=float(row[0]), **names,
-                                meta={"generator": "note", "source": cs.names[k]})
+    if not bool(m.any()):
+        raise SynthError(f"notes: training note {k} has no saved codes")
+    pitch, names = note_labels(synth, m)
+    return PathFile.from_tensor(cs.codes[m], pitch=pitch, **names, meta={"generator": "note", "source": cs.names[k]})
 
 
-def render_path(synth: Synth, pf: PathFile, method: str = "auto", n_iter: int = 32, seed: int = 0,
-                phase: float | None = None) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
-    """Audio of a path file, with the codes and labels actually rendered: ``(y [samples], z [T', d],
-    c [T', 4])``. With ``duration`` the path is resampled to ``duration / hop`` points (by decoded arc length
-    when ``constant_speed``)."""
-    from ..latent.geodesic import constant_speed
-    from ..latent.paths import resample_path
-    from .engine import SynthError
-
-    if pf.latent_dim != synth.latent_dim:
-        raise SynthError(f"path: latent_dim {pf.latent_dim} does not match the model's {synth.latent_dim}")
-    z = pf.z
-    pitch = torch.tensor(pf.pitch, dtype=torch.float32) if isinstance(pf.pitch, list) else pf.pitch
-    points = len(z) if pf.duration is None else max(2, math.ceil(pf.duration / synth.hop_seconds))
-    c = synth.labels(len(z), pitch, pf.instrument, pf.dynamics, pf.style) if synth.model.conditioned else None
-    if points != len(z) or pf.constant_speed:
-        if pf.constant_speed and len(z) > 1:
-            z = constant_speed(z, synth.decoded_distance_fn(c), points)
-        else:
-            z = resample_path(z, points) if len(z) > 1 else z.expand(points, -1).clone()
-        if c is not None:
-            c = resample_path(c, points) if len(c) > 1 else c.expand(points, -1).clone()
-            c[:, 1:] = c[:, 1:].round()
-    return synth.render(z, c, method, n_iter, seed, phase), z, c
+def note_labels(synth: Synth, m: torch.Tensor) -> tuple[float, dict[str, str | None]]:
+    """The pitch (median) and names of the codes ``m [N]`` (a mask of one training note) of the code sample."""
+    labels = synth.codes.labels[m]
+    return float(labels[:, LABELS.index("pitch")].median()), synth.info.names_of(labels[0])

@@ -44,7 +44,8 @@ from ..evaluation.descriptors import label
 from ..latent.geodesic import knn_sq_distance
 from ..latent.optim import CosineAdam
 from ..latent.paths import resample_path
-from .descriptors import TORCH_DESCRIPTORS, decoded_descriptors, labels_for
+from .descriptors import TORCH_DESCRIPTORS, decoded_descriptors
+from .engine import labels_for
 
 NEPER = math.log(10) / 20  # dB -> natural log of an amplitude ratio
 

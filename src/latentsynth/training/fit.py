@@ -206,13 +206,7 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
     """The body of :func:`train` once the run folder holds ``config.yaml``."""
     ckpt_dir = run / "checkpoints"
     last = ckpt_dir / "last.ckpt"
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no tips and banners
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into the same folder
-    # DDP: every rank validates on the whole validation set (same value on each rank, nothing to reduce); the
-    # train/* epoch means are rank 0's shard
-    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+    _quiet_lightning()
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     data = build_data(cfg)
     data.setup("fit")
@@ -221,39 +215,9 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
 
     quiet = quiet or launched_rank() > 0
     tty = sys.stderr.isatty() and not quiet
-    callbacks: list[Callback] = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1,
-                        save_last=True, every_n_epochs=1, enable_version_counter=False),
-    ]
-    if cfg.train.early_stopping_patience:
-        callbacks.append(EarlyStopping("val/loss", patience=cfg.train.early_stopping_patience, mode="min"))
-    if tty:
-        callbacks.append(TQDMProgressBar(refresh_rate=20))
-    elif not quiet:
-        callbacks.append(ProgressLines(cfg.train.progress_every_s))
-    counter = _CountBatches()
-    callbacks += [counter, *(extra_callbacks or [])]
-    loggers = [TensorBoardLogger(run, name="logs", version="tb", default_hp_metric=False),
-               CSVLogger(run, name="logs/csv")]
+    callbacks, counter = _callbacks(cfg, ckpt_dir, quiet, tty, extra_callbacks)
     t = cfg.train
-    batches_per_epoch = max(1, len(data.train) // cfg.data.batch_size)
-    try:
-        trainer = L.Trainer(
-            max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
-            strategy=t.strategy, precision=t.precision, callbacks=callbacks, logger=loggers,
-            enable_progress_bar=tty, enable_model_summary=tty,
-            log_every_n_steps=min(t.log_every_n_steps, batches_per_epoch),
-            plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, deterministic=False,
-            use_distributed_sampler=False,  # EpochSampler shards itself across ranks (same seeded order)
-        )
-    except (MisconfigurationException, ValueError, TypeError, ImportError) as err:
-        settings = (f"train.accelerator={t.accelerator} train.devices={t.devices} train.strategy={t.strategy} "
-                    f"train.precision={t.precision}")
-        if t.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"train.accelerator={t.accelerator}: this machine has no usable GPU ({err}); use "
-                              "train.accelerator=auto (or cpu)") from None
-        raise ConfigError(f"{settings}: {str(err).strip()}; fix the setting named, or use "
-                          "train.accelerator=auto train.devices=auto train.strategy=auto") from None
+    trainer = _trainer(cfg, run, callbacks, tty, batches_per_epoch=max(1, len(data.train) // cfg.data.batch_size))
     ckpt_path = str(last) if resume and last.exists() else None
     if not quiet:
         what = f"resuming from {last}" if ckpt_path else "starting"
@@ -278,20 +242,7 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
     if best.exists():
         module.load_state_dict(read_checkpoint(best)["state_dict"])
     model = module.model.cpu().eval()
-    metrics: dict[str, Any] = dict(load_metrics(run)) if ckpt_path else {}
-    m = trainer.callback_metrics
-    best_score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
-    if best_score is None and "val/loss" in m:
-        best_score = m["val/loss"]
-    if counter.n or not ckpt_path:
-        metrics.update({
-            "best_val_loss": float(best_score) if best_score is not None else None,
-            "train_samples_per_s": float(m["train/samples_per_s"]) if "train/samples_per_s" in m else None,
-            "wall_seconds": metrics.get("wall_seconds", 0.0) + wall if ckpt_path else wall,
-        })
-        metrics = {k: v for k, v in metrics.items() if not k.startswith("test_")}  # of an older model
-    # else: a resumed run with nothing left to train keeps the metrics of its training
-    metrics["epochs"] = trainer.current_epoch
+    metrics = _training_metrics(trainer, run, resumed=ckpt_path is not None, trained=counter.n > 0, wall=wall)
     save_model(model, run, metrics)  # the trained model is kept even if the evaluation below fails
     labels = data.test.labels() if cfg.data.kind == "frames" else None
     metrics.update(evaluate(model, data.test.as_tensor(), iw_samples=t.eval_iw_samples,
@@ -306,6 +257,78 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
     if not quiet:
         print(format_metrics(cfg.name, metrics), flush=True)
     return run
+
+
+def _quiet_lightning() -> None:
+    """No Lightning tips, banners or warnings that do not apply to these runs."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no tips and banners
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into the same folder
+    # DDP: every rank validates on the whole validation set (same value on each rank, nothing to reduce); the
+    # train/* epoch means are rank 0's shard
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+
+
+def _callbacks(cfg: RunConfig, ckpt_dir: Path, quiet: bool, tty: bool,
+               extra: list[Callback] | None) -> tuple[list[Callback], _CountBatches]:
+    """Checkpoints (best and last), early stopping, the progress bar or lines, the batch counter and ``extra``."""
+    callbacks: list[Callback] = [
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1,
+                        save_last=True, every_n_epochs=1, enable_version_counter=False),
+    ]
+    if cfg.train.early_stopping_patience:
+        callbacks.append(EarlyStopping("val/loss", patience=cfg.train.early_stopping_patience, mode="min"))
+    if tty:
+        callbacks.append(TQDMProgressBar(refresh_rate=20))
+    elif not quiet:
+        callbacks.append(ProgressLines(cfg.train.progress_every_s))
+    counter = _CountBatches()
+    return [*callbacks, counter, *(extra or [])], counter
+
+
+def _trainer(cfg: RunConfig, run: Path, callbacks: list[Callback], tty: bool, batches_per_epoch: int) -> L.Trainer:
+    """The Lightning trainer of a run (loggers into ``run/logs``); bad hardware settings raise one
+    :class:`ConfigError` naming them."""
+    t = cfg.train
+    loggers = [TensorBoardLogger(run, name="logs", version="tb", default_hp_metric=False),
+               CSVLogger(run, name="logs/csv")]
+    try:
+        return L.Trainer(
+            max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+            strategy=t.strategy, precision=t.precision, callbacks=callbacks, logger=loggers,
+            enable_progress_bar=tty, enable_model_summary=tty,
+            log_every_n_steps=min(t.log_every_n_steps, batches_per_epoch),
+            plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, deterministic=False,
+            use_distributed_sampler=False,  # EpochSampler shards itself across ranks (same seeded order)
+        )
+    except (MisconfigurationException, ValueError, TypeError, ImportError) as err:
+        settings = (f"train.accelerator={t.accelerator} train.devices={t.devices} train.strategy={t.strategy} "
+                    f"train.precision={t.precision}")
+        if t.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"train.accelerator={t.accelerator}: this machine has no usable GPU ({err}); use "
+                              "train.accelerator=auto (or cpu)") from None
+        raise ConfigError(f"{settings}: {str(err).strip()}; fix the setting named, or use "
+                          "train.accelerator=auto train.devices=auto train.strategy=auto") from None
+
+
+def _training_metrics(trainer: L.Trainer, run: Path, resumed: bool, trained: bool, wall: float) -> dict[str, Any]:
+    """The training scores of ``metrics.json`` (best validation loss, samples/s, wall time added to a resumed
+    run's, epochs); a resumed run with nothing left to train keeps the metrics of its training."""
+    metrics: dict[str, Any] = dict(load_metrics(run)) if resumed else {}
+    m = trainer.callback_metrics
+    best_score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    if best_score is None and "val/loss" in m:
+        best_score = m["val/loss"]
+    if trained or not resumed:
+        metrics.update({
+            "best_val_loss": float(best_score) if best_score is not None else None,
+            "train_samples_per_s": float(m["train/samples_per_s"]) if "train/samples_per_s" in m else None,
+            "wall_seconds": metrics.get("wall_seconds", 0.0) + wall if resumed else wall,
+        })
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("test_")}  # of an older model
+    metrics["epochs"] = trainer.current_epoch
+    return metrics
 
 
 def save_code_sample(model, data, run: Path, n: int = 4000) -> Path:

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ...folders import atomic_write_bytes, atomic_write_text, read_json, write_json
-from ..idx import DataError
+from ...dsp.audiofile import write_wav  # noqa: F401 - re-exported: corpus builders write notes with it
+from ...folders import atomic_write_text, write_json
+from ..errors import DataError
 
 COLUMNS = ("instrument", "family", "pitch", "pitch_name", "dynamics", "style", "source_file", "duration",
            "sample_rate", "split", "path")
@@ -122,13 +123,6 @@ def read_audio(path: str | Path, checks: AudioChecks = AudioChecks()) -> tuple[n
     return y, sr, notes
 
 
-def write_wav(path: str | Path, y: np.ndarray, sr: int) -> None:
-    """Write ``y [N]`` (float, [-1, 1]) as a 16-bit PCM WAV, atomically."""
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(y, -1, 1), sr, subtype="PCM_16", format="WAV")
-    atomic_write_bytes(path, buf.getvalue())
-
-
 # ------------------------------------------------------------------------------------------ build report
 
 
@@ -194,12 +188,6 @@ def read_metadata(folder: str | Path) -> list[Note]:
                 raise DataError(f"{path}, line {i}: split {vals['split']!r} must be one of {', '.join(SPLITS)}")
             notes.append(Note(**vals))
     return notes
-
-
-def corpus_info(folder: str | Path) -> dict:
-    """``corpus.json`` of a corpus (how it was built), or ``{}``."""
-    p = Path(folder) / "corpus.json"
-    return read_json(p) if p.is_file() else {}
 
 
 # ------------------------------------------------------------------------------------------ splits

@@ -4,7 +4,8 @@
 prepared into the frame cache (:func:`~latentsynth.data.audio.frames.prepare`: cached by settings, resumable),
 split by note (the corpus ``split`` column, or instruments held out), and the dB frames are normalised with the
 statistics of the training notes. Items are windows ``[W, F]`` of ``W = data.window`` consecutive frames of one
-note (``[1, F]`` for single frames, the setting of Esling et al. 2018); the label is the note's index.
+note (``[1, F]`` for single frames, the setting of Esling et al. 2018); the label is the note's label row ``[4]``
+(pitch, instrument, dynamics, style: :data:`~latentsynth.models.conditioning.LABELS`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from torch.utils.data import Dataset
 from ...config import DataConfig
 from ...dsp.transforms import NormStats, SpecConfig
 from ...models.conditioning import LABELS, NAMED, AudioInfo
-from ..idx import DataError
-from ..images import SplitDataModule
+from ..errors import DataError
+from ..loaders import SplitDataModule
 from .frames import FrameIndex, PrepConfig, SplitConfig, prepare
 
 SPLITS = ("train", "val", "test", "pitch")  # "pitch": notes at pitches held out for their instrument

@@ -16,7 +16,7 @@ import soundfile as sf
 
 from ...folders import write_json
 from ...progress import Progress
-from ..idx import DataError
+from ..errors import DataError
 from .corpus import (
     BuildReport,
     Note,

@@ -35,7 +35,7 @@ from ...config import stable_hash
 from ...dsp.transforms import NormStats, SpecConfig, compress, magnitude
 from ...folders import atomic_write, atomic_write_bytes, atomic_write_text, read_json, write_json
 from ...progress import Progress
-from ..idx import DataError
+from ..errors import DataError
 from .corpus import AudioChecks, BadAudio, BuildReport, Note, assign_splits, read_audio, read_metadata
 
 

@@ -21,7 +21,7 @@ import soundfile as sf
 
 from ...folders import write_json
 from ...progress import Progress
-from ..idx import DataError
+from ..errors import DataError
 from .corpus import (
     DYNAMICS,
     AudioChecks,

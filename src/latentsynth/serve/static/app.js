@@ -985,6 +985,7 @@ async function main() {
   $("reset-sliders").addEventListener("click", () => { document.querySelectorAll("#sliders input").forEach((el) => setRange2(el)); });
   try {
     S.models = await api("/api/models");
+    for (const d of await api("/api/descriptors")) $("heatmap").insertBefore(new Option(d.label, d.name), $("heatmap").querySelector("option[value=none]"));
     for (const m of S.models) $("model").add(new Option(m.name, m.name));
     await loadModel(S.models[0].name);
     setupMidi();
