@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..evaluation.descriptors import TORCH_DESCRIPTORS
+from ..evaluation.descriptors import BY_NAME, TORCH_DESCRIPTORS
 from ..synth.generators import KINDS
 from ..synth.pathfile import PathFile
 
@@ -168,6 +168,11 @@ class DescriptorOut(BaseModel):
     name: str
     label: str
     unit: str
+
+
+def descriptor_list() -> list[DescriptorOut]:
+    """The heatmap descriptors in registry order: what ``GET /api/descriptors`` answers and a web export carries."""
+    return [DescriptorOut(name=n, label=BY_NAME[n].label, unit=BY_NAME[n].unit) for n in DESCRIPTORS]
 
 
 class PathOut(BaseModel):

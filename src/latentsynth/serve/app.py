@@ -38,7 +38,6 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from ..dsp.audiofile import wav_bytes
-from ..evaluation.descriptors import BY_NAME
 from . import api
 from .core import Instrument
 
@@ -165,7 +164,7 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastA
     @app.get("/api/descriptors", response_model=list[api.DescriptorOut])
     def descriptors():
         """The descriptors a heatmap can show (the page builds its menu from them)."""
-        return [api.DescriptorOut(name=n, label=BY_NAME[n].label, unit=BY_NAME[n].unit) for n in api.DESCRIPTORS]
+        return api.descriptor_list()
 
     @app.get("/api/models/{name}", response_model=api.ModelInfo, responses=bad)
     def model_info(name: str):

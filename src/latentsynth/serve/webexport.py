@@ -4,7 +4,7 @@
 
     DIR/index.html              the served page, unchanged
     DIR/static/*.js, style.css  the page, the synthesizer core and the AudioWorklet, unchanged
-    DIR/static/bundle.js        window.LATENTSYNTH_BUNDLE = {models, planes, heatmaps, web}: the model list, its
+    DIR/static/bundle.js        window.LATENTSYNTH_BUNDLE = {models, descriptors, planes, heatmaps, web}: the models,
                                 PCA plane, density and descriptor heatmaps (precomputed at the default labels),
                                 and the decoder (web.json + weights.bin base64: a file:// page cannot fetch files)
     DIR/model/web.json, weights.bin   the same decoder as files (latentsynth.synth.web), for other hosts
@@ -27,7 +27,6 @@ from . import api
 from .app import STATIC, model_names
 from .core import Instrument
 
-HEATMAPS = ("density", "centroid", "flatness", "loudness", "bandwidth", "rolloff")
 PAGE_FILES = ("app.js", "live.js", "synth-core.js", "worklet.js", "style.css")
 
 
@@ -43,7 +42,7 @@ def export_web(folder: str | Path, out: str | Path, heatmap_size: int = 32) -> d
     written = {f"model/{k}": v for k, v in write_web_model(inst.synth.model, out / "model").items()}
     plane = inst.plane_out(api.PlaneSpec())
     heat = {}
-    for q in HEATMAPS:
+    for q in api.QUANTITIES:  # density and every descriptor of the registry
         try:
             heat[q] = inst.heatmap(api.HeatmapRequest(quantity=q, size=heatmap_size,
                                                       extent=plane.extent)).model_dump(mode="json")
@@ -51,7 +50,9 @@ def export_web(folder: str | Path, out: str | Path, heatmap_size: int = 32) -> d
             continue
     manifest = json.loads((out / "model" / "web.json").read_text())
     weights = base64.b64encode((out / "model" / "weights.bin").read_bytes()).decode()
-    bundle = {"models": [inst.info().model_dump(mode="json")], "planes": {name: plane.model_dump(mode="json")},
+    bundle = {"models": [inst.info().model_dump(mode="json")],
+              "descriptors": [d.model_dump(mode="json") for d in api.descriptor_list()],
+              "planes": {name: plane.model_dump(mode="json")},
               "heatmaps": {name: heat}, "web": {name: {"manifest": manifest, "weights": weights}}}
     (out / "static").mkdir(parents=True, exist_ok=True)
     for f in PAGE_FILES:

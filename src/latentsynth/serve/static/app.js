@@ -71,6 +71,7 @@ const mpath = (what) => `/api/models/${encodeURIComponent(S.model)}/${what}`;
 async function bundleApi(path, body) {
   const B = window.LATENTSYNTH_BUNDLE;
   if (path === "/api/models") return B.models;
+  if (path === "/api/descriptors") return B.descriptors || [];
   const m = path.match(/^\/api\/models\/([^/]+)\/(\w+)$/), name = m && decodeURIComponent(m[1]), what = m && m[2];
   const plane = B.planes && B.planes[name];
   if (what === "plane") {
@@ -912,12 +913,14 @@ async function loadLive(data) {  // a harmonic model runs in the page; any failu
 // axis labels: the descriptor most correlated with each axis of the pad (from descriptor heatmaps)
 async function labelAxes() {
   const maps = {};
-  for (const q of ["centroid", "flatness", "loudness"]) {
-    try { maps[q] = await api(mpath("heatmap"), { quantity: q, plane: planeSpec(), extent: S.plane.extent, size: 16, ...labels() }); }
-    catch (e) { /* not available (e.g. a mel model): no label from it */ }
+  const label = {};
+  for (const d of S.descriptors || []) {  // the descriptor registry, as the server lists it
+    label[d.name] = d.label;
+    try { maps[d.name] = await api(mpath("heatmap"), { quantity: d.name, plane: planeSpec(), extent: S.plane.extent, size: 16, ...labels() }); }
+    catch (e) { /* not available here (e.g. not precomputed in a web export): no label from it */ }
   }
-  const best = Live.axisLabels(maps), word = { centroid: "brighter", flatness: "noisier", loudness: "louder" };
-  const say = (b, axis) => !b ? "" : `${axis} → ${b.r >= 0 ? word[b.name] : "less " + word[b.name].replace("er", "")} (${b.name}, r = ${b.r.toFixed(2)})`;
+  const best = Live.axisLabels(maps);
+  const say = (b, axis) => !b ? "" : `${axis} → ${b.r >= 0 ? "more" : "less"} ${label[b.name]} (r = ${b.r.toFixed(2)})`;
   LS.axes = best;
   $("axes").textContent = [say(best.x, "x"), say(best.y, "y")].filter(Boolean).join(" · ");
 }
@@ -985,7 +988,8 @@ async function main() {
   $("reset-sliders").addEventListener("click", () => { document.querySelectorAll("#sliders input").forEach((el) => setRange2(el)); });
   try {
     S.models = await api("/api/models");
-    for (const d of await api("/api/descriptors")) $("heatmap").insertBefore(new Option(d.label, d.name), $("heatmap").querySelector("option[value=none]"));
+    S.descriptors = await api("/api/descriptors");
+    for (const d of S.descriptors) $("heatmap").insertBefore(new Option(d.label, d.name), $("heatmap").querySelector("option[value=none]"));
     for (const m of S.models) $("model").add(new Option(m.name, m.name));
     await loadModel(S.models[0].name);
     setupMidi();
