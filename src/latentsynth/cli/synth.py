@@ -143,14 +143,18 @@ def export(
     model: Path = MODEL,
     out: Path = typer.Option(None, "--out", "-o", help="folder (default <model>/export)"),
     web: Path = typer.Option(None, "--web", help="write the web instrument (page + AudioWorklet + weights + plane "
-                                                  "and heatmaps) into this folder instead: it plays from file://"),
+                                                 "and heatmaps) into this folder instead: it plays from file://"),
+    nn_tilde: bool = typer.Option(False, "--nn-tilde", help="write only <out>/<model>.ts, one TorchScript file "
+                                  "that nn~ (Max/MSP, PureData) loads: decode, encode, forward (harmonic models)"),
+    sounding: bool = typer.Option(True, "--sounding/--no-sounding", help="harmonic models: also synth.onnx, the "
+                                  "decoder and the synthesizer in one streaming graph"),
     threads: int = THREADS,
 ) -> None:
-    """Export the encoder and decoder (and a harmonic model's parameters) to ONNX and TorchScript, or (``--web``)
-    a harmonic model as a static web instrument."""
+    """Export the encoder and decoder (and a harmonic model's parameters and self-sounding graph) to ONNX and
+    TorchScript, or (``--web``) a harmonic model as a static web instrument, or (``--nn-tilde``) one file for
+    nn~."""
     use_threads(threads)
     from ..folders import load
-    from ..synth.export import export_model
 
     def go():
         if web is not None:
@@ -162,7 +166,17 @@ def export(
                 typer.echo(f"{kind}: {f}")
             typer.echo(f"web instrument: open {web / 'index.html'} ({size / 1e6:.2f} MB)")
             return
-        files = export_model(load(model), out or model / "export")
+        m = load(model)
+        folder = out or model / "export"
+        if nn_tilde:
+            from ..synth.nn_tilde import export_nn_tilde
+
+            path = export_nn_tilde(m, folder / f"{m.cfg.name}.ts")
+            typer.echo(f"nn~: {path} (Max: [nn~ {path.name} decode], Pd: [nn~ {path.name} decode])")
+            return
+        from ..synth.export import export_model
+
+        files = export_model(m, folder, sounding=sounding)
         for kind, f in files.items():
             typer.echo(f"{kind}: {f}")
 
