@@ -200,6 +200,49 @@ def _descriptor_options(fn):
 
 
 @app.command()
+def midi(
+    model: Path = MODEL,
+    song: Path = typer.Argument(..., help="a standard MIDI file (.mid)"),
+    out: Path = typer.Option(None, "--out", "-o", help="WAV file (default: <song>.wav)"),
+    timbre: str = typer.Option(None, help="a point (d comma-separated numbers), a preset (an instrument name or a "
+                                          "training note name of the model) or a path file; default: the mean "
+                                          "training code"),
+    sweep: str = typer.Option("none", help="none (the path's first point), note (the path over each note) or "
+                                           "piece (over the whole piece)"),
+    velocity: str = typer.Option("auto", help="auto (the dynamics label if the model has one, else gain), "
+                                              "dynamics or gain"),
+    instrument: str = typer.Option(None, help="instrument name for unmapped notes (label models)"),
+    program: list[str] = typer.Option(None, "--program", help="PROGRAM=INSTRUMENT: a GM program (0-127) or a "
+                                                              "track name -> a model instrument; repeatable"),
+    release: float = typer.Option(0.3, help="release tail in seconds (-60 dB at its end)"),
+    seed: int = typer.Option(0, help="noise seed"),
+    threads: int = THREADS,
+) -> None:
+    """Render a MIDI file polyphonically with a harmonic model's timbre to a WAV."""
+    use_threads(threads)
+    from ..dsp.audiofile import write_wav
+    from ..synth import Synth
+    from ..synth.midi import parse_programs, render_midi
+
+    def go():
+        synth = Synth.load(model)
+        point = timbre
+        if timbre is not None and "," in timbre and not Path(timbre).exists():
+            try:
+                point = [float(v) for v in timbre.split(",")]
+            except ValueError:
+                raise ValueError(f"--timbre {timbre!r}: a point is {synth.latent_dim} comma-separated numbers") \
+                    from None
+        y = render_midi(synth, song, timbre=point, sweep=sweep, velocity=velocity, instrument=instrument,
+                        programs=parse_programs(program), release=release, seed=seed)
+        dst = out or song.with_suffix(".wav")
+        write_wav(dst, y, synth.spec.sample_rate)
+        typer.echo(f"{dst}: {len(y) / synth.spec.sample_rate:.2f} s")
+
+    guarded(go)
+
+
+@app.command()
 @_descriptor_options
 def target(
     model: Path = MODEL,

@@ -168,7 +168,7 @@ class NnTilde(nn.Module):
             self.params = torch.jit.trace(_Params(m), (z_ex, c_ex), check_trace=False)
             self.encoder = torch.jit.trace(_Encoder(m), (x_ex, c_ex), check_trace=False)
         self.dec_synth = StreamingSynth(spec, self.k, self.n)
-        self.fwd_synth = StreamingSynth(spec, self.k, self.n)
+        self.fwd_synth = StreamingSynth(spec, self.k, self.n, core=self.dec_synth.core)
         self.enc_analysis = Analysis(m)
         self.fwd_analysis = Analysis(m)
 

@@ -106,11 +106,11 @@ class SynthCore(nn.Module):
 class StreamingSynth(nn.Module):
     """:class:`SynthCore` with its state kept in buffers: ``forward(f0 [B, T], amps [B, T, K], noise [B, T, N])
     -> audio [B, T * hop]``, continuing the previous call's signal. A call with another batch size (or after
-    :meth:`reset`) starts a fresh stream."""
+    :meth:`reset`) starts a fresh stream. ``core``: share the (stateless) tables of another stream's core."""
 
-    def __init__(self, spec: SpecConfig, n_harmonics: int, noise_bands: int):
+    def __init__(self, spec: SpecConfig, n_harmonics: int, noise_bands: int, core: SynthCore | None = None):
         super().__init__()
-        self.core = SynthCore(spec, n_harmonics, noise_bands)
+        self.core = SynthCore(spec, n_harmonics, noise_bands) if core is None else core
         self.register_buffer("hist_f0", torch.zeros(0, self.core.lookback), persistent=False)
         self.register_buffer("hist_amps", torch.zeros(0, self.core.lookback, n_harmonics), persistent=False)
         self.register_buffer("tail", torch.zeros(0, spec.n_fft - spec.hop_length), persistent=False)
