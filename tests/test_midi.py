@@ -88,8 +88,6 @@ def test_chord_and_melody_with_a_tempo_change(tmp_path):
         seg = y[int((start + 0.1) * sr):int((end - 0.05) * sr)]
         cents = 1200 * np.log2(peak_f0(seg, sr, f) / f)
         assert abs(cents) < 20, f"note {pitch}: {cents:.1f} cents off"
-    again = render_midi(synth, song, timbre="Fl", programs={"73": "Fl", "42": "Vc"}, release=0.2)
-    np.testing.assert_array_equal(again, y)  # seeded noise: the same file twice is the same WAV
 
 
 def test_cli_writes_the_wav_and_bad_files_fail_clearly(tmp_path):

@@ -35,12 +35,14 @@ def offline(f0, amps, noise):
     return additive_synth(pf0, pa, pn, SPEC, noise_phase=ph[None].expand(b, -1, -1))
 
 
+@pytest.mark.parametrize("graph", [False, True])
 @pytest.mark.parametrize("block", [1, 3, 8, 32])
-def test_stream_equals_additive_synth(block):
+def test_stream_equals_additive_synth(block, graph):
     b, t = 2, 96
     f0, amps, noise = controls(b, t)
     ref = offline(f0, amps, noise)  # [B, (t + L - 1) * hop]
     s = StreamingSynth(SPEC, K, N)
+    s.core = SynthCore(SPEC, K, N, graph=graph)  # graph: the ONNX form (every partial, DFT as a matrix)
     out = torch.cat([s(f0[:, i:i + block], amps[:, i:i + block], noise[:, i:i + block])
                      for i in range(0, t, block)], 1)
     assert out.shape == (b, t * SPEC.hop_length)

@@ -215,7 +215,7 @@ def noise_scale(spec: SpecConfig) -> float:
     return 2 / math.sqrt(math.pi) * math.sqrt(spec.n_fft / spec.hop_length)
 
 
-CHUNK_ELEMENTS = 1 << 17  # CPU: samples x partials per block of the harmonic sum (512 KiB float32: cache-sized)
+CHUNK_ELEMENTS = 1 << 19  # CPU: samples x partials per block of the harmonic sum (2 MiB float32: L2-sized)
 
 
 def _segment_ends(x: torch.Tensor, n_seg: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -275,12 +275,37 @@ def harmonic_segments(f_start: torch.Tensor, f_end: torch.Tensor, a_start: torch
     cycles = torch.frac(phase.double()[:, None] + total - step).to(dtype).reshape(batch, n_seg, hop, 1)
     k = torch.arange(1, n_harm + 1, device=a_start.device, dtype=dtype)
     sines = torch.sin(cycles * (2 * math.pi) * k)  # [B, S, hop, K]
-    amp = torch.lerp(a_start[:, :, None, :], a_end[:, :, None, :], w[:, None])  # [B, S, hop, K]
-    if mask:
-        f_k = f_up[:, :, :, None] * k
-        amp = amp * ((f_k < sample_rate / 2) & (f_up[:, :, :, None] > 0)).to(dtype)
-    y = (sines * amp).sum(-1).reshape(batch, n_seg * hop)
+    if mask:  # partial k sounds where k < (sr / 2) / f, i.e. k <= ceil((sr / 2) / f) - 1, and f > 0
+        n_valid = torch.where(f_up > 0, torch.ceil((sample_rate / 2) / f_up.clamp(min=1e-30)) - 1,
+                              torch.zeros_like(f_up))
+        sines = sines * (k <= n_valid[:, :, :, None]).to(dtype)
+    # sum_k lerp(a_start, a_end, w) * sine = lerp(sum_k a_start * sine, sum_k a_end * sine, w): two sums per sample
+    ends = torch.matmul(sines, torch.stack([a_start, a_end], -1))  # [B, S, hop, 2]
+    y = torch.lerp(ends[..., 0], ends[..., 1], w).reshape(batch, n_seg * hop)
     return y, torch.frac(phase.double() + total[:, -1])
+
+
+def partial_range(f_start: torch.Tensor, f_end: torch.Tensor, sample_rate: float, n_harmonics: int,
+                  dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds on how many partials sound in segments from ``f_start`` to ``f_end`` (Hz, ``[B, S]``), reduced over
+    ``dim``: ``(top, low)`` with partials ``k <= top`` below Nyquist at some sample and ``k <= low`` below it at
+    every sample (none where ``f0 <= 0``). ``f0`` is linear within a segment, so its extremes bound the count
+    (conservatively: the last sample stops short of ``f_end``). :func:`harmonic_segments` needs only partials
+    ``1..top``, and no Nyquist mask where ``low == top``."""
+    f_lo = torch.minimum(f_start, f_end).double()
+    f_hi = torch.maximum(f_start, f_end).double()
+    top = torch.where(f_hi > 0, partials_below_nyquist(f_lo.clamp(min=1e-30), sample_rate, n_harmonics),
+                      torch.zeros_like(f_hi)).amax(dim)
+    low = torch.minimum(partials_below_nyquist(f_lo, sample_rate, n_harmonics),
+                        partials_below_nyquist(f_hi, sample_rate, n_harmonics)).amin(dim)
+    return top, low
+
+
+def partials_below_nyquist(f: torch.Tensor, sample_rate: float, n_harmonics: int) -> torch.Tensor:
+    """How many of the partials ``k * f``, ``k = 1..n_harmonics``, are below Nyquist (0 where ``f <= 0``);
+    float64, the shape of ``f``."""
+    ratio = (sample_rate / 2) / f.double().clamp(min=1e-30)
+    return torch.where(f > 0, (torch.ceil(ratio) - 1).clamp(0, n_harmonics), torch.zeros_like(ratio))
 
 
 def _harmonic_audio(f0: torch.Tensor, amps: torch.Tensor, n_seg: int, spec: SpecConfig,
@@ -294,17 +319,9 @@ def _harmonic_audio(f0: torch.Tensor, amps: torch.Tensor, n_seg: int, spec: Spec
     n_harm = amps.shape[-1]
     f_start, f_end = _segment_ends(f0.to(dtype), n_seg)  # [B, S]
     a_start, a_end = _segment_ends(amps, n_seg)  # [B, S, K]
-    # partials k = 1..n_valid(f) are below Nyquist at a sample of fundamental f (none where f <= 0); f is linear
-    # within a segment, so its extremes there bound n_valid (conservatively: the last sample is short of f_end)
-    f_lo, f_hi = torch.minimum(f_start, f_end).double(), torch.maximum(f_start, f_end).double()
-
-    def n_valid(f: torch.Tensor) -> torch.Tensor:
-        ratio = (sr / 2) / f.clamp(min=1e-30)
-        return torch.where(f > 0, (torch.ceil(ratio) - 1).clamp(0, n_harm), torch.zeros_like(ratio))
-
-    seg_top = torch.where(f_hi > 0, n_valid(f_lo.clamp(min=1e-30)), torch.zeros_like(f_hi)).amax(0).tolist()
-    seg_low = torch.minimum(n_valid(f_lo), n_valid(f_hi)).amin(0).tolist()  # [S] each, one sync
-    per_block = max(1, CHUNK_ELEMENTS // (batch * hop * n_harm)) if amps.device.type == "cpu" else n_seg
+    seg_top, seg_low = (v.tolist() for v in partial_range(f_start, f_end, sr, n_harm, dim=0))  # [S] each, one sync
+    k_top = max(1, int(max(seg_top))) if seg_top else 1
+    per_block = max(1, CHUNK_ELEMENTS // (batch * hop * k_top)) if amps.device.type == "cpu" else n_seg
     p = torch.zeros(batch, dtype=torch.float64, device=amps.device) if phase is None \
         else phase.double().to(amps.device)
     blocks = []
@@ -365,7 +382,8 @@ def additive_synth(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | N
                                      device="cpu" if generator is None else generator.device).to(mag.device)
         else:
             noise_phase = noise_phase.to(mag.device, dtype).transpose(1, 2)
-        frames = torch.polar(mag.contiguous(), (2 * math.pi) * noise_phase)
+        angle = (2 * math.pi) * noise_phase
+        frames = torch.complex(mag * torch.cos(angle), mag * torch.sin(angle))  # mag * exp(i angle)
         window = torch.hann_window(n_fft, device=mag.device, dtype=dtype)
         y = y + torch.istft(frames, n_fft, hop, window=window, center=True, length=length)
     return y

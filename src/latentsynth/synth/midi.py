@@ -164,40 +164,48 @@ def render_notes(synth: Synth, notes: list[Note], timbre=None, sweep: str = "non
     out = np.zeros(int(math.ceil(total_end * sr)) + hop, dtype=np.float64)
     fade_n = max(1, int(FADE_SECONDS * sr))
     g = torch.Generator().manual_seed(seed)
+    cache: dict[tuple, tuple[Tensor, Tensor, Tensor]] = {}
+    groups: dict[tuple[int, int], list[tuple[Note, Tensor, Tensor, Tensor, float]]] = {}
     for note in notes:
         held = note.end - note.start
         n = max(int(round((held + release) * sr)), fade_n * 2)
         t = n // hop + 2  # frames covering the note (frame i centred at sample i * hop)
-        times = note.start + torch.arange(t, dtype=torch.float64) * (hop / sr)
-        if sweep == "note":
-            z = _path_at(codes, torch.linspace(0, 1, t))
-        elif sweep == "piece":
-            z = _path_at(codes, (times / max(total_end, 1e-9)).float())
-        else:
-            z = codes[:1].expand(t, -1)
         c = None
         if synth.model.conditioned:
             name = programs.get(str(note.program)) or programs.get(note.track) or instrument
             dyn = _dynamics_index(synth, note.velocity) if velocity != "gain" else None
             if velocity == "dynamics" and dyn is None:
                 raise SynthError(f"velocity: {synth.model.cfg.name} is not conditioned on dynamics; use gain")
-            c = synth.labels(t, float(note.pitch), instrument=name)
+            c = synth.labels(1, float(note.pitch), instrument=name)
             if dyn is not None:
                 c[:, LABELS.index("dynamics")] = float(dyn)
         gain = note.velocity / 127 if velocity == "gain" or c is None or \
             _dynamics_index(synth, note.velocity) is None else 1.0
-        f0, amps, noise = synth.harmonic_params(z.contiguous(), c)
-        y = additive_synth(f0[None], amps[None], noise[None], spec, length=n, generator=g)[0].double()
-        env = torch.ones(n, dtype=torch.float64)
+        if sweep == "none" or len(codes) == 1:  # one timbre for the whole note: decode one frame (cached)
+            key = (None if c is None else tuple(c[0].tolist()),)
+            if key not in cache:
+                cache[key] = synth.harmonic_params(codes[:1], c)
+            f0, amps, noise = (v.expand(t, *v.shape[1:]) for v in cache[key])
+        else:
+            times = note.start + torch.arange(t, dtype=torch.float64) * (hop / sr)
+            u = torch.linspace(0, 1, t) if sweep == "note" else (times / max(total_end, 1e-9)).float()
+            f0, amps, noise = synth.harmonic_params(_path_at(codes, u).contiguous(),
+                                                    None if c is None else c.expand(t, -1))
+        groups.setdefault((n, note.pitch), []).append((note, f0, amps, noise, gain))
+    for (n, _), group in groups.items():  # notes of one length and pitch render as one batch
+        f0, amps, noise = (torch.stack([item[i] for item in group]) for i in (1, 2, 3))
+        ys = additive_synth(f0, amps, noise, spec, length=n, generator=g).double()  # [G, n]
         k = torch.arange(n, dtype=torch.float64)
-        env[:fade_n] = 0.5 - 0.5 * torch.cos(math.pi * k[:fade_n] / fade_n)
-        held_n = int(round(held * sr))
-        if release > 0:
-            tail = (k[held_n:] - held_n) / sr
-            env[held_n:] *= torch.pow(10.0, -3.0 * tail / release)  # -60 dB at the end of the release
-        env[n - fade_n:] *= 0.5 + 0.5 * torch.cos(math.pi * (k[n - fade_n:] - (n - fade_n)) / fade_n)
-        onset = int(round(note.start * sr))
-        out[onset:onset + n] += (y * env * gain).numpy()[:len(out) - onset]
+        attack = torch.clamp(k / fade_n, max=1.0)
+        end_fade = torch.clamp((n - k) / fade_n, max=1.0)
+        shape = (0.5 - 0.5 * torch.cos(math.pi * attack)) * (0.5 - 0.5 * torch.cos(math.pi * end_fade))
+        for (note, _, _, _, gain), y in zip(group, ys, strict=True):
+            held_n = int(round((note.end - note.start) * sr))
+            env = shape.clone()
+            if release > 0:
+                env[held_n:] *= torch.pow(10.0, -3.0 * (k[held_n:] - held_n) / (release * sr))  # -60 dB at its end
+            onset = int(round(note.start * sr))
+            out[onset:onset + n] += (y * env * gain).numpy()[:len(out) - onset]
     y = torch.from_numpy(out[:int(math.ceil(total_end * sr))]).float()
     return safe_peak(y).numpy()
 

@@ -41,7 +41,7 @@ class Sounding(nn.Module):
     def __init__(self, model: AutoEncoder):
         super().__init__()
         self.model = model
-        self.core = SynthCore(model.audio.spec, model.decoder.k, model.decoder.n)
+        self.core = SynthCore(model.audio.spec, model.decoder.k, model.decoder.n, graph=True)
 
     def forward(self, z: Tensor, c: Tensor, velocity: Tensor, hist_f0: Tensor, hist_amps: Tensor, tail: Tensor,
                 phase: Tensor, frame: Tensor):

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ..dsp.harmonic import (harmonic_segments, irfft_basis, noise_magnitudes, noise_phase_table, noise_phases,
-                            noise_scale, ola_envelope)
+                            noise_scale, ola_envelope, partial_range)
 from ..dsp.transforms import SpecConfig
 
 
@@ -52,10 +52,17 @@ class SynthCore(nn.Module):
     ``forward(f0 [B, T] Hz, amps [B, T, K], noise [B, T, N] band levels, hist_f0 [B, L], hist_amps [B, L, K],
     tail [B, n_fft - hop], phase [B] float64 cycles, frame [1] int64)`` -> ``(audio [B, T * hop], hist_f0,
     hist_amps, tail, phase, frame)``, the state after the block.
+
+
+    ``graph=True`` (the ONNX graph) keeps every shape independent of the data: all ``K`` partials with the
+    Nyquist mask, and the inverse DFT as a matrix product; ``graph=False`` (TorchScript, Python) computes only the
+    partials below Nyquist in the block (as ``additive_synth``) and uses ``torch.fft.irfft``. Same maths, same
+    result up to float rounding.
     """
 
-    def __init__(self, spec: SpecConfig, n_harmonics: int, noise_bands: int):
+    def __init__(self, spec: SpecConfig, n_harmonics: int, noise_bands: int, graph: bool = False):
         super().__init__()
+        self.graph = graph
         self.lookback = lookahead(spec)
         self.hop, self.n_fft = spec.hop_length, spec.n_fft
         self.m = spec.n_fft // spec.hop_length  # frames that overlap a segment
@@ -65,7 +72,8 @@ class SynthCore(nn.Module):
         bands = noise_magnitudes(torch.eye(noise_bands, dtype=torch.float64), n_bins) * noise_scale(spec) \
             if noise_bands else torch.zeros(0, n_bins, dtype=torch.float64)
         self.register_buffer("band_to_bin", bands.float())  # [N, F]: noise_magnitudes * noise_scale, linear
-        self.register_buffer("basis", irfft_basis(spec.n_fft).float())  # [2F, n_fft]
+        self.register_buffer("basis", irfft_basis(spec.n_fft).float() if graph else torch.zeros(0, spec.n_fft))
+        self.register_buffer("window", torch.hann_window(spec.n_fft))
         a, b = noise_phase_table(n_bins)
         self.register_buffer("table_a", a)
         self.register_buffer("table_b", b)
@@ -87,13 +95,23 @@ class SynthCore(nn.Module):
         hop, m = self.hop, self.m
         fx = torch.cat([hist_f0, f0], 1)  # [B, L + T]: frames t0 - L .. t0 + T - 1
         ax = torch.cat([hist_amps, amps], 1)
-        y, phase = harmonic_segments(fx[:, :t], fx[:, 1:t + 1], ax[:, :t], ax[:, 1:t + 1], phase,
-                                     self.sample_rate, hop)
+        if self.graph:
+            y, phase = harmonic_segments(fx[:, :t], fx[:, 1:t + 1], ax[:, :t], ax[:, 1:t + 1], phase,
+                                         self.sample_rate, hop)
+        else:
+            top, low = partial_range(fx[:, :t], fx[:, 1:t + 1], self.sample_rate, self.n_harmonics, dim=-1)
+            kmax, kmin = int(top.max()), int(low.min())
+            kk = max(kmax, 1)
+            y, phase = harmonic_segments(fx[:, :t], fx[:, 1:t + 1], ax[:, :t, :kk], ax[:, 1:t + 1, :kk], phase,
+                                         self.sample_rate, hop, kmin < kmax or kmax == 0)
         # noise: one windowed grain per new frame, overlap-added onto the tail
         env = torch.matmul(noise, self.band_to_bin)  # [B, T, F]
         idx = frame + torch.arange(t, dtype=torch.long, device=f0.device)
         ang = noise_phases(self.table_a, self.table_b, idx) * (2 * math.pi)  # [T, F]
-        grains = torch.matmul(torch.cat([env * torch.cos(ang), env * torch.sin(ang)], -1), self.basis)
+        if self.graph:
+            grains = torch.matmul(torch.cat([env * torch.cos(ang), env * torch.sin(ang)], -1), self.basis)
+        else:
+            grains = torch.fft.irfft(torch.complex(env * torch.cos(ang), env * torch.sin(ang)), self.n_fft) * self.window
         g = grains.reshape(b, t, m, hop)
         acc = nn.functional.pad(tail.reshape(b, m - 1, hop), (0, 0, 0, t))  # [B, T + M - 1, hop]
         for i in range(m):
