@@ -20,9 +20,26 @@ pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="reference model not 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
+    """The file written by `latentsynth synth export MODEL --nn-tilde`, loaded as nn~ loads it."""
+    from typer.testing import CliRunner
+
+    from latentsynth.cli import app
+
     model = load(MODEL)
-    path = export_nn_tilde(model, tmp_path_factory.mktemp("nn") / "harmonic.ts")
+    out = tmp_path_factory.mktemp("nn")
+    res = CliRunner().invoke(app, ["synth", "export", str(MODEL), "--nn-tilde", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    path = out / f"{model.cfg.name}.ts"
+    assert str(path) in res.output
     return model, torch.jit.load(str(path))
+
+
+def test_a_model_without_synthesizer_is_refused_clearly(tmp_path):
+    other = MODEL.parent / "ae-frame"
+    if not other.exists():
+        pytest.skip("no non-harmonic reference model")
+    with pytest.raises(ValueError, match="harmonic"):
+        export_nn_tilde(load(other), tmp_path / "x.ts")
 
 
 def host_call(module, method: str, signals: np.ndarray, buffer: int) -> np.ndarray:

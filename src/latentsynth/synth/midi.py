@@ -113,8 +113,9 @@ def timbre_codes(synth: Synth, timbre: str | Path | list[float] | Tensor | None)
         return cs.codes[cs.labels[:, LABELS.index("instrument")] == names.index(text)].mean(0, keepdim=True)
     if text in cs.names:
         return cs.codes[cs.note == cs.names.index(text)].mean(0, keepdim=True)
+    example = cs.names[0] if cs.names else "-"
     raise SynthError(f"timbre: {text!r} is neither a path file nor a preset; presets are the instruments "
-                     f"{', '.join(names) or '(none)'} or a training note name (e.g. {cs.names[0] if cs.names else '-'})")
+                     f"{', '.join(names) or '(none)'} or a training note name (e.g. {example})")
 
 
 def _dynamics_index(synth: Synth, velocity: int) -> int | None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import copy
 import io
-
 from pathlib import Path
 
 import torch
@@ -159,7 +158,6 @@ class NnTilde(nn.Module):
         vocab = m.audio.vocab
         self.label_max = [float(max(len(vocab.get(k) or [""]), 1) - 1) for k in NAMED if k in used]
         names = [k for k in NAMED if k in used]
-        n_lab = len(self.label_cols)
         g = torch.Generator().manual_seed(0)
         z_ex = torch.randn(2, m.latent_dim, generator=g)
         c_ex = torch.tensor([[60.0] + [0.0] * (len(LABELS) - 1)] * 2)

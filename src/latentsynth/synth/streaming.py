@@ -29,8 +29,16 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..dsp.harmonic import (harmonic_segments, irfft_basis, noise_magnitudes, noise_phase_table, noise_phases,
-                            noise_scale, ola_envelope, partial_range)
+from ..dsp.harmonic import (
+    harmonic_segments,
+    irfft_basis,
+    noise_magnitudes,
+    noise_phase_table,
+    noise_phases,
+    noise_scale,
+    ola_envelope,
+    partial_range,
+)
 from ..dsp.transforms import SpecConfig
 
 
@@ -111,7 +119,8 @@ class SynthCore(nn.Module):
         if self.graph:
             grains = torch.matmul(torch.cat([env * torch.cos(ang), env * torch.sin(ang)], -1), self.basis)
         else:
-            grains = torch.fft.irfft(torch.complex(env * torch.cos(ang), env * torch.sin(ang)), self.n_fft) * self.window
+            spec = torch.complex(env * torch.cos(ang), env * torch.sin(ang))
+            grains = torch.fft.irfft(spec, self.n_fft) * self.window
         g = grains.reshape(b, t, m, hop)
         acc = nn.functional.pad(tail.reshape(b, m - 1, hop), (0, 0, 0, t))  # [B, T + M - 1, hop]
         for i in range(m):
