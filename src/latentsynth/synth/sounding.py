@@ -98,7 +98,7 @@ def export_sounding(model: AutoEncoder, out: str | Path) -> tuple[Path, dict[str
     k, n, lb = m.decoder.k, m.decoder.n, core.lookback
     entry = {
         "file": FILE,
-        "doc": "decoder + harmonic-plus-noise synthesizer, one block of T frames per call (T >= 2; B any); feed "
+        "doc": "decoder + harmonic-plus-noise synthesizer, one block of T frames per call (any T >= 1, any B); feed "
                "each call's *_out state to the next call's inputs",
         "inputs": [
             {"name": "z", "shape": ["batch", "frames", d], "dtype": "float32", "doc": "latent codes per frame"},
