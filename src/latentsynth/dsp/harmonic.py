@@ -120,20 +120,30 @@ def harmonic_magnitudes(f0: torch.Tensor, amps: torch.Tensor, spec: SpecConfig,
 # --------------------------------------------------------------------------------------------- noise
 
 
+@lru_cache(maxsize=16)
+def _band_matrix(n: int, n_bins: int) -> np.ndarray:
+    """``[n, n_bins]`` (float64): the linear interpolation of :func:`noise_magnitudes` as a matrix."""
+    pos = np.arange(n_bins) * ((n - 1) / max(n_bins - 1, 1))
+    i0 = np.clip(np.floor(pos).astype(np.int64), 0, n - 2)
+    w = pos - i0
+    m = np.zeros((n, n_bins))
+    m[i0, np.arange(n_bins)] = 1 - w
+    m[i0 + 1, np.arange(n_bins)] += w
+    return m
+
+
 def noise_magnitudes(bands: torch.Tensor, n_bins: int) -> torch.Tensor:
     """Noise band levels ``[..., N]`` (>= 0, STFT-magnitude units) -> smooth envelope ``[..., n_bins]``.
 
     Band centres are spaced linearly over 0..Nyquist, the first at bin 0 and the last at bin ``n_bins - 1``
-    (``N = 1`` is a flat envelope); bins between centres are linearly interpolated. The value at a bin is the
-    expected STFT magnitude of the noise there (:func:`additive_synth` makes noise with that mean magnitude).
+    (``N = 1`` is a flat envelope); bins between centres are linearly interpolated (one matrix product). The value
+    at a bin is the expected STFT magnitude of the noise there (:func:`additive_synth` makes noise with that mean
+    magnitude).
     """
     n = bands.shape[-1]
     if n == 1:
         return bands.expand(*bands.shape[:-1], n_bins)
-    pos = torch.arange(n_bins, device=bands.device, dtype=bands.dtype) * ((n - 1) / max(n_bins - 1, 1))
-    i0 = torch.floor(pos).long().clamp(0, n - 2)
-    w = pos - i0.to(bands.dtype)
-    return bands[..., i0] * (1 - w) + bands[..., i0 + 1] * w
+    return bands @ torch.as_tensor(_band_matrix(n, n_bins), dtype=bands.dtype, device=bands.device)
 
 
 def render_magnitudes(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | None,
