@@ -143,7 +143,8 @@ def noise_magnitudes(bands: torch.Tensor, n_bins: int) -> torch.Tensor:
     n = bands.shape[-1]
     if n == 1:
         return bands.expand(*bands.shape[:-1], n_bins)
-    return bands @ torch.as_tensor(_band_matrix(n, n_bins), dtype=bands.dtype, device=bands.device)
+    matrix = _band_matrix(int(n), int(n_bins))  # int(): a tracer gives shapes as tensors
+    return bands @ torch.as_tensor(matrix, dtype=bands.dtype, device=bands.device)
 
 
 def render_magnitudes(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | None,
