@@ -23,7 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from ..models.autoencoder import AutoEncoder
-from ..models.conditioning import LABELS, midi_to_hz
+from ..dsp.harmonic import midi_to_hz
+from ..models.conditioning import LABELS
 from .streaming import SynthCore
 
 FILE = "synth.onnx"
