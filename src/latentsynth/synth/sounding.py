@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..models.autoencoder import AutoEncoder
 from ..dsp.harmonic import midi_to_hz
+from ..models.autoencoder import AutoEncoder
 from ..models.conditioning import LABELS
 from .streaming import SynthCore
 
