@@ -143,14 +143,18 @@ def export(
     model: Path = MODEL,
     out: Path = typer.Option(None, "--out", "-o", help="folder (default <model>/export)"),
     web: Path = typer.Option(None, "--web", help="write the web instrument (page + AudioWorklet + weights + plane "
-                                                  "and heatmaps) into this folder instead: it plays from file://"),
+                                                 "and heatmaps) into this folder instead: it plays from file://"),
+    nn_tilde: bool = typer.Option(False, "--nn-tilde", help="write only <out>/<model>.ts, one TorchScript file "
+                                  "that nn~ (Max/MSP, PureData) loads: decode, encode, forward (harmonic models)"),
+    sounding: bool = typer.Option(True, "--sounding/--no-sounding", help="harmonic models: also synth.onnx, the "
+                                  "decoder and the synthesizer in one streaming graph"),
     threads: int = THREADS,
 ) -> None:
-    """Export the encoder and decoder (and a harmonic model's parameters) to ONNX and TorchScript, or (``--web``)
-    a harmonic model as a static web instrument."""
+    """Export the encoder and decoder (and a harmonic model's parameters and self-sounding graph) to ONNX and
+    TorchScript, or (``--web``) a harmonic model as a static web instrument, or (``--nn-tilde``) one file for
+    nn~."""
     use_threads(threads)
     from ..folders import load
-    from ..synth.export import export_model
 
     def go():
         if web is not None:
@@ -162,7 +166,17 @@ def export(
                 typer.echo(f"{kind}: {f}")
             typer.echo(f"web instrument: open {web / 'index.html'} ({size / 1e6:.2f} MB)")
             return
-        files = export_model(load(model), out or model / "export")
+        m = load(model)
+        folder = out or model / "export"
+        if nn_tilde:
+            from ..synth.nn_tilde import export_nn_tilde
+
+            path = export_nn_tilde(m, folder / f"{m.cfg.name}.ts")
+            typer.echo(f"nn~: {path} (Max: [nn~ {path.name} decode], Pd: [nn~ {path.name} decode])")
+            return
+        from ..synth.export import export_model
+
+        files = export_model(m, folder, sounding=sounding)
         for kind, f in files.items():
             typer.echo(f"{kind}: {f}")
 
@@ -183,6 +197,49 @@ def _descriptor_options(fn):
                                annotation=str) for d in REGISTRY if d.differentiable]
     fn.__signature__ = sig.replace(parameters=[own[0], *extra, *own[1:]])
     return fn
+
+
+@app.command()
+def midi(
+    model: Path = MODEL,
+    song: Path = typer.Argument(..., help="a standard MIDI file (.mid)"),
+    out: Path = typer.Option(None, "--out", "-o", help="WAV file (default: <song>.wav)"),
+    timbre: str = typer.Option(None, help="a point (d comma-separated numbers), a preset (an instrument name or a "
+                                          "training note name of the model) or a path file; default: the mean "
+                                          "training code"),
+    sweep: str = typer.Option("none", help="none (the path's first point), note (the path over each note) or "
+                                           "piece (over the whole piece)"),
+    velocity: str = typer.Option("auto", help="auto (the dynamics label if the model has one, else gain), "
+                                              "dynamics or gain"),
+    instrument: str = typer.Option(None, help="instrument name for unmapped notes (label models)"),
+    program: list[str] = typer.Option(None, "--program", help="PROGRAM=INSTRUMENT: a GM program (0-127) or a "
+                                                              "track name -> a model instrument; repeatable"),
+    release: float = typer.Option(0.3, help="release tail in seconds (-60 dB at its end)"),
+    seed: int = typer.Option(0, help="noise seed"),
+    threads: int = THREADS,
+) -> None:
+    """Render a MIDI file polyphonically with a harmonic model's timbre to a WAV."""
+    use_threads(threads)
+    from ..dsp.audiofile import write_wav
+    from ..synth import Synth
+    from ..synth.midi import parse_programs, render_midi
+
+    def go():
+        synth = Synth.load(model)
+        point = timbre
+        if timbre is not None and "," in timbre and not Path(timbre).exists():
+            try:
+                point = [float(v) for v in timbre.split(",")]
+            except ValueError:
+                raise ValueError(f"--timbre {timbre!r}: a point is {synth.latent_dim} comma-separated numbers") \
+                    from None
+        y = render_midi(synth, song, timbre=point, sweep=sweep, velocity=velocity, instrument=instrument,
+                        programs=parse_programs(program), release=release, seed=seed)
+        dst = out or song.with_suffix(".wav")
+        write_wav(dst, y, synth.spec.sample_rate)
+        typer.echo(f"{dst}: {len(y) / synth.spec.sample_rate:.2f} s")
+
+    guarded(go)
 
 
 @app.command()

@@ -120,20 +120,31 @@ def harmonic_magnitudes(f0: torch.Tensor, amps: torch.Tensor, spec: SpecConfig,
 # --------------------------------------------------------------------------------------------- noise
 
 
+@lru_cache(maxsize=16)
+def _band_matrix(n: int, n_bins: int) -> np.ndarray:
+    """``[n, n_bins]`` (float64): the linear interpolation of :func:`noise_magnitudes` as a matrix."""
+    pos = np.arange(n_bins) * ((n - 1) / max(n_bins - 1, 1))
+    i0 = np.clip(np.floor(pos).astype(np.int64), 0, n - 2)
+    w = pos - i0
+    m = np.zeros((n, n_bins))
+    m[i0, np.arange(n_bins)] = 1 - w
+    m[i0 + 1, np.arange(n_bins)] += w
+    return m
+
+
 def noise_magnitudes(bands: torch.Tensor, n_bins: int) -> torch.Tensor:
     """Noise band levels ``[..., N]`` (>= 0, STFT-magnitude units) -> smooth envelope ``[..., n_bins]``.
 
     Band centres are spaced linearly over 0..Nyquist, the first at bin 0 and the last at bin ``n_bins - 1``
-    (``N = 1`` is a flat envelope); bins between centres are linearly interpolated. The value at a bin is the
-    expected STFT magnitude of the noise there (:func:`additive_synth` makes noise with that mean magnitude).
+    (``N = 1`` is a flat envelope); bins between centres are linearly interpolated (one matrix product). The value
+    at a bin is the expected STFT magnitude of the noise there (:func:`additive_synth` makes noise with that mean
+    magnitude).
     """
     n = bands.shape[-1]
     if n == 1:
         return bands.expand(*bands.shape[:-1], n_bins)
-    pos = torch.arange(n_bins, device=bands.device, dtype=bands.dtype) * ((n - 1) / max(n_bins - 1, 1))
-    i0 = torch.floor(pos).long().clamp(0, n - 2)
-    w = pos - i0.to(bands.dtype)
-    return bands[..., i0] * (1 - w) + bands[..., i0 + 1] * w
+    matrix = _band_matrix(int(n), int(n_bins))  # int(): a tracer gives shapes as tensors
+    return bands @ torch.as_tensor(matrix, dtype=bands.dtype, device=bands.device)
 
 
 def render_magnitudes(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | None,
@@ -215,7 +226,7 @@ def noise_scale(spec: SpecConfig) -> float:
     return 2 / math.sqrt(math.pi) * math.sqrt(spec.n_fft / spec.hop_length)
 
 
-CHUNK_ELEMENTS = 1 << 17  # CPU: samples x partials per block of the harmonic sum (512 KiB float32: cache-sized)
+CHUNK_ELEMENTS = 1 << 19  # CPU: samples x partials per block of the harmonic sum (2 MiB float32: L2-sized)
 
 
 def _segment_ends(x: torch.Tensor, n_seg: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -244,50 +255,99 @@ def base_phase(f0: torch.Tensor, samples: int, spec: SpecConfig, phase: torch.Te
     return torch.frac(start + step.sum(-1)).to(f0.dtype)
 
 
+def harmonic_segments(f_start: torch.Tensor, f_end: torch.Tensor, a_start: torch.Tensor, a_end: torch.Tensor,
+                      phase: torch.Tensor, sample_rate: float, hop: int,
+                      mask: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The harmonic synthesizer over ``S`` hop-long segments: the one definition of its maths (TorchScript- and
+    ONNX-exportable; :func:`additive_synth` and the streaming synthesizer of :mod:`latentsynth.synth.streaming`
+    both call it).
+
+    Args:
+        f_start, f_end: the fundamental (Hz) at the start and the end of each segment ``[B, S]``.
+        a_start, a_end: sine amplitudes of the partials ``k * f0``, ``k = 1..K``, at both ends ``[B, S, K]``.
+        phase: the fundamental's phase in cycles at the first sample ``[B]`` (float64).
+        sample_rate, hop: samples per second and per segment.
+        mask: silence a partial at the samples where ``k * f0 >= sample_rate / 2`` or ``f0 <= 0`` (a caller that
+            knows no partial reaches Nyquist may skip the mask).
+    Returns:
+        audio ``[B, S * hop]`` (the dtype of ``a_start``) and the phase after the last sample ``[B]`` (float64,
+        in [0, 1)).
+
+    Sample ``j`` of a segment reads ``f0`` and the amplitudes linearly interpolated at ``w = j / hop``
+    (``torch.lerp``); the phase of partial ``k`` is ``2 pi k`` times the fundamental's phase, which accumulates
+    ``f0 / sample_rate`` per sample in float64 cycles modulo 1 (0 at the first sample when ``phase`` is 0).
+    """
+    batch, n_seg, dtype = f_start.shape[0], f_start.shape[1], a_start.dtype
+    n_harm = a_start.shape[-1]
+    w = torch.arange(hop, device=a_start.device, dtype=dtype) / hop  # [hop]
+    f_up = torch.lerp(f_start.to(dtype)[:, :, None], f_end.to(dtype)[:, :, None], w)  # [B, S, hop]
+    step = f_up.reshape(batch, n_seg * hop).double() / sample_rate
+    total = torch.cumsum(step, -1)
+    cycles = torch.frac(phase.double()[:, None] + total - step).to(dtype).reshape(batch, n_seg, hop, 1)
+    k = torch.arange(1, n_harm + 1, device=a_start.device, dtype=dtype)
+    sines = torch.sin(cycles * (2 * math.pi) * k)  # [B, S, hop, K]
+    if mask:  # partial k sounds where k < (sr / 2) / f, i.e. k <= ceil((sr / 2) / f) - 1, and f > 0
+        n_valid = torch.where(f_up > 0, torch.ceil((sample_rate / 2) / f_up.clamp(min=1e-30)) - 1,
+                              torch.zeros_like(f_up))
+        sines = sines * (k <= n_valid[:, :, :, None]).to(dtype)
+    # sum_k lerp(a_start, a_end, w) * sine = lerp(sum_k a_start * sine, sum_k a_end * sine, w): two sums per sample
+    ends = torch.matmul(sines, torch.stack([a_start, a_end], -1))  # [B, S, hop, 2]
+    y = torch.lerp(ends[..., 0], ends[..., 1], w).reshape(batch, n_seg * hop)
+    return y, torch.frac(phase.double() + total[:, -1])
+
+
+def partial_range(f_start: torch.Tensor, f_end: torch.Tensor, sample_rate: float, n_harmonics: int,
+                  dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds on how many partials sound in segments from ``f_start`` to ``f_end`` (Hz, ``[B, S]``), reduced over
+    ``dim``: ``(top, low)`` with partials ``k <= top`` below Nyquist at some sample and ``k <= low`` below it at
+    every sample (none where ``f0 <= 0``). ``f0`` is linear within a segment, so its extremes bound the count
+    (conservatively: the last sample stops short of ``f_end``). :func:`harmonic_segments` needs only partials
+    ``1..top``, and no Nyquist mask where ``low == top``."""
+    f_lo = torch.minimum(f_start, f_end).double()
+    f_hi = torch.maximum(f_start, f_end).double()
+    top = torch.where(f_hi > 0, partials_below_nyquist(f_lo.clamp(min=1e-30), sample_rate, n_harmonics),
+                      torch.zeros_like(f_hi)).amax(dim)
+    low = torch.minimum(partials_below_nyquist(f_lo, sample_rate, n_harmonics),
+                        partials_below_nyquist(f_hi, sample_rate, n_harmonics)).amin(dim)
+    return top, low
+
+
+def partials_below_nyquist(f: torch.Tensor, sample_rate: float, n_harmonics: int) -> torch.Tensor:
+    """How many of the partials ``k * f``, ``k = 1..n_harmonics``, are below Nyquist (0 where ``f <= 0``);
+    float64, the shape of ``f``."""
+    ratio = (sample_rate / 2) / f.double().clamp(min=1e-30)
+    return torch.where(f > 0, (torch.ceil(ratio) - 1).clamp(0, n_harmonics), torch.zeros_like(ratio))
+
+
 def _harmonic_audio(f0: torch.Tensor, amps: torch.Tensor, n_seg: int, spec: SpecConfig,
                     phase: torch.Tensor | None = None) -> torch.Tensor:
-    """``f0 [B, T]``, ``amps [B, T, K]`` -> harmonic audio ``[B, n_seg * hop]`` (see :func:`additive_synth`).
-
-    Works in blocks of segments (cache-sized on CPU) and, per block, only over the partials that are below
-    Nyquist somewhere in it; the per-sample Nyquist mask is applied only in blocks where a partial crosses it.
+    """``f0 [B, T]``, ``amps [B, T, K]`` -> harmonic audio ``[B, n_seg * hop]`` (see :func:`additive_synth`):
+    :func:`harmonic_segments` in blocks of segments (cache-sized on CPU), each block over only the partials that
+    are below Nyquist somewhere in it, with the per-sample Nyquist mask only in blocks where a partial crosses it;
+    the phase is carried from block to block.
     """
     batch, hop, sr, dtype = f0.shape[0], spec.hop_length, spec.sample_rate, amps.dtype
     n_harm = amps.shape[-1]
-    w = torch.arange(hop, device=amps.device, dtype=dtype) / hop  # [hop]
-    f0_up = _f0_per_sample(f0, n_seg, spec, dtype)  # [B, S, hop]
-    step = f0_up.reshape(batch, -1).double() / sr
-    start = 0.0 if phase is None else phase.double()[:, None]
-    cycles = torch.frac(start + torch.cumsum(step, -1) - step).to(dtype).view(batch, n_seg, hop)  # phase at 0
-    # partials k = 1..n_valid are below Nyquist (and f0 > 0) at a sample
-    ratio = (sr / 2) / f0_up.double().clamp(min=1e-30)
-    n_valid = torch.where(f0_up > 0, (torch.ceil(ratio) - 1).clamp(0, n_harm), torch.zeros_like(ratio))
+    f_start, f_end = _segment_ends(f0.to(dtype), n_seg)  # [B, S]
     a_start, a_end = _segment_ends(amps, n_seg)  # [B, S, K]
-    k2pi = (2 * math.pi) * torch.arange(1, n_harm + 1, device=amps.device, dtype=dtype)
-    kk = torch.arange(1, n_harm + 1, device=amps.device, dtype=n_valid.dtype)
-
-    per_block = max(1, CHUNK_ELEMENTS // (batch * hop * n_harm)) if amps.device.type == "cpu" else n_seg
-    starts = list(range(0, n_seg, per_block))
-    per_seg = n_valid.view(batch, n_seg, hop)
-    seg_top, seg_low = per_seg.amax((0, 2)).tolist(), per_seg.amin((0, 2)).tolist()  # [S] each, one sync
-    top = [int(max(seg_top[i:i + per_block])) for i in starts]
-    low = [int(min(seg_low[i:i + per_block])) for i in starts]
+    seg_top, seg_low = (v.tolist() for v in partial_range(f_start, f_end, sr, n_harm, dim=0))  # [S] each, one sync
+    k_top = max(1, int(max(seg_top))) if seg_top else 1
+    per_block = max(1, CHUNK_ELEMENTS // (batch * hop * k_top)) if amps.device.type == "cpu" else n_seg
+    p = torch.zeros(batch, dtype=torch.float64, device=amps.device) if phase is None \
+        else phase.double().to(amps.device)
     blocks = []
-    for i, kmax, kmin in zip(starts, top, low, strict=True):
+    for i in range(0, n_seg, per_block):
         sl = slice(i, i + per_block)
-        if kmax == 0:
-            blocks.append(torch.zeros_like(cycles[:, sl]))
-            continue
-        sines = torch.sin(cycles[:, sl, :, None] * k2pi[:kmax])  # [B, C, hop, k]
-        amp = torch.lerp(a_start[:, sl, None, :kmax], a_end[:, sl, None, :kmax], w[:, None])  # [B, C, hop, k]
-        if kmin < kmax:
-            amp = amp * (kk[:kmax] <= per_seg[:, sl, :, None]).to(dtype)
-        blocks.append((sines * amp).sum(-1))
-    return torch.cat(blocks, 1).reshape(batch, -1)
+        kmax, kmin = int(max(seg_top[sl])), int(min(seg_low[sl]))
+        y, p = harmonic_segments(f_start[:, sl], f_end[:, sl], a_start[:, sl, :max(kmax, 1)],
+                                 a_end[:, sl, :max(kmax, 1)], p, sr, hop, mask=kmin < kmax or kmax == 0)
+        blocks.append(y)
+    return torch.cat(blocks, 1)
 
 
 def additive_synth(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | None, spec: SpecConfig,
                    length: int | None = None, generator: torch.Generator | None = None,
-                   phase: torch.Tensor | None = None) -> torch.Tensor:
+                   phase: torch.Tensor | None = None, noise_phase: torch.Tensor | None = None) -> torch.Tensor:
     """Harmonic-plus-noise audio from frame-rate controls, with no phase retrieval.
 
     Args:
@@ -300,6 +360,8 @@ def additive_synth(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | N
         generator: draws the noise phases (its device decides where they are drawn).
         phase: the fundamental's starting phase in cycles ``[B]`` (default 0); :func:`base_phase` gives the
             phase to continue from, so blocks rendered one after another join without a phase jump.
+        noise_phase: the noise frames' phases in cycles ``[B, T, n_fft // 2 + 1]`` (default: uniform draws of
+            ``generator``); the streaming synthesizer takes them from :func:`noise_phase_table`.
     Returns:
         audio ``[B, length]``.
 
@@ -326,12 +388,56 @@ def additive_synth(f0: torch.Tensor, amps: torch.Tensor, noise: torch.Tensor | N
     y = _harmonic_audio(f0, amps, n_seg, spec, phase)[:, :length]
     if noise is not None and noise.shape[-1] > 0:
         mag = noise_magnitudes(noise.to(dtype), n_fft // 2 + 1).transpose(1, 2) * noise_scale(spec)  # [B, F, T]
-        phase = torch.rand(mag.shape, generator=generator, dtype=dtype,
-                           device="cpu" if generator is None else generator.device).to(mag.device)
-        frames = torch.polar(mag.contiguous(), (2 * math.pi) * phase)
+        if noise_phase is None:
+            noise_phase = torch.rand(mag.shape, generator=generator, dtype=dtype,
+                                     device="cpu" if generator is None else generator.device).to(mag.device)
+        else:
+            noise_phase = noise_phase.to(mag.device, dtype).transpose(1, 2)
+        angle = (2 * math.pi) * noise_phase
+        frames = torch.complex(mag * torch.cos(angle), mag * torch.sin(angle))  # mag * exp(i angle)
         window = torch.hann_window(n_fft, device=mag.device, dtype=dtype)
         y = y + torch.istft(frames, n_fft, hop, window=window, center=True, length=length)
     return y
+
+
+NOISE_PERIODS = (61, 64)  # frames of the two phase tables of the streaming noise (coprime: period 3904 frames)
+
+
+def noise_phase_table(n_bins: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The streaming noise's phases: two tables ``[P1, n_bins]``, ``[P2, n_bins]`` (float32 cycles in [0, 1),
+    uniform draws of ``torch.Generator().manual_seed(seed)``, ``(P1, P2) = NOISE_PERIODS``). Frame ``t`` of a
+    stream has the phases ``frac(A[t % P1] + B[t % P2])`` (:func:`noise_phases`): random-looking, the same in
+    every host, and repeating only after ``P1 * P2`` frames (45 s at 22,050 Hz, hop 256)."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(NOISE_PERIODS[0], n_bins, generator=g), torch.rand(NOISE_PERIODS[1], n_bins, generator=g))
+
+
+def noise_phases(table_a: torch.Tensor, table_b: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Phases in cycles ``[T, F]`` of the stream frames ``frames [T]`` (int64 indices) from the two tables of
+    :func:`noise_phase_table`."""
+    return torch.frac(table_a[frames % table_a.shape[0]] + table_b[frames % table_b.shape[0]])
+
+
+def irfft_basis(n_fft: int) -> torch.Tensor:
+    """``[2 F, n_fft]`` (``F = n_fft // 2 + 1``, float64): ``[re, im] @ basis`` is ``irfft(re + i im) * w``, the
+    inverse real DFT of one-sided frames times the periodic Hann window ``w``, as :func:`torch.istft` forms each
+    frame before its overlap-add (the imaginary parts of DC and Nyquist are ignored, as by ``irfft``). A matrix
+    product, so ONNX graphs and TorchScript modules run the same arithmetic."""
+    f = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+    n = torch.arange(n_fft, dtype=torch.float64)
+    c = torch.full_like(f, 2.0 / n_fft)
+    c[0] = c[-1] = 1.0 / n_fft
+    arg = (2 * math.pi / n_fft) * f * n
+    w = torch.hann_window(n_fft, dtype=torch.float64)
+    return torch.cat([c * torch.cos(arg) * w, -c * torch.sin(arg) * w], 0)
+
+
+def ola_envelope(spec: SpecConfig) -> torch.Tensor:
+    """``[hop]`` (float64): the steady-state sum of the squared Hann window over overlapping frames, per position
+    within a hop (``sum_m w[j + m hop]^2``); :func:`torch.istft` divides by it away from the signal's edges."""
+    w2 = torch.hann_window(spec.n_fft, dtype=torch.float64) ** 2
+    pad = (-spec.n_fft) % spec.hop_length
+    return torch.nn.functional.pad(w2, (0, pad)).reshape(-1, spec.hop_length).sum(0)
 
 
 def safe_peak(y: torch.Tensor, peak: float = 0.99) -> torch.Tensor:

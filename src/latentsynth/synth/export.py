@@ -164,10 +164,15 @@ def _io(name: str, shape: list[Any], doc: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ export
 
 
-def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
+def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = FORMATS,
+                 sounding: bool = False) -> dict[str, Path]:
     """Write ``model``'s entry points (see module doc) as ONNX (``"onnx"``) and/or TorchScript (``"torchscript"``)
     files into the folder ``out``, and the manifest ``export.json``. Every file is written atomically; the model
     is not changed (a CPU copy in eval mode is traced).
+
+    ``sounding``: a harmonic model also gets ``synth.onnx``, decoder + synthesizer with the stream's state as inputs
+    and outputs (:mod:`latentsynth.synth.sounding`; needs the ``"onnx"`` format), and the manifest's ``sounding``
+    entry says how to call it per block.
 
     Returns ``{file name: path}`` of every file written, the manifest included.
     Raises :class:`ExportError` for an unknown format or a model this exporter has no wrapper for.
@@ -246,6 +251,11 @@ def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = F
             manifest_entries[name] = {"doc": doc, "files": files, "inputs": inputs, "outputs": outputs}
 
     manifest = _manifest(m, manifest_entries, formats, onnx_facts)
+    if sounding and m.harmonic and "onnx" in formats:
+        from .sounding import export_sounding
+
+        path, manifest["sounding"] = export_sounding(m, out)
+        written[path.name] = path
     write_json(out / MANIFEST, manifest)
     written[MANIFEST] = out / MANIFEST
     return written
