@@ -389,6 +389,9 @@ def load_config(source: str | Path, overrides: list[str] | None = None) -> RunCo
     path = Path(source)
     if path.is_dir() and (path / "config.yaml").exists():
         data, origin = _read_yaml(path / "config.yaml"), str(path / "config.yaml")
+        if not data:
+            raise ConfigError(f"{path / 'config.yaml'}: empty file; a run folder's config.yaml holds the run's whole "
+                              "configuration: restore it from a copy, or re-train the model")
     elif path.is_dir():
         raise ConfigError(f"{path}: a folder without config.yaml, so not a run folder; give a run folder "
                           "(<out>/<name> of `latentsynth train`), a preset name or a YAML file")
@@ -396,11 +399,20 @@ def load_config(source: str | Path, overrides: list[str] | None = None) -> RunCo
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")
         data, origin = _read_yaml(path), str(path)
+        if not data:
+            raise ConfigError(f"{path}: empty file; start it with a preset (preset: mnist-vae) and the keys to change")
         data.setdefault("name", path.stem)
         if "preset" in data:  # a YAML file may start from a preset and change a few keys
             data = deep_merge(preset_dict(str(data.pop("preset"))), data)
     else:
-        data, origin = preset_dict(str(source)), f"preset '{source}'"
+        try:
+            data, origin = preset_dict(str(source)), f"preset '{source}'"
+        except ConfigError:
+            if not path.exists() and (path.is_absolute() or len(path.parts) > 1 or str(source).startswith(".")):
+                raise ConfigError(f"{path}: no such folder or file; give an existing run folder (<out>/<name> of "
+                                  "`latentsynth train`), a YAML file or a preset name (`latentsynth presets`)"
+                                  ) from None
+            raise
     for item in overrides or []:
         data = deep_merge(data, parse_override(item))
     if overrides:

@@ -34,8 +34,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     removed and ``path`` keeps its old content. The file gets the usual permissions (0666 minus the umask, not
     mkstemp's private 0600). Returns ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    except OSError as err:  # the folder cannot be made or written: name the file meant, not the temporary one
+        raise not_writable(path, err) from None
     tmp = Path(name)
     try:
         os.fchmod(fd, 0o666 & ~_umask())
@@ -46,6 +49,42 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+class NotWritableError(OSError):
+    """A file or folder that cannot be written (permissions, read-only or full file system); ``str()`` is one
+    line naming the path meant and what to do (``errno`` is the system's)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "cannot write"
+
+
+def not_writable(path: str | Path, err: OSError) -> NotWritableError:
+    """``err`` (permission denied, read-only or full file system...) as a :class:`NotWritableError` whose message
+    names ``path`` (the file or folder meant, not a temporary file) and what to do; ``cli.common.guarded``
+    prints it as one line."""
+    why = err.strerror or str(err)
+    at = f" at {err.filename}" if err.filename and Path(err.filename) != Path(path) and not str(
+        Path(err.filename).name).startswith(".") else ""
+    out = NotWritableError(f"{path}: cannot write here ({why}{at}); choose a folder you can write to (e.g. another "
+                           "--out), or fix its permissions or free space")
+    out.errno = err.errno
+    return out
+
+
+def writable_folder(folder: str | Path) -> Path:
+    """``folder``, made if missing, once a file can be written into it; else :func:`not_writable`'s error, at
+    once (before a long job whose first write is at its end)."""
+    folder = Path(folder)
+    probe = folder / ".latentsynth-write-test"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=probe.name)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        raise not_writable(folder, err) from None
+    return folder
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

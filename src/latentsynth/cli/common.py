@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import signal
 
 import typer
@@ -67,3 +68,21 @@ def guarded(fn, *args, **kwargs):
         fail(format_validation_error(err))
     except (ConfigError, DataError, FileNotFoundError, ValueError) as err:
         fail(err, 2)
+    except OSError as err:  # a folder that cannot be written (permissions, read-only or full disk)
+        from ..folders import NotWritableError
+
+        if not (isinstance(err, PermissionError | NotWritableError) or err.errno in WRITE_ERRNOS):
+            raise
+        fail(os_error_message(err), 2)
+
+
+WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for an ``OSError`` of the file system: the path, the reason and what to do (the message of
+    :func:`latentsynth.folders.not_writable` as it is)."""
+    if not err.filename:
+        return str(err)
+    return (f"{err.filename}: cannot create or write it ({err.strerror}); choose a folder you can write to (e.g. "
+            "another --out), or fix its permissions or free space")

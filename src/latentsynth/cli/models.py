@@ -30,6 +30,13 @@ def train(
         items = list(overrides or [])
         if data_dir:
             items.append(f"data.data_dir={data_dir}")
+        if resume and not Path(config).exists():
+            from ..config import ConfigError, list_presets
+
+            if config not in list_presets():
+                raise ConfigError(f"{config}: no such run folder (nor a preset name); --resume continues a run "
+                                  "folder that `latentsynth train` made (<out>/<name>); check the path, or train it "
+                                  "first")
         cfg = load_config(config, items)
         with sigterm_interrupts():
             if Path(config).is_dir() and not any(o.startswith("name=") for o in items):
@@ -47,7 +54,8 @@ def train(
 def eval_(
     run: Path = typer.Argument(..., help="model folder"),
     data_dir: str = typer.Option(None, "--data-dir"),
-    iw_samples: int = typer.Option(None, help="importance samples for the NLL (default: the run's config)"),
+    iw_samples: int = typer.Option(None, min=1, help="importance samples for the NLL, at least 1 (default: the "
+                                                     "run's config, train.eval_iw_samples)"),
     threads: int = THREADS,
 ) -> None:
     """Evaluate a saved model on the test set (BCE, MSE, latent MMD, IW-NLL) and update its metrics.json."""
@@ -62,7 +70,7 @@ def eval_(
         cfg = model.cfg
         data = data_module(cfg, data_dir)
         labels = data.test.labels() if cfg.data.kind == "frames" else None
-        res = evaluate(model, data.test.as_tensor(), iw_samples or cfg.train.eval_iw_samples,
+        res = evaluate(model, data.test.as_tensor(), cfg.train.eval_iw_samples if iw_samples is None else iw_samples,
                        cfg.train.eval_mmd_samples, c=labels)
         if cfg.data.kind == "frames":
             from ..evaluation.audio import note_scores

@@ -25,11 +25,18 @@ def serve(
         import uvicorn
 
         from ..serve import create_app
+        from ..serve.app import bind
 
-        application = create_app(models)
-        names = ", ".join(application.state.instruments)
-        typer.echo(f"latentsynth instrument ({names}; {n} torch thread{'s' if n > 1 else ''}): "
-                   f"open http://{host}:{port}/  (Ctrl-C stops)")
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        sock = bind(host, port)  # before anything is said: a taken port is one clear error, not a traceback
+        try:
+            application = create_app(models)
+            names = ", ".join(application.state.instruments)
+            bound = sock.getsockname()[1]
+            shown = f"[{host}]" if ":" in host else host
+            typer.echo(f"latentsynth instrument ({names}; {n} torch thread{'s' if n > 1 else ''}): "
+                       f"open http://{shown}:{bound}/  (Ctrl-C stops)")
+            uvicorn.Server(uvicorn.Config(application, log_level="warning")).run(sockets=[sock])
+        finally:
+            sock.close()
 
     guarded(go)

@@ -14,19 +14,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 MODEL = typer.Argument(..., help="a frame model folder (runs/<name> or models/sol/<name>)")
 
 
-def _options(items: list[str] | None) -> dict:
-    """``key=value`` generator options, values parsed as YAML (numbers, lists)."""
-    import yaml
+def _options(kind: str, items: list[str] | None) -> dict:
+    """``key=value`` generator options of ``kind``, checked and typed (``synth.generators.parse_options``)."""
+    from ..synth.generators import parse_options
 
-    out = {}
+    raw = {}
     for item in items or []:
         if "=" not in item:
             raise ValueError(f"--opt {item!r}: expected key=value, e.g. radius=1.5")
-        key, raw = item.split("=", 1)
-        out[key] = yaml.safe_load(raw)
-    if "dims" in out:
-        out["dims"] = tuple(int(v) for v in out["dims"])
-    return out
+        key, value = item.split("=", 1)
+        raw[key.strip()] = value
+    return parse_options(kind, raw)
 
 
 @app.command()
@@ -52,7 +50,14 @@ def encode(
             pf = encode_note(synth, wav, pitch, instrument, dynamics, style, fit_steps=fit_steps)
             dst = pf.save(out / f"{wav.stem}.path.json")
             pitch_text = "curve" if isinstance(pf.pitch, list) else pf.pitch
-            typer.echo(f"{dst}: {len(pf.codes)} points, pitch {pitch_text}")
+            if not synth.model.conditioned:
+                pitch_text = "none: the model takes no labels (no pitch, instrument, dynamics or style needed)"
+            typer.echo(f"{dst}: {len(pf.codes)} points, pitch {pitch_text}"
+                       + "".join(f", {k} {getattr(pf, k)}" for k in ("instrument", "dynamics", "style")
+                                 if getattr(pf, k) is not None))
+            for key, name in pf.meta.get("assumed", {}).items():
+                typer.echo(f"warning: {wav}: no --{key} given; assumed {name!r}, the first the model knows ("
+                           f"{', '.join(synth.info.vocab[key])}); pass --{key} to choose", err=True)
 
     guarded(go)
 
@@ -68,6 +73,7 @@ def path(
     seed: int = typer.Option(0),
     opt: list[str] = typer.Option(None, "--opt", help="generator option key=value (radius=1.5, dims=[0,1], "
                                                       "alpha=sweep, pc=1, step=0.05, uncertainty=1...)"),
+    force: bool = typer.Option(False, "--force", help="use note paths made for another model anyway"),
     threads: int = THREADS,
 ) -> None:
     """Make a latent path of one kind (see `latentsynth synth path --help` and the synth docs)."""
@@ -75,10 +81,15 @@ def path(
     from ..synth import PathFile, Synth, make_path
 
     def go():
+        options = _options(kind, opt)  # before loading anything: a typo is named at once
         synth = Synth.load(model)
         pfs = [PathFile.read(p) for p in notes or []]
+        for p, pf in zip(notes or [], pfs, strict=True):  # notes encoded by another model: refused (or --force)
+            warning = synth.check_made_for(pf, str(p), force)
+            if warning:
+                typer.echo(f"warning: {warning}", err=True)
         points = max(2, round(seconds / synth.hop_seconds))
-        pf = make_path(synth, kind, pfs, points=points, seed=seed, **_options(opt))
+        pf = make_path(synth, kind, pfs, points=points, seed=seed, **options)
         pf.duration = seconds
         pf.save(out)
         extra = "".join(f", {k} {pf.meta[k]}" for k in ("ratio", "length", "line_length") if k in pf.meta)
@@ -98,9 +109,12 @@ def render(
                                         help="timbre at a steady rate (decoded arc length)"),
     color_by: str = typer.Option("instrument", help="colour of the training codes: instrument or pitch"),
     iterations: int = typer.Option(32, help="Griffin-Lim iterations"),
+    force: bool = typer.Option(False, "--force", help="render a path file made for another model anyway (it "
+                                                      "will not sound as it did there)"),
     threads: int = THREADS,
 ) -> None:
-    """Render path files to WAV, each with a figure: the path over the training codes beside its spectrogram."""
+    """Render path files to WAV, each with a figure: the path over the training codes beside its spectrogram.
+    A path file made for another model (its recorded fingerprint differs) is refused unless --force."""
     use_threads(threads)
     from ..dsp.audiofile import write_wav
     from ..synth import PathFile, Synth, render_path
@@ -110,6 +124,9 @@ def render(
         synth = Synth.load(model)
         for p in paths:
             pf = PathFile.read(p)
+            warning = synth.check_made_for(pf, str(p), force)
+            if warning:
+                typer.echo(f"warning: {warning}", err=True)
             if seconds is not None:
                 pf.duration = seconds
             if constant_speed is not None:
@@ -154,12 +171,13 @@ def export(
     TorchScript, or (``--web``) a harmonic model as a static web instrument, or (``--nn-tilde``) one file for
     nn~."""
     use_threads(threads)
-    from ..folders import load
+    from ..folders import load, writable_folder
 
     def go():
         if web is not None:
             from ..serve.webexport import export_web
 
+            writable_folder(web)  # before the export: an unwritable folder is said at once
             files = export_web(model, web)
             size = sum(f.stat().st_size for f in files.values())
             for kind, f in files.items():
@@ -167,7 +185,7 @@ def export(
             typer.echo(f"web instrument: open {web / 'index.html'} ({size / 1e6:.2f} MB)")
             return
         m = load(model)
-        folder = out or model / "export"
+        folder = writable_folder(out or model / "export")  # before the export: an unwritable folder is said at once
         if nn_tilde:
             from ..synth.nn_tilde import export_nn_tilde
 
@@ -274,7 +292,8 @@ def target(
         names = {"pitch": pitch, "instrument": instrument, "dynamics": dynamics, "style": style}
         res = targeted_path(synth, targets, seconds=seconds, c=names, steps=steps, smooth=smooth, near=near)
         pf = PathFile.from_tensor(res.z, **names, meta={"generator": "target", "targets": {
-            k: list(v) if isinstance(v, tuple) else v for k, v in targets.items()}, "error": res.error})
+            k: list(v) if isinstance(v, tuple) else v for k, v in targets.items()}, "error": res.error},
+            model=synth.stamp())
         stem = out.with_suffix("") if out.suffix == ".wav" else out
         pf.save(stem.with_suffix(".path.json"))
         y = synth.render(res.z, res.c)

@@ -191,10 +191,20 @@ def locate(spec: IDXSpec, data_dir: str | Path | None = None, download: bool = T
     if os.environ.get("LATENTSYNTH_DATA"):
         roots.append(Path(os.environ["LATENTSYNTH_DATA"]).expanduser())
     roots.append(cache_dir())
-    for root in roots:
+    for root in roots:  # in order: the first root with all four files, or with some of them, decides
         found = _find_in(root, spec)
         if found:
             return found
+        if root == cache_dir() and download and spec.mirrors:
+            continue  # an interrupted download: the download below fetches the rest
+        for folder in (root / spec.name, root):  # the user's copy, incomplete: said, never downloaded around
+            present = [s for s in FILES.values() if (folder / f"{s}.gz").is_file() or (folder / s).is_file()]
+            if present and len(present) < len(FILES):
+                missing = [s for s in FILES.values() if s not in present]
+                raise DataError(
+                    f"{folder}: {spec.name} is incomplete: missing {', '.join(missing)} (.gz or raw), found "
+                    f"{', '.join(present)}; put the missing file{'s' if len(missing) > 1 else ''} there, or point "
+                    "--data-dir / LATENTSYNTH_DATA at a folder that holds all four")
     why = "downloading is disabled"
     if download and spec.mirrors:
         try:

@@ -24,6 +24,8 @@ Every bad request (malformed JSON, NaN, wrong latent size, unknown model or labe
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import socket
 import tempfile
 import threading
@@ -103,6 +105,64 @@ def model_names(folders: Sequence[str | Path]) -> list[str]:
     return out
 
 
+def release_memory() -> None:
+    """Give the memory freed by a long render back to the system (glibc ``malloc_trim``; nothing elsewhere): each
+    threadpool thread allocates from its own arena, and without this every arena keeps its peak."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC = None
+LONG_RENDER_S = 0.25  # renders longer than this release their memory afterwards (a 0.5 s block takes ~12 ms)
+
+
+class RenderSlots:
+    """At most ``n`` renders at once (decode, heatmap, path), however many clients ask: the memory of the renders
+    in flight stays bounded (each long one holds its audio and the decoder's frames), and a long one gives its
+    memory back when done (:func:`release_memory`). A request whose client has gone away before its render
+    starts is not rendered at all."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.slots = threading.BoundedSemaphore(n)
+        self.skipped = 0  # requests dropped by their client before their render started
+
+    async def run(self, request: Request, fn, *args):
+        """``fn(*args)`` in the threadpool once a slot is free; None (and nothing rendered) if the client left."""
+        from anyio import from_thread
+        from starlette.concurrency import run_in_threadpool
+
+        if await request.is_disconnected():
+            self.skipped += 1
+            return None
+
+        def limited():
+            with self.slots:
+                if from_thread.run(request.is_disconnected):
+                    self.skipped += 1
+                    return None
+                t0 = time.perf_counter()
+                try:
+                    return fn(*args)
+                finally:
+                    if time.perf_counter() - t0 > LONG_RENDER_S:
+                        release_memory()
+
+        return await run_in_threadpool(limited)
+
+
+GONE = 499  # the status logged for a request whose client closed the connection before its answer (nginx's)
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """Every bad request as JSON ``{"detail": "field: message; ..."}``: 422 for request validation (pydantic
     models, malformed JSON), 400 for a bad value found by the synthesis code (SynthError, LabelError, ...). The
@@ -130,8 +190,9 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(err)}, status_code=400)
 
 
-def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastAPI:
-    """The FastAPI app serving the models in ``folders`` (loaded now: a bad folder fails here, clearly)."""
+def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY, max_renders: int | None = None) -> FastAPI:
+    """The FastAPI app serving the models in ``folders`` (loaded now: a bad folder fails here, clearly);
+    ``max_renders`` renders at once (default: the CPU cores, at least 2; see :class:`RenderSlots`)."""
     if not folders:
         raise ValueError("serve: give at least one model folder")
     instruments = {name: Instrument(name, f) for name, f in zip(model_names(folders), folders, strict=True)}
@@ -139,6 +200,7 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastA
                   description="Latent audio synthesis: planes of a model's latent space, decoding points and "
                               "paths into audio, encoding notes, heatmaps and path generators.")
     app.state.instruments = instruments
+    app.state.renders = renders = RenderSlots(max_renders or max(2, os.cpu_count() or 2))
     app.add_middleware(BodyLimit, limit=max_body)
 
     def get(name: str) -> Instrument:
@@ -204,20 +266,25 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastA
 
     @app.post("/api/models/{name}/decode", responses={**bad, 200: {"content": {"audio/wav": {},
                                                                                "application/octet-stream": {}}}})
-    def decode(name: str, req: api.DecodeRequest):
+    async def decode(name: str, req: api.DecodeRequest, request: Request):
         inst = get(name)
-        y, headers = inst.decode(req)
+        out = await renders.run(request, inst.decode, req)
+        if out is None:
+            return Response(status_code=GONE)
+        y, headers = out
         if req.format == "f32":
             return Response(y.astype("<f4").tobytes(), media_type="application/octet-stream", headers=headers)
         return Response(wav_bytes(y, inst.synth.spec.sample_rate), media_type="audio/wav", headers=headers)
 
     @app.post("/api/models/{name}/heatmap", response_model=api.HeatmapOut, responses=bad)
-    def heatmap(name: str, req: api.HeatmapRequest):
-        return get(name).heatmap(req)
+    async def heatmap(name: str, req: api.HeatmapRequest, request: Request):
+        out = await renders.run(request, get(name).heatmap, req)
+        return Response(status_code=GONE) if out is None else out
 
     @app.post("/api/models/{name}/path", response_model=api.PathOut, responses=bad)
-    def path(name: str, req: api.PathRequest):
-        return get(name).make_path(req)
+    async def path(name: str, req: api.PathRequest, request: Request):
+        out = await renders.run(request, get(name).make_path, req)
+        return Response(status_code=GONE) if out is None else out
 
     @app.post("/api/models/{name}/encode", response_model=api.PathOut, responses=bad)
     def encode(name: str, file: UploadFile = File(..., description="a sound file of one note"),
@@ -247,15 +314,36 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY) -> FastA
     return app
 
 
+def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket bound to ``host:port`` (0: any free port), as uvicorn binds it; a port that is
+    taken or an address that cannot be bound -> ``ValueError`` saying so and what to do."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as err:
+        raise ValueError(f"--host {host}: not an address of this machine ({err.strerror}); use 127.0.0.1") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise ValueError(f"port {port} on {host} is taken (another server, perhaps an instrument already "
+                             "running); stop it, or choose another port: --port 0 picks a free one") from None
+        raise ValueError(f"--host {host} --port {port}: cannot listen there ({err.strerror}); use --host "
+                         "127.0.0.1 and --port 0 (a free port), or a port above 1023") from None
+    sock.listen(2048)  # connections wait in the backlog until the server accepts them: the printed address works
+    sock.set_inheritable(True)
+    return sock
+
+
 @contextlib.contextmanager
 def background_server(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a daemon thread on ``host:port`` (0: a free port); yields the base URL and
     stops the server on exit."""
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = bind(host, port)
     config = uvicorn.Config(app, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

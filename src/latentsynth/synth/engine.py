@@ -28,6 +28,7 @@ from ..dsp.harmonic import additive_synth, base_phase, midi_to_hz, safe_peak
 from ..folders import CodeSample
 from ..models import AutoEncoder
 from ..models.conditioning import LABELS, NoAudioInfo
+from .pathfile import ModelStamp, PathFile
 
 METHODS = ("auto", "additive", "griffinlim")
 PITCH_MARGIN = 12  # semitones a harmonic model may play beyond the pitch range of its training notes
@@ -76,6 +77,47 @@ class Synth:
     @property
     def latent_dim(self) -> int:
         return self.model.latent_dim
+
+    def stamp(self) -> ModelStamp:
+        """What a path file records of this model (:class:`~.pathfile.ModelStamp`): the fingerprint is the first
+        16 hex digits of a SHA-256 over its config and every tensor of its state (names, shapes, bytes)."""
+        if getattr(self, "_stamp", None) is None:
+            import hashlib
+
+            from ..config import dump_yaml
+
+            h = hashlib.sha256(dump_yaml(self.model.cfg).encode())
+            for key, t in sorted(self.model.state_dict().items()):
+                t = t.detach().cpu().reshape(-1).contiguous()
+                h.update(f"{key}{list(t.shape)}{t.dtype}".encode())
+                h.update(t.view(torch.uint8).numpy().tobytes())
+            self._stamp = ModelStamp(name=self.model.cfg.name, fingerprint=h.hexdigest()[:16],
+                                     latent_dim=self.latent_dim, sample_rate=self.spec.sample_rate,
+                                     pitched=bool(self.model.conditioned))
+        return self._stamp
+
+    def check_made_for(self, pf: PathFile, source: str = "path", force: bool = False) -> str | None:
+        """None when ``pf`` was made for this model; a warning when it cannot tell (an older path file without
+        ``model``) or when ``force`` lets a mismatch through; else :class:`SynthError` saying what differs."""
+        mine = self.stamp()
+        if pf.model is None:
+            return (f"{source}: made before path files recorded their model, so it cannot be checked against "
+                    f"{mine.name}; it renders as if made for it (re-make it with `latentsynth synth encode` or "
+                    "`synth path` to record the model)")
+        if pf.model.fingerprint == mine.fingerprint:
+            return None
+        theirs = pf.model
+        what = [f"{k} {getattr(theirs, k)} here {getattr(mine, k)}" for k in ("latent_dim", "sample_rate")
+                if getattr(theirs, k) != getattr(mine, k)]
+        if theirs.pitched != mine.pitched:
+            what.append(f"{'pitched' if theirs.pitched else 'pitchless'} there, "
+                        f"{'pitched' if mine.pitched else 'pitchless'} here")
+        diff = "; ".join(what) or "same sizes, other weights (codes of another model mean other sounds)"
+        msg = (f"{source}: made for {theirs.describe()}, not for this model {mine.describe()}: {diff}")
+        if force:
+            return msg + "; rendered anyway (--force)"
+        raise SynthError(msg + ". Render it with the model it was made for, re-make it with this one, or pass "
+                               "--force to render it anyway")
 
     @property
     def hop_seconds(self) -> float:

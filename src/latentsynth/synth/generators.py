@@ -9,7 +9,8 @@ the centre of the training codes (or of a given note).
 A new generator is one function here, registered with ``@generator("name", notes=k)``: it takes the
 :class:`Request` (the model, the notes' codes, the plane, the options) and returns the path ``[points, d]``
 (it may add to ``req.meta``); :data:`KINDS`, the CLI, the gallery and the server's ``kind`` follow. Its options
-go in the :func:`make_path` docstring and, for the instrument, in ``serve.api.GenOptions``.
+go in the :func:`make_path` docstring, in :data:`OPTIONS` (what ``--opt`` accepts) and, for the instrument, in
+``serve.api.GenOptions``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,69 @@ from ..latent import paths as P
 from ..latent.planes import code_plane, principal_directions
 from .engine import Synth, SynthError, labels_for
 from .pathfile import PathFile
+
+# the options of each kind (see make_path; a new generator adds its row), and what each option expects; the labels
+# apply to every kind without notes
+_BLEND = ("alpha",)
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "lerp": _BLEND, "slerp": _BLEND, "expressive": _BLEND, "traversal": ("dim", "pc", "span"),
+    "walk": ("step", "pull", "dims"), "circle": ("radius", "revolutions", "dims"),
+    "spiral": ("radius", "revolutions", "dims"), "polyline": (), "bezier": (), "prior": ("smooth",),
+    "geodesic": ("uncertainty", "steps"),
+}
+LABEL_OPTIONS = ("pitch", "instrument", "dynamics", "style")
+OPTION_TYPES = {"alpha": "a number or sweep", "dim": "an integer", "pc": "an integer", "span": "a number",
+                "step": "a number", "pull": "a number", "dims": "two integers, e.g. [0,1]", "radius": "a number",
+                "revolutions": "a number", "smooth": "an integer", "uncertainty": "a number",
+                "steps": "an integer", "pitch": "a number (MIDI)", "instrument": "a name", "dynamics": "a name",
+                "style": "a name"}
+
+
+def parse_options(kind: str, raw: dict[str, str]) -> dict[str, Any]:
+    """Generator options given as text (``{"radius": "1.5", "dims": "[0,1]"}``) -> typed values for
+    :func:`make_path`; an option ``kind`` does not take, or a value of the wrong type -> :class:`SynthError`
+    naming the option, the value and what it expects (with the kind's valid options)."""
+    import yaml
+
+    if kind not in KINDS:
+        raise SynthError(f"kind: one of {', '.join(KINDS)}, got {kind!r}")
+    valid = OPTIONS.get(kind, ()) + LABEL_OPTIONS
+    out: dict[str, Any] = {}
+    for key, text in raw.items():
+        if key not in valid:
+            where = [k for k, opts in OPTIONS.items() if key in opts]
+            hint = f" ({key} is an option of {', '.join(where)})" if where else ""
+            raise SynthError(f"--opt {key}: not an option of {kind}{hint}; {kind} takes "
+                             + ", ".join(valid))
+        want = OPTION_TYPES[key]
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        try:
+            if want == "an integer" or want.startswith("two integers"):
+                items = value if want.startswith("two") else [value]
+                if isinstance(value, str) and want.startswith("two"):
+                    items = [yaml.safe_load(v) for v in value.split(",")]
+                if (not isinstance(items, list) or len(items) != (2 if want.startswith("two") else 1)
+                        or not all(isinstance(v, int) and not isinstance(v, bool) for v in items)):
+                    raise ValueError
+                value = tuple(items) if want.startswith("two") else items[0]
+            elif want.startswith("a number"):
+                if key == "alpha" and value == "sweep":
+                    pass
+                elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                    raise ValueError
+                else:
+                    value = float(value)
+            else:
+                if value is None or isinstance(value, list | dict):
+                    raise ValueError
+                value = str(value)
+        except ValueError:
+            raise SynthError(f"--opt {key}={text}: {key} expects {want}, got {text!r}") from None
+        out[key] = value
+    return out
 
 
 def plane(synth: Synth, dims: tuple[int, int] | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -194,7 +258,7 @@ def make_path(synth: Synth, kind: str, notes: list[PathFile] | None = None, poin
                                                                                "style")}
     if notes:
         meta["notes"] = [n.meta.get("source", f"note {i}") for i, n in enumerate(notes)]
-    return PathFile.from_tensor(z.detach(), **labels, meta=meta)
+    return PathFile.from_tensor(z.detach(), **labels, meta=meta, model=synth.stamp())
 
 
 def _principal_directions(synth: Synth) -> tuple[Tensor, Tensor]:

@@ -46,7 +46,8 @@ def note_frames(synth: Synth, path: str | Path) -> tuple[np.ndarray, torch.Tenso
 def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, instrument: str | None = None,
                 dynamics: str | None = None, style: str | None = None, fit_steps: int = 0) -> PathFile:
     """Encode a sound file into its latent path (see the module doc). A conditioned model needs the note's
-    labels: ``pitch`` is estimated from the audio when not given; unknown names raise ``LabelError``.
+    labels: ``pitch`` is estimated from the audio when not given; a name not given takes the first of the model's
+    vocabulary (a choice among several is listed in ``meta["assumed"]``); unknown names raise ``LabelError``.
     ``fit_steps``: the encoder's codes refined on the note's reconstruction (``AutoEncoder.fit_codes``)."""
     try:
         y, x = note_frames(synth, path)
@@ -55,6 +56,16 @@ def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, inst
     model, w = synth.model, synth.window
     if model.conditioned and pitch is None:
         pitch = round(estimate_pitch(y, synth.spec.sample_rate), 2)
+    assumed = {}  # names not given: the first of the model's vocabulary, as the labels take it (said, recorded)
+    if model.conditioned:
+        given = {"instrument": instrument, "dynamics": dynamics, "style": style}
+        for key, value in given.items():
+            names = synth.info.vocab.get(key) or []
+            if value is None and names:
+                given[key] = names[0]
+                if len(names) > 1:
+                    assumed[key] = names[0]
+        instrument, dynamics, style = given["instrument"], given["dynamics"], given["style"]
     items, _ = cut_windows(x, w)  # [n, W, F]: the tail of fewer than W frames is dropped
     n = len(items)
     c = synth.labels(n, pitch, instrument, dynamics, style) if model.conditioned else None
@@ -64,7 +75,8 @@ def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, inst
         curve = c[:, LABELS.index("pitch")] + (enc.detune if enc.detune is not None else 0.0)
     return PathFile.from_tensor(enc.z, pitch=curve, instrument=instrument, dynamics=dynamics, style=style,
                                 meta={"generator": "note", "source": str(path), "frames": len(x),
-                                      "seconds": round(len(y) / synth.spec.sample_rate, 4)})
+                                      "seconds": round(len(y) / synth.spec.sample_rate, 4),
+                                      **({"assumed": assumed} if assumed else {})}, model=synth.stamp())
 
 
 def code_sample_note(synth: Synth, k: int) -> PathFile:
@@ -79,7 +91,8 @@ def code_sample_note(synth: Synth, k: int) -> PathFile:
     if not bool(m.any()):
         raise SynthError(f"notes: training note {k} has no saved codes")
     pitch, names = note_labels(synth, m)
-    return PathFile.from_tensor(cs.codes[m], pitch=pitch, **names, meta={"generator": "note", "source": cs.names[k]})
+    return PathFile.from_tensor(cs.codes[m], pitch=pitch, **names, meta={"generator": "note", "source": cs.names[k]},
+                                model=synth.stamp())
 
 
 def note_labels(synth: Synth, m: torch.Tensor) -> tuple[float, dict[str, str | None]]:

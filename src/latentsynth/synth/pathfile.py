@@ -7,7 +7,12 @@
      "instrument": "Fl", "dynamics": "mf", "style": "ord",                  # names of the model's vocabularies
      "duration": 2.0,                     # seconds (null: one hop per point, the path's own timing)
      "constant_speed": false,             # reparametrise by decoded arc length before rendering
-     "meta": {"generator": "circle", ...}} # how it was made (free-form)
+     "meta": {"generator": "circle", ...}, # how it was made (free-form)
+     "model": {"name": "harmonic-vae", "fingerprint": "3f2a...", "latent_dim": 16,   # the model it was made
+               "sample_rate": 22050, "pitched": true}}                               # for (ModelStamp)
+
+Path files made before they recorded their model have no ``model``; they still load (rendering warns that it
+cannot check them).
 """
 
 from __future__ import annotations
@@ -27,6 +32,24 @@ from ..folders import atomic_write_text
 PATH_FORMAT = 1
 
 
+class ModelStamp(BaseModel):
+    """The model a path belongs to: its name, a fingerprint of its weights and config
+    (:meth:`~latentsynth.synth.engine.Synth.stamp`), and what makes codes mean the same sound: latent size,
+    sample rate, and whether its labels carry a pitch."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = ""
+    fingerprint: str
+    latent_dim: int = Field(ge=1)
+    sample_rate: int = Field(gt=0)
+    pitched: bool
+
+    def describe(self) -> str:
+        return (f"{self.name or 'a model'} (fingerprint {self.fingerprint}, latent_dim {self.latent_dim}, "
+                f"{self.sample_rate} Hz, {'pitched' if self.pitched else 'pitchless'})")
+
+
 class PathFile(BaseModel):
     """One latent path with its labels and timing (see the module doc)."""
 
@@ -42,6 +65,7 @@ class PathFile(BaseModel):
     duration: float | None = Field(None, gt=0, le=600)
     constant_speed: bool = False
     meta: dict[str, Any] = Field(default_factory=dict)
+    model: ModelStamp | None = None  # the model the path was made for (None: an older path file)
 
     @model_validator(mode="after")
     def _check(self) -> PathFile:

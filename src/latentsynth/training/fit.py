@@ -84,6 +84,65 @@ class _CountBatches(Callback):
         self.n += 1
 
 
+class RunClock(Callback):
+    """The run's time, segment by segment (one per start or resume), kept in the checkpoints so that a resumed
+    run reports the whole run: each segment holds its epochs, wall seconds (from its start to its last
+    checkpoint, or to the end) and its training samples and the seconds of its training batches (validation left
+    out, as in ``train/samples_per_s``)."""
+
+    def __init__(self):
+        self.done: list[dict[str, Any]] = []  # segments of earlier starts (from the checkpoint)
+        self.started = time.perf_counter()
+        self.first_epoch: int | None = None
+        self.epochs = self.samples = 0
+        self.train_seconds = 0.0
+        self._epoch_samples, self._epoch_start, self._val_start, self._val_seconds = 0, 0.0, 0.0, 0.0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.started = time.perf_counter()
+        self.first_epoch = trainer.current_epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._epoch_samples, self._epoch_start, self._val_seconds = 0, time.perf_counter(), 0.0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._epoch_samples += len(batch[0])
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._val_start = time.perf_counter()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self._val_seconds += time.perf_counter() - self._val_start
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:  # as train/samples_per_s: the training batches alone
+        self.epochs += 1
+        self.samples += self._epoch_samples
+        self.train_seconds += time.perf_counter() - self._epoch_start - self._val_seconds
+
+    def current(self) -> dict[str, Any]:
+        first = self.first_epoch or 0
+        return {"epochs": [first, first + self.epochs],
+                "wall_seconds": round(time.perf_counter() - self.started, 3), "train_samples": self.samples,
+                "train_seconds": round(self.train_seconds, 3)}
+
+    def segments(self) -> list[dict[str, Any]]:
+        return [*self.done, self.current()] if self.epochs or not self.done else list(self.done)
+
+    def totals(self) -> dict[str, Any]:
+        """``wall_seconds`` and ``train_samples_per_s`` of the whole run (sums over the segments) and the
+        segments themselves."""
+        seg = self.segments()
+        samples, seconds = sum(s["train_samples"] for s in seg), sum(s["train_seconds"] for s in seg)
+        return {"wall_seconds": sum(s["wall_seconds"] for s in seg),
+                "train_samples_per_s": samples / seconds if seconds > 0 else None, "segments": seg}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"segments": self.segments()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.done = list(state_dict.get("segments", []))
+
+
 def _loss_value(outputs) -> float:
     """The loss in a training step's ``outputs``: a tensor, a dict with ``loss`` (manual optimization), or None."""
     if isinstance(outputs, dict):
@@ -145,6 +204,72 @@ def launched_rank() -> int:
     ranks = [int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
              if os.environ.get(k, "").strip().isdigit()]
     return max(ranks, default=0)
+
+
+def available_memory() -> int:
+    """Bytes of memory this process may still use: ``MemAvailable`` of /proc/meminfo, else physical memory."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+TRAIN_COPIES = 4  # weights, gradients and Adam's two moments: what training holds per parameter
+
+
+def check_model_size(cfg: RunConfig, data_shape: tuple[int, ...], audio: dict | None,
+                     memory: int | None = None) -> int | None:
+    """The parameter count of the network ``cfg`` builds, counted on the meta device (nothing allocated; None
+    if a part cannot be built there); a
+    network whose training state (:data:`TRAIN_COPIES` float32 copies) would not fit into ``memory`` (default:
+    :func:`available_memory`) -> :class:`ConfigError` naming the largest tensor and the size settings."""
+    from ..models import AutoEncoder
+
+    try:
+        with torch.device("meta"):
+            net = AutoEncoder(cfg, tuple(data_shape), audio)
+    except (NotImplementedError, RuntimeError):  # a part that computes with real values while it is built
+        return None
+    tensors = dict(net.named_parameters())
+    count = sum(p.numel() for p in tensors.values())
+    need = TRAIN_COPIES * 4 * count
+    memory = available_memory() if memory is None else memory
+    if need > memory:
+        name, big = max(tensors.items(), key=lambda kv: kv[1].numel())
+        raise ConfigError(
+            f"model.latent_dim={cfg.model.latent_dim}, model.network.hidden={list(cfg.model.network.hidden)}: the "
+            f"network would have {count:,} parameters (the largest, {name}, is {list(big.shape)}); training needs "
+            f"about {need / 1e9:.1f} GB (weights, gradients, optimiser state) but {memory / 1e9:.1f} GB of memory "
+            "is available. Lower model.latent_dim or model.network.hidden")
+    return count
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def warn_cpu_processes(accelerator: str, devices: int | str, quiet: bool = False, stream=None) -> str | None:
+    """A warning (printed on stderr, and returned) when ``train.devices`` starts more CPU processes than this
+    machine has cores: they compete for the cores and train slower than one process would."""
+    cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if not cpu or not isinstance(devices, int) or devices <= (cores := cpu_cores()):
+        return None
+    msg = (f"warning: train.devices={devices} starts {devices} training processes on {cores} CPU core"
+           f"{'s' if cores > 1 else ''}: they compete for the cores and train slower than one process; use "
+           f"train.devices={cores} or fewer (or train.devices=1)")
+    if not quiet:
+        print(msg, file=stream or sys.stderr, flush=True)
+    return msg
 
 
 def build_data(cfg: RunConfig):
@@ -211,12 +336,24 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
     data = build_data(cfg)
     data.setup("fit")
     audio = data.audio_info().model_dump(mode="json") if cfg.data.kind == "frames" else None
-    module = LitAutoEncoder(to_dict(cfg), list(data.shape), audio)  # frame models carry their audio settings
+    check_model_size(cfg, tuple(data.shape), audio)  # before allocating: a typo in a size is one clear error
+    try:
+        module = LitAutoEncoder(to_dict(cfg), list(data.shape), audio)
+    except (MemoryError, RuntimeError) as err:  # the networks the meta device cannot count
+        if not isinstance(err, MemoryError) and "alloc" not in str(err).lower():
+            raise
+        raise ConfigError(f"model.latent_dim={cfg.model.latent_dim}, model.network.hidden="
+                          f"{list(cfg.model.network.hidden)}: the network does not fit into memory ("
+                          f"{str(err).splitlines()[0][:120]}); lower model.latent_dim or model.network.hidden"
+                          ) from None  # frame models carry their audio settings
 
     quiet = quiet or launched_rank() > 0
     tty = sys.stderr.isatty() and not quiet
     callbacks, counter = _callbacks(cfg, ckpt_dir, quiet, tty, extra_callbacks)
+    clock = RunClock()  # the run's segments, kept in the checkpoints
+    callbacks.append(clock)
     t = cfg.train
+    warn_cpu_processes(t.accelerator, t.devices, quiet=launched_rank() > 0)
     trainer = _trainer(cfg, run, callbacks, tty, batches_per_epoch=max(1, len(data.train) // cfg.data.batch_size))
     ckpt_path = str(last) if resume and last.exists() else None
     if not quiet:
@@ -225,7 +362,6 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
         print(f"[{cfg.name}] {what}: {t.max_epochs} epochs, {len(data.train)} training {items}, "
               f"{sum(p.numel() for p in module.parameters()):,} parameters, on {trainer.strategy.root_device}",
               flush=True)
-    started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     except NonFiniteLossError as err:
@@ -234,7 +370,6 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
         raise KeyboardInterrupt from None
     if trainer.interrupted:
         raise KeyboardInterrupt
-    wall = time.perf_counter() - started
     if not trainer.is_global_zero:
         return run
 
@@ -242,7 +377,7 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
     if best.exists():
         module.load_state_dict(read_checkpoint(best)["state_dict"])
     model = module.model.cpu().eval()
-    metrics = _training_metrics(trainer, run, resumed=ckpt_path is not None, trained=counter.n > 0, wall=wall)
+    metrics = _training_metrics(trainer, run, resumed=ckpt_path is not None, trained=counter.n > 0, clock=clock)
     save_model(model, run, metrics)  # the trained model is kept even if the evaluation below fails
     labels = data.test.labels() if cfg.data.kind == "frames" else None
     metrics.update(evaluate(model, data.test.as_tensor(), iw_samples=t.eval_iw_samples,
@@ -312,19 +447,27 @@ def _trainer(cfg: RunConfig, run: Path, callbacks: list[Callback], tty: bool, ba
                           "train.accelerator=auto train.devices=auto train.strategy=auto") from None
 
 
-def _training_metrics(trainer: L.Trainer, run: Path, resumed: bool, trained: bool, wall: float) -> dict[str, Any]:
-    """The training scores of ``metrics.json`` (best validation loss, samples/s, wall time added to a resumed
-    run's, epochs); a resumed run with nothing left to train keeps the metrics of its training."""
+def _training_metrics(trainer: L.Trainer, run: Path, resumed: bool, trained: bool,
+                      clock: RunClock) -> dict[str, Any]:
+    """The training scores of ``metrics.json`` (best validation loss; samples/s and wall time of the whole run,
+    summed over its segments, which are listed; epochs); a resumed run with nothing left to train keeps the
+    metrics of its training."""
     metrics: dict[str, Any] = dict(load_metrics(run)) if resumed else {}
     m = trainer.callback_metrics
     best_score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
     if best_score is None and "val/loss" in m:
         best_score = m["val/loss"]
     if trained or not resumed:
+        if resumed and not clock.done and metrics.get("wall_seconds"):  # a checkpoint from before the segments
+            clock.done = [{"epochs": None, "wall_seconds": metrics["wall_seconds"], "train_samples": 0,
+                           "train_seconds": 0.0}]
+        whole = clock.totals()  # every segment of the run: a resumed run reports the whole run
+        rate = whole["train_samples_per_s"]
+        if rate is None and "train/samples_per_s" in m:
+            rate = float(m["train/samples_per_s"])
         metrics.update({
             "best_val_loss": float(best_score) if best_score is not None else None,
-            "train_samples_per_s": float(m["train/samples_per_s"]) if "train/samples_per_s" in m else None,
-            "wall_seconds": metrics.get("wall_seconds", 0.0) + wall if resumed else wall,
+            "train_samples_per_s": rate, "wall_seconds": whole["wall_seconds"], "segments": whole["segments"],
         })
         metrics = {k: v for k, v in metrics.items() if not k.startswith("test_")}  # of an older model
     metrics["epochs"] = trainer.current_epoch

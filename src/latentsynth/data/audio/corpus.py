@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import struct
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -86,6 +87,46 @@ class AudioChecks:
     min_duration: float = 0.1  # seconds, after trimming
     min_sample_rate: int = 8000  # below this, a note cannot hold the partials we care about
     silence_db: float = -60.0  # peak below this (dBFS) counts as silent
+    max_flatness: float = 0.45  # spectral flatness above this: noise, no pitched note (white noise: about 0.56)
+
+
+def wav_shortfall(path: str | Path) -> tuple[float, float] | None:
+    """``(announced, held)`` seconds of a RIFF/WAVE file whose data chunk announces more audio than the file
+    holds (a truncated copy or download), else None (also for other formats and unreadable headers)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            pos, block, rate = 12, 0, 0
+            while pos + 8 <= size:
+                f.seek(pos)
+                cid, n = f.read(4), struct.unpack("<I", f.read(4))[0]
+                if cid == b"fmt ":
+                    fmt = f.read(16)
+                    if len(fmt) == 16:
+                        _, _, rate, _, block, _ = struct.unpack("<HHIIHH", fmt)
+                elif cid == b"data":
+                    held = size - pos - 8
+                    if block and rate and held < n != 0xFFFFFFFF:
+                        return n / block / rate, held // block / rate
+                    return None
+                pos += 8 + n + (n & 1)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def spectral_flatness(y: np.ndarray, sr: int, low: float = 20.0) -> float:
+    """Spectral flatness of ``y [N]`` above ``low`` Hz (DC and sub-audio left out): the geometric over the
+    arithmetic mean of its power spectrum, about 0.56 for white noise and near 0 for a pitched note."""
+    power = np.abs(np.fft.rfft(y.astype(np.float64))) ** 2
+    band = power[np.fft.rfftfreq(len(y), 1 / sr) >= low]
+    if len(band) == 0 or band.mean() <= 0:
+        return 0.0
+    return float(np.exp(np.mean(np.log(band + 1e-30))) / band.mean())
 
 
 def read_audio(path: str | Path, checks: AudioChecks = AudioChecks()) -> tuple[np.ndarray, int, list[str]]:
@@ -120,6 +161,19 @@ def read_audio(path: str | Path, checks: AudioChecks = AudioChecks()) -> tuple[n
         raise BadAudio(f"silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS <= {checks.silence_db:.0f})")
     if len(y) / sr < checks.min_duration:
         raise BadAudio(f"too short ({len(y) / sr * 1000:.0f} ms < {checks.min_duration * 1000:.0f} ms)")
+    offset = float(y.mean())
+    level = 20 * np.log10(max(float(np.abs(y - offset).max()), 1e-12))  # the peak once the DC offset is removed
+    if level <= checks.silence_db:
+        raise BadAudio(f"no note in it: a constant level (DC offset {offset:+.3g}) with no signal around it "
+                       f"(peak {level:.0f} dBFS without the offset <= {checks.silence_db:.0f})")
+    flatness = spectral_flatness(y, sr)
+    if flatness > checks.max_flatness:
+        raise BadAudio(f"no pitched note in it: a flat spectrum like noise (spectral flatness {flatness:.2f} > "
+                       f"{checks.max_flatness})")
+    short = wav_shortfall(path)
+    if short is not None:
+        notes.append(f"truncated: the WAV header announces {short[0]:.2f} s of audio, the file holds {short[1]:.2f} s "
+                     "(kept as it is; copy or download the file again for the whole note)")
     return y, sr, notes
 
 
@@ -148,7 +202,7 @@ class BuildReport:
 
     def summary(self) -> str:
         s = f"{self.kind}: {self.built} built, {self.kept} kept, {len(self.skipped)} skipped"
-        return s + (f", {len(self.warnings)} converted" if self.warnings else "") + f" in {self.seconds:.1f} s"
+        return s + (f", {len(self.warnings)} warnings" if self.warnings else "") + f" in {self.seconds:.1f} s"
 
 
 # ------------------------------------------------------------------------------------------ metadata

@@ -56,6 +56,20 @@ def _col(row: dict[str, str], *prefixes: str) -> str:
     return ""
 
 
+def _colname(fieldnames: list[str] | None, *prefixes: str) -> str | None:
+    """The file's own name of the column :func:`_col` reads (exact name first, then by prefix), or None."""
+    names = [k for k in fieldnames or [] if k]
+    for p in prefixes:
+        for k in names:
+            if k.strip().lower() == p.lower():
+                return k
+    for p in prefixes:
+        for k in names:
+            if k.strip().lower().startswith(p.lower()):
+                return k
+    return None
+
+
 def parse_sol_name(path: str | Path) -> dict[str, str | int]:
     """Labels from a TinySOL/OrchideaSOL file name and folders; raises ``ValueError`` naming what is missing.
 
@@ -82,14 +96,25 @@ def _read_sol_csv(src: Path) -> dict[str, dict[str, str | int]]:
             if "Path" not in (reader.fieldnames or []):
                 continue
             labels = {}
+            id_col, name_col = _colname(reader.fieldnames, "Pitch ID"), _colname(reader.fieldnames, "Pitch")
+            cols = " or ".join(repr(c) for c in dict.fromkeys((id_col, name_col)) if c) or "a 'Pitch ID' column"
             for i, row in enumerate(reader, start=2):
                 key = (row["Path"] or "").strip().replace("\\", "/")
+                pid = _col(row, "Pitch ID")
                 try:
-                    pid = _col(row, "Pitch ID")
-                    pitch = int(float(pid)) if pid else parse_pitch(_col(row, "Pitch"))
+                    if pid:
+                        value = float(pid)
+                        if value != value or value != round(value):
+                            labels[key] = {"error": f"{csv_path.name}, line {i}: {id_col!r} is {pid}, not a whole "
+                                                    "MIDI number; fix the row"}
+                            continue
+                        pitch = int(value)
+                    else:
+                        pitch = parse_pitch(_col(row, "Pitch"))
                 except ValueError:
-                    labels[key] = {"error": f"{csv_path.name}, line {i}: no usable pitch in 'Pitch ID (MIDI)' "
-                                            f"or 'Pitch' (got {_col(row, 'Pitch ID')!r} / {_col(row, 'Pitch')!r})"}
+                    got = " / ".join(repr(_col(row, c)) for c in dict.fromkeys((id_col, name_col)) if c)
+                    labels[key] = {"error": f"{csv_path.name}, line {i}: no usable pitch in {cols} "
+                                            f"(got {got or 'nothing'})"}
                     continue
                 labels[key] = {
                     "instrument": _col(row, "Instrument (abbr"), "style": _col(row, "Technique (abbr"),
@@ -108,7 +133,7 @@ def _import_files(items: list[tuple[Path, str, dict]], out: Path, kind: str, che
     for src, name, lab in items:
         prog.update()
         if name in seen:
-            report.skip(src, f"duplicate output name {name}")
+            report.skip(lab["source_file"], f"duplicate output name {name}")
             continue
         seen.add(name)
         dst = out / "wav" / name
@@ -123,10 +148,10 @@ def _import_files(items: list[tuple[Path, str, dict]], out: Path, kind: str, che
             try:
                 y, sr, conv = read_audio(src, checks)
             except BadAudio as err:
-                report.skip(src, str(err))
+                report.skip(lab["source_file"], str(err))  # named as the import names every file: from its folder
                 continue
             for c in conv:
-                report.warn(src, c)
+                report.warn(lab["source_file"], c)
             write_wav(dst, y, sr)
             y_len, report.built = len(y), report.built + 1
         notes.append(Note(lab["instrument"], lab["family"], int(lab["pitch"]), pitch_name(int(lab["pitch"])),
@@ -150,21 +175,26 @@ def import_sol(src: str | Path, out: str | Path, checks: AudioChecks = AudioChec
     report = BuildReport(kind="import-tinysol")
     labels = _read_sol_csv(src)
     every = sorted(src.rglob("*"))
-    for p in every:  # links whose target is gone: named, not silently passed over
+    dangling = set()
+    for p in every:  # links whose target is gone: named (once), not silently passed over
         if p.is_symlink() and not p.exists():
+            dangling.add(p.relative_to(src).as_posix())
             report.skip(p.relative_to(src).as_posix(), f"dangling link (to {p.readlink()}): its target is missing")
     files = [p for p in every if p.is_file() and p.suffix.lower() != ".csv"
              and "metadata" not in p.name.lower() and not p.name.startswith(".")]
     found = {p.relative_to(src).as_posix() for p in files}
-    names = {p.name for p in files}
-    for key in labels:  # rows of the metadata CSV with no file
-        if key and key not in found and Path(key).name not in names:
+    names = {p.name for p in files} | {Path(d).name for d in dangling}
+    for key in labels:  # rows of the metadata CSV with no file (a dangling link is already named)
+        if key and key not in found and key not in dangling and Path(key).name not in names:
             report.skip(key, "listed in the metadata CSV but missing from the folder")
     items = []
     for p in files:
         rel = p.relative_to(src).as_posix()
         lab = labels.get(rel) or next((v for k, v in labels.items() if k.endswith("/" + p.name)), None)
         if lab is not None and "error" not in lab:
+            if not 0 <= int(lab["pitch"]) <= 127:
+                report.skip(rel, f"pitch {lab['pitch']} in the metadata CSV is outside MIDI 0-127; fix the row")
+                continue
             try:
                 named = parse_sol_name(p)["pitch"]
             except ValueError:
@@ -181,6 +211,10 @@ def import_sol(src: str | Path, out: str | Path, checks: AudioChecks = AudioChec
             except ValueError as err:
                 report.skip(rel, f"{err}; not a note file (and not listed in the metadata CSV)")
                 continue
+            if labels and 0 <= int(lab["pitch"]) <= 127:
+                report.warn(rel, f"not in the metadata CSV: labelled from its file name (instrument "
+                                 f"{lab['instrument']}, pitch {lab['pitch']}, dynamics {lab['dynamics'] or '-'}, "
+                                 f"style {lab['style'] or '-'})")
         if "error" in lab:
             report.skip(rel, lab["error"])
             continue
