@@ -6,11 +6,11 @@ the codes' spread) and wrapped into :class:`~.pathfile.PathFile` s.
 (lerp, slerp, expressive, geodesic, polyline, bezier) take the paths of encoded notes; the others start from
 the centre of the training codes (or of a given note).
 
-A new generator is one function here, registered with ``@generator("name", notes=k)``: it takes the
+A new generator is one function here, registered with ``@generator("name", notes=k, options=(...))``: it takes the
 :class:`Request` (the model, the notes' codes, the plane, the options) and returns the path ``[points, d]``
 (it may add to ``req.meta``); :data:`KINDS`, the CLI, the gallery and the server's ``kind`` follow. Its options
-go in the :func:`make_path` docstring, in :data:`OPTIONS` (what ``--opt`` accepts) and, for the instrument, in
-``serve.api.GenOptions``.
+go in its registration (``options=(...)``: what ``--opt`` accepts), the :func:`make_path` docstring and, for the
+instrument, in ``serve.api.GenOptions``.
 """
 
 from __future__ import annotations
@@ -28,15 +28,7 @@ from ..latent.planes import code_plane, principal_directions
 from .engine import Synth, SynthError, labels_for
 from .pathfile import PathFile
 
-# the options of each kind (see make_path; a new generator adds its row), and what each option expects; the labels
-# apply to every kind without notes
-_BLEND = ("alpha",)
-OPTIONS: dict[str, tuple[str, ...]] = {
-    "lerp": _BLEND, "slerp": _BLEND, "expressive": _BLEND, "traversal": ("dim", "pc", "span"),
-    "walk": ("step", "pull", "dims"), "circle": ("radius", "revolutions", "dims"),
-    "spiral": ("radius", "revolutions", "dims"), "polyline": (), "bezier": (), "prior": ("smooth",),
-    "geodesic": ("uncertainty", "steps"),
-}
+# options every kind takes (they label a path made without notes), and what each option of any kind expects
 LABEL_OPTIONS = ("pitch", "instrument", "dynamics", "style")
 OPTION_TYPES = {"alpha": "a number or sweep", "dim": "an integer", "pc": "an integer", "span": "a number",
                 "step": "a number", "pull": "a number", "dims": "two integers, e.g. [0,1]", "radius": "a number",
@@ -53,15 +45,15 @@ def parse_options(kind: str, raw: dict[str, str]) -> dict[str, Any]:
 
     if kind not in KINDS:
         raise SynthError(f"kind: one of {', '.join(KINDS)}, got {kind!r}")
-    valid = OPTIONS.get(kind, ()) + LABEL_OPTIONS
+    valid = GENERATORS[kind].options + LABEL_OPTIONS
     out: dict[str, Any] = {}
     for key, text in raw.items():
         if key not in valid:
-            where = [k for k, opts in OPTIONS.items() if key in opts]
+            where = [k for k, g in GENERATORS.items() if key in g.options]
             hint = f" ({key} is an option of {', '.join(where)})" if where else ""
             raise SynthError(f"--opt {key}: not an option of {kind}{hint}; {kind} takes "
                              + ", ".join(valid))
-        want = OPTION_TYPES[key]
+        want = OPTION_TYPES.get(key, "a number")
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
@@ -128,35 +120,37 @@ class Generator:
     name: str
     make: Callable[[Request], Tensor]
     notes: int = 0  # note paths it needs
+    options: tuple[str, ...] = ()  # the keys of ``opt`` it reads (what ``--opt`` accepts; types: OPTION_TYPES)
 
 
 GENERATORS: dict[str, Generator] = {}  # the registry, in the order of KINDS
 
 
-def generator(name: str, notes: int = 0):
-    """Register ``fn(req: Request) -> z [points, d]`` as the path generator ``name`` needing ``notes`` notes."""
+def generator(name: str, notes: int = 0, options: tuple[str, ...] = ()):
+    """Register ``fn(req: Request) -> z [points, d]`` as the path generator ``name`` needing ``notes`` notes and
+    reading the ``options`` (a new option's type goes in :data:`OPTION_TYPES`)."""
     def register(fn: Callable[[Request], Tensor]) -> Callable[[Request], Tensor]:
-        GENERATORS[name] = Generator(name, fn, notes)
+        GENERATORS[name] = Generator(name, fn, notes, tuple(options))
         return fn
     return register
 
 
-@generator("lerp", notes=2)
+@generator("lerp", notes=2, options=("alpha",))
 def _lerp(r: Request) -> Tensor:
     return P.lerp_paths(r.zs[0], r.zs[1], r.points, r.alpha)
 
 
-@generator("slerp", notes=2)
+@generator("slerp", notes=2, options=("alpha",))
 def _slerp(r: Request) -> Tensor:
     return P.slerp_paths(r.zs[0], r.zs[1], r.points, r.alpha)
 
 
-@generator("expressive", notes=2)
+@generator("expressive", notes=2, options=("alpha",))
 def _expressive(r: Request) -> Tensor:
     return P.expressive_interpolation(r.zs[0], r.zs[1], r.points, r.alpha)
 
 
-@generator("traversal")
+@generator("traversal", options=("dim", "pc", "span"))
 def _traversal(r: Request) -> Tensor:
     synth, opt = r.synth, r.opt
     if "dim" in opt:
@@ -169,19 +163,19 @@ def _traversal(r: Request) -> Tensor:
     return P.traversal_path(r.start, direction, float(opt.get("span", 2.0)) * std, r.points)
 
 
-@generator("walk")
+@generator("walk", options=("step", "pull", "dims"))
 def _walk(r: Request) -> Tensor:
     return P.random_walk(r.start, r.points, float(r.opt.get("step", 0.05)), float(r.opt.get("pull", 0.02)), r.g,
                          prior_scale=float(r.scale.mean()), mean=r.centre)
 
 
-@generator("circle")
+@generator("circle", options=("radius", "revolutions", "dims"))
 def _circle(r: Request) -> Tensor:
     radius = float(r.opt.get("radius", 1.0)) * r.scale
     return P.circle(r.start, r.basis, radius, r.points, float(r.opt.get("revolutions", 1.0)))
 
 
-@generator("spiral")
+@generator("spiral", options=("radius", "revolutions", "dims"))
 def _spiral(r: Request) -> Tensor:
     radius = float((float(r.opt.get("radius", 1.0)) * r.scale).mean())
     return P.spiral(r.start, r.basis, 0.2 * radius, radius, r.points, float(r.opt.get("revolutions", 1.0)))
@@ -197,13 +191,13 @@ def _bezier(r: Request) -> Tensor:
     return P.bezier(torch.stack([zi.mean(0) for zi in r.zs]), r.points)
 
 
-@generator("prior")
+@generator("prior", options=("smooth",))
 def _prior(r: Request) -> Tensor:
     return P.prior_path(lambda n: r.synth.model.prior.sample(n, generator=r.g), r.points, r.g,
                         smooth=int(r.opt.get("smooth", 43)))
 
 
-@generator("geodesic", notes=2)
+@generator("geodesic", notes=2, options=("uncertainty", "steps"))
 def _geodesic(r: Request) -> Tensor:
     """Between the two notes' mean codes, in the decoded space at the first note's labels."""
     synth = r.synth
