@@ -1,4 +1,4 @@
-"""Run a sweep: one run after another or in N worker processes, resumable, failure-tolerant.
+"""Run a sweep: one run after another, in N worker processes or as Ray tasks, resumable, failure-tolerant.
 
 Layout of ``<out>/<sweep>/``: ``sweep.yaml`` (the spec), ``runs/<run>/`` (model folders, see
 :mod:`latentsynth.training.fit`), ``runs/<run>/error.txt`` for a failed run, and the report files written by
@@ -6,6 +6,9 @@ Layout of ``<out>/<sweep>/``: ``sweep.yaml`` (the spec), ``runs/<run>/`` (model 
 
 A run is finished when its folder holds ``model.safetensors`` and ``metrics.json``; finished runs are never
 re-run. An interrupted run continues from its last checkpoint; a failed run is tried again on the next call.
+Every run is trained under a run-folder claim (:mod:`latentsynth.bench.claims`), so shards of one sweep
+(``shard=(i, n)``: SLURM job arrays, Kubernetes indexed jobs), a re-run started while another still trains, and
+Ray tasks never train the same run twice; a killed process's claim goes stale and is taken over.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from typing import Any
 import yaml
 
 from ..config import to_dict, validate
+from ..config import ConfigError
 from ..folders import atomic_write_text, load_metrics
+from .claims import read_claim, try_claim
 from .sweep import PlannedRun, SweepSpec
 
 
@@ -37,12 +42,24 @@ def run_one(config: dict[str, Any], runs_dir: str, threads: int | None = None,
     """Train one run (in this process), then its figures and, with a classifier, its generation scores.
     Returns (name, status, error message, seconds); never raises."""
     from ..threads import set_threads
-    from ..training import train
 
     set_threads(threads)  # None: $LATENTSYNTH_THREADS (inherited from the sweep process), else 1
     cfg = validate(config)
     run_dir = Path(runs_dir) / cfg.name
     t0 = time.perf_counter()
+    claim = try_claim(run_dir)
+    if claim is None:  # another process (shard, re-run, Ray task) trains it now
+        info = read_claim(run_dir) or {}
+        return cfg.name, "claimed", f"claimed by {info.get('host', '?')}:{info.get('pid', '?')}", 0.0
+    with claim:
+        if is_finished(run_dir):  # finished by another process after this one planned it
+            return cfg.name, "ok", "", 0.0
+        return _train_claimed(cfg, run_dir, runs_dir, classifier_dir, t0)
+
+
+def _train_claimed(cfg, run_dir: Path, runs_dir: str, classifier_dir: str | None, t0: float):
+    from ..training import train
+
     try:
         train(cfg, runs_dir, resume=True, quiet=True)
         model, data = _model_and_data(run_dir)
@@ -125,7 +142,7 @@ class Progress:
     def update(self, name: str, status: str, err: str, seconds: float, metrics: dict[str, Any]) -> None:
         self.done += 1
         self.new += 1
-        self.failed += status != "ok"
+        self.failed += status == "failed"
         elapsed = time.perf_counter() - self.started
         left = self.total - self.done
         eta = elapsed / self.new * left
@@ -135,7 +152,8 @@ class Progress:
 
         audio = "test_spec_sc" in metrics
         what = (f"{'sc' if audio else 'bce'} {val('test_spec_sc' if audio else 'test_bce'):.{3 if audio else 2}f}  "
-                f"mse {val('test_mse'):.2f}  mmd {val('test_latent_mmd'):.4f}") if status == "ok" else f"FAILED: {err}"
+                f"mse {val('test_mse'):.2f}  mmd {val('test_latent_mmd'):.4f}") if status == "ok" else (
+            f"skipped, {err}" if status == "claimed" else f"FAILED: {err}")
         print(f"[{self.done}/{self.total} done, {left} left, {self.failed} failed, {_fmt_time(elapsed)} elapsed, "
               f"ETA {_fmt_time(eta)}] {name} ({seconds:.0f} s): {what}", file=self.stream, flush=True)
 
@@ -161,8 +179,53 @@ def _workers_die_with(pool: ProcessPoolExecutor):
         signal.signal(signal.SIGTERM, previous)
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) -> ``(i, n)``; SLURM: ``$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``."""
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard: expected i/n with integers (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise ConfigError(f"--shard: need 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def shard_runs(runs: list[PlannedRun], shard: tuple[int, int] | None) -> list[PlannedRun]:
+    """The runs of shard ``(i, n)``: every n-th planned run from the i-th (all runs when ``shard`` is None)."""
+    if shard is None:
+        return runs
+    i, n = shard
+    return runs[i::n]
+
+
+def _ray_results(jobs: list[tuple], threads: int | None, address: str | None):
+    """Run ``run_one(*job)`` for every job as a Ray task that declares ``threads`` CPUs and the run's GPUs
+    (``train.devices`` when ``train.accelerator`` asks for a GPU); yields the results as they finish.
+    Uses the Ray instance of this process if one is initialised, else ``ray.init(address)`` (None: a local one)."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray: Ray is not installed; install the extra: pip install 'latentsynth[ray]' "
+                          "(or pip install ray), or use --backend local") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"LATENTSYNTH_THREADS": str(threads or 1)}})
+    task = ray.remote(run_one)
+    refs = []
+    for job in jobs:
+        tr = job[0]["train"]
+        gpus = 0
+        if str(tr.get("accelerator")) in ("gpu", "cuda"):
+            gpus = int(tr["devices"]) if str(tr.get("devices")).isdigit() else 1
+        refs.append(task.options(num_cpus=threads or 1, num_gpus=gpus, max_retries=0).remote(*job))
+    while refs:
+        done, refs = ray.wait(refs, num_returns=1)
+        yield ray.get(done[0])
+
+
 def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers: int = 1,
-              stream=sys.stdout, generation: bool = True, threads: int | None = None) -> Path:
+              stream=sys.stdout, generation: bool = True, threads: int | None = None, backend: str = "local",
+              address: str | None = None, shard: tuple[int, int] | None = None) -> Path:
     """Train every unfinished run of ``runs`` under ``<out>/<spec.name>/runs``; returns the sweep folder.
 
     With ``generation`` every run is also scored by the data set's domain classifier (trained once, first, if
@@ -170,7 +233,14 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
 
     Runs are trained seed-major (every variation's first seed, then the second, ...), so an interrupted sweep
     already compares every variation. ``threads``: torch threads per run (default ``$LATENTSYNTH_THREADS``, else 1;
-    worker processes inherit it)."""
+    worker processes inherit it).
+
+    ``backend``: ``"local"`` (this process, or ``workers`` processes) or ``"ray"`` (each run a Ray task on the
+    cluster at ``address``, ``"auto"`` for the running one, None for a local instance; the run folders must be on
+    a file system every node sees). ``shard=(i, n)`` trains only every n-th run from the i-th (the report still
+    lists every run of the sweep)."""
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"--backend: 'local' or 'ray', got {backend!r}")
     from ..data.idx import SPECS, DataError, locate
     from .report import write_report
 
@@ -200,25 +270,32 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
         else:
             classifiers[name] = None
     seed_rank = {s: i for i, s in enumerate(dict.fromkeys(r.seed for r in runs))}
-    todo = sorted((r for r in runs if not is_finished(runs_dir / r.name)), key=lambda r: seed_rank[r.seed])
-    skipped = len(runs) - len(todo)
+    mine = shard_runs(runs, shard)
+    todo = sorted((r for r in mine if not is_finished(runs_dir / r.name)), key=lambda r: seed_rank[r.seed])
+    skipped = len(mine) - len(todo)
     pending_names = {r.name for r in todo}
     for r in runs:  # finished before generation scoring was asked for: score them now (no retraining)
         clf = classifiers[r.config.data.name]
         if clf and r.name not in pending_names and any(k not in load_metrics(runs_dir / r.name) for k in SCORE_KEYS):
             _score_generation(runs_dir / r.name, clf)
-    print(f"sweep {spec.name}: {len(runs)} runs, {skipped} already finished, {len(todo)} to run "
-          f"with {workers} worker(s) -> {root}", file=stream, flush=True)
-    progress = Progress(len(runs), skipped, stream)
+    where = (f"as Ray tasks ({threads or 1} CPU each)" if backend == "ray" else f"with {workers} worker(s)")
+    part = f" (shard {shard[0]}/{shard[1]} of {len(runs)})" if shard else ""
+    print(f"sweep {spec.name}: {len(mine)} runs{part}, {skipped} already finished, {len(todo)} to run "
+          f"{where} -> {root}", file=stream, flush=True)
+    progress = Progress(len(mine), skipped, stream)
     status: dict[str, tuple[str, str]] = {}
 
     def record(result: tuple[str, str, str, float]) -> None:
         name, st, err, secs = result
-        status[name] = (st, err)
+        status[name] = ("running", err) if st == "claimed" else (st, err)
         progress.update(name, st, err, secs, load_metrics(runs_dir / name) if st == "ok" else {})
         write_report(spec, runs, root, status)  # partial results are always on disk
 
-    if workers <= 1:
+    if backend == "ray":
+        for result in _ray_results([(to_dict(r.config), str(runs_dir.resolve()), threads,
+                                     classifiers[r.config.data.name]) for r in todo], threads, address):
+            record(result)
+    elif workers <= 1:
         for r in todo:
             record(run_one(to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name]))
     else:
