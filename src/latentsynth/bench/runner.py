@@ -26,8 +26,7 @@ from typing import Any
 
 import yaml
 
-from ..config import to_dict, validate
-from ..config import ConfigError
+from ..config import ConfigError, to_dict, validate
 from ..folders import atomic_write_text, load_metrics
 from .claims import read_claim, try_claim
 from .sweep import PlannedRun, SweepSpec
