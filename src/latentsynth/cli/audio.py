@@ -82,6 +82,25 @@ def import_nsynth(
                    quiet=quiet), out)
 
 
+@app.command("import-folder")
+def import_folder(
+    src: Path = typer.Argument(..., help="folder of WAV/FLAC/AIFF notes (subfolders included)"),
+    out: Path = typer.Option(None, "--out", "-o", help="corpus folder (default runs/audio/<folder name>)"),
+    pattern: str = typer.Option("{instrument}/{name}", help="labels from the path: fields {instrument} {family} "
+                                "{style} {dynamics} {pitch} {name} {_}; pitch names (C4, Fs4) or MIDI numbers and "
+                                "pp..ff in file names are found anyway"),
+    unsure: str = typer.Option("keep", help="an unsure pYIN pitch estimate: keep (named as a warning) or skip"),
+    seed: int = typer.Option(0, help="seed of the stratified split"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Import your own samples: labels from a CSV in the folder (a file/path column), else from folder and file
+    names by --pattern; the pitch estimated with pYIN where nothing names it (flagged when unsure)."""
+    from ..data.audio.folder_import import import_folder as run
+
+    out = out or Path("runs/audio") / src.resolve().name
+    _report(guarded(run, src, out, pattern, unsure, seed=seed, quiet=quiet), out)
+
+
 def _pitch_range(s: str | None) -> tuple[int, int] | None:
     from ..data.audio.corpus import parse_pitch
 
