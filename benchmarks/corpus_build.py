@@ -29,7 +29,7 @@ import librosa
 import numpy as np
 
 from latentsynth.data.audio.fluidsynth import render_corpus
-from latentsynth.data.audio.frames import PrepConfig, prepare
+from latentsynth.data.audio.frames import FrameStore, PrepConfig, prepare
 from latentsynth.dsp import SpecConfig, transforms
 from latentsynth.folders import atomic_write_text, read_json, write_csv
 
@@ -82,7 +82,7 @@ def main() -> None:
                 out = prepare(corpus, cfg, cache=cache, workers=args.workers, quiet=True)
                 dt = time.perf_counter() - t0
                 n = read_json(out / "manifest.json")["notes"]
-                feats = np.load(out / "features.npy", mmap_mode="r")
+                feats = FrameStore(out)
                 frames = feats.shape[0]
                 if cfg.spec.representation == "cqt":
                     cqt_feats[before] = np.asarray(feats, dtype=np.float32)
@@ -95,7 +95,7 @@ def main() -> None:
     if len(cqt_feats) == 2:
         diff = float(np.abs(cqt_feats[True] - cqt_feats[False]).max())
         agree = (f"The CQT frames stored by `prepare` and those of `librosa.cqt` per note differ by at most "
-                 f"{diff:.3g} dB (features.npy compared element by element; the new computation is the same "
+                 f"{diff:.3g} dB (the stored frames compared element by element; the new computation is the same "
                  "arithmetic with the filter banks built once, see `cqt_magnitude`).")
         print(agree)
         for r in rows:

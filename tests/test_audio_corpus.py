@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from latentsynth.cli.audio import app
 from latentsynth.data.audio import corpus as C
-from latentsynth.data.audio.importers import import_nsynth, import_sol, parse_sol_name
 from latentsynth.data.audio.fluidsynth import INSTRUMENTS, find_soundfont, plan, render_corpus
+from latentsynth.data.audio.importers import import_nsynth, import_sol, parse_sol_name
 from latentsynth.data.idx import DataError
 
 
@@ -362,6 +362,7 @@ def test_prepare_rebuilds_a_wav_changed_in_place(tmp_path):
     import os
 
     from latentsynth.data.audio import PrepConfig, prepare
+    from latentsynth.data.audio.frames import FrameStore
 
     src = tmp_path / "TinySOL"
     for name, f0 in (("Fl-ord-C4-mf-N-N.wav", 261.6), ("Fl-ord-D4-mf-N-N.wav", 293.7)):
@@ -369,13 +370,13 @@ def test_prepare_rebuilds_a_wav_changed_in_place(tmp_path):
     import_sol(src, tmp_path / "corpus", quiet=True)
     cfg = PrepConfig()
     out = prepare(tmp_path / "corpus", cfg, workers=1, quiet=True)
-    before = np.load(out / "features.npy").copy()
+    before = np.asarray(FrameStore(out)).copy()
     wav = tmp_path / "corpus/wav/Fl-ord-D4-mf-N-N.wav"
     st = wav.stat()
     tone(wav, f0=587.3, amp=0.5)  # same name, other content (and size/mtime)
     os.utime(wav, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     out2 = prepare(tmp_path / "corpus", cfg, workers=1, quiet=True)
     assert out2 == out
-    after = np.load(out / "features.npy")
+    after = np.asarray(FrameStore(out))
     assert report(out)["built"] == 1 and report(out)["kept"] == 1  # only the changed note was recomputed
     assert not np.allclose(before, after)

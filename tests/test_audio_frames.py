@@ -47,7 +47,7 @@ def test_prepare_builds_the_cache(corpus):
     out = prepare(corpus, workers=1, quiet=True)
     cfg = PrepConfig()
     assert out == corpus / "cache" / cfg.key()
-    feats = np.load(out / "features.npy", mmap_mode="r")
+    feats = np.asarray(F.FrameStore(out))
     notes = F._read_notes(out)
     assert feats.shape == (sum(int(n["n_frames"]) for n in notes), 513) and feats.dtype == np.float16
     # one note against an independent computation: librosa STFT of the preprocessed audio, in dB
@@ -66,7 +66,7 @@ def test_prepare_builds_the_cache(corpus):
 
 def test_splits_follow_notes_and_stats_are_train_only(corpus):
     out = prepare(corpus, workers=1, quiet=True)
-    feats = np.load(out / "features.npy").astype(np.float64)
+    feats = np.asarray(F.FrameStore(out)).astype(np.float64)
     notes = F._read_notes(out)
     corpus_split = {n.path: n.split for n in C.read_metadata(corpus)}
     info = json.loads(F.write_splits(out).read_text())
@@ -101,7 +101,7 @@ def test_splits_follow_notes_and_stats_are_train_only(corpus):
 def test_frame_windows(corpus):
     out = prepare(corpus, workers=1, quiet=True)
     notes = F._read_notes(out)
-    raw = np.load(out / "features.npy").astype(np.float32)
+    raw = np.asarray(F.FrameStore(out)).astype(np.float32)
     index = FrameIndex(out)
     starts, note_ids, frame_ids = index.windows("train")
     assert index.features[starts[3]].shape == (513,)
@@ -124,16 +124,16 @@ def test_frame_windows(corpus):
 
 def test_changed_setting_rebuilds_and_same_setting_reuses(corpus, monkeypatch):
     out = prepare(corpus, workers=1, quiet=True)
-    stamp = (out / "features.npy").stat().st_mtime_ns
+    stamp = (out / "parts.json").stat().st_mtime_ns
     calls = []
     monkeypatch.setattr(F, "note_features", lambda *a: calls.append(a) or np.zeros((3, 513), np.float32))
     assert prepare(corpus, workers=1, quiet=True) == out and not calls
-    assert (out / "features.npy").stat().st_mtime_ns == stamp
+    assert (out / "parts.json").stat().st_mtime_ns == stamp
     monkeypatch.undo()
     other = prepare(corpus, PrepConfig(spec=SpecConfig(n_fft=512, hop_length=128)), workers=1, quiet=True)
-    assert other != out and np.load(other / "features.npy").shape[1] == 257
+    assert other != out and F.FrameStore(other).shape[1] == 257
     mel = prepare(corpus, PrepConfig(spec=SpecConfig(representation="mel", n_mels=40)), workers=2, quiet=True)
-    assert np.load(mel / "features.npy").shape[1] == 40
+    assert F.FrameStore(mel).shape[1] == 40
     # an edited corpus (one note fewer) re-consolidates, reusing nothing stale
     notes = C.read_metadata(corpus)
     C.write_metadata(corpus, notes[1:])
@@ -151,18 +151,19 @@ def test_killed_prepare_resumes(corpus, monkeypatch):
 
     monkeypatch.setattr(F, "note_features", dies_after_five)
     with pytest.raises(KeyboardInterrupt):
-        prepare(corpus, workers=1, quiet=True)
+        prepare(corpus, workers=1, quiet=True, part_notes=2)
     out = corpus / "cache" / PrepConfig().key()
-    assert len(list((out / "shards").glob("*.npy"))) == 5 and not (out / "features.npy").exists()
+    assert len(list((out / "parts").glob("*.json"))) == 2 and not (out / "parts.json").exists()
+    done = done[:4]  # two finished parts of two notes; the fifth note's part was in flight
     again = []
     monkeypatch.setattr(F, "note_features", lambda path, cfg: again.append(path) or real(path, cfg))
-    prepare(corpus, workers=1, quiet=True)
+    prepare(corpus, workers=1, quiet=True, part_notes=2)
     n = len(C.read_metadata(corpus))
-    assert len(again) == n - 5 and not set(again) & set(done)
+    assert len(again) == n - 4 and not set(again) & set(done)
     report = json.loads((out / "build_report.json").read_text())
-    assert (report["kept"], report["built"]) == (5, n - 5)
-    fresh = prepare(corpus, cache=corpus / "fresh", workers=1, quiet=True)
-    np.testing.assert_array_equal(np.load(fresh / "features.npy"), np.load(out / "features.npy"))
+    assert (report["kept"], report["built"]) == (4, n - 4)
+    fresh = prepare(corpus, cache=corpus / "fresh", workers=1, quiet=True)  # one part of all notes
+    np.testing.assert_array_equal(np.asarray(F.FrameStore(fresh)), np.asarray(F.FrameStore(out)))
 
 
 def test_bad_notes_are_skipped_with_the_reason(corpus):
@@ -227,7 +228,7 @@ def test_prepare_and_validate_cli(tmp_path):
 def test_changed_corpus_recomputes_only_changed_notes(corpus, monkeypatch):
     out = prepare(corpus, workers=1, quiet=True)
     before = {r["path"]: r for r in F._read_notes(out)}
-    feats = np.load(out / "features.npy")
+    feats = np.asarray(F.FrameStore(out))
     notes = C.read_metadata(corpus)
     changed = notes[1]
     C.write_wav(corpus / changed.path, harmonic(300.0, 0.5), SR)  # new audio for one note
@@ -238,7 +239,7 @@ def test_changed_corpus_recomputes_only_changed_notes(corpus, monkeypatch):
     assert calls == [Path(changed.path).name]  # the only note computed again
     after = {r["path"]: r for r in F._read_notes(again)}
     assert set(after) == {n.path for n in notes} - {notes[2].path}
-    new = np.load(again / "features.npy")
+    new = np.asarray(F.FrameStore(again))
     for path, r in after.items():  # truth: the first build's rows for every untouched note
         if path == changed.path:
             continue

@@ -133,10 +133,13 @@ def prepare(
     resplit: bool = typer.Option(False, help="new stratified split instead of the corpus split column"),
     holdout_instruments: str = typer.Option(None, help="comma list of instruments put entirely in test"),
     holdout_pitch: str = typer.Option(None, help="MIDI range put in test, e.g. 21:35 or A0:B1"),
+    verify: bool = typer.Option(False, "--verify", help="hash every note file's content and rebuild the notes "
+                                "whose content changed although size and mtime did not"),
+    part_notes: int = typer.Option(256, "--part-notes", min=1, help="notes per cache part (memory of the build)"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
     threads: int = THREADS,
 ) -> None:
-    """Preprocess a corpus into cached, memory-mapped spectrogram frames (resumes a killed build)."""
+    """Preprocess a corpus into cached spectrogram frames, in parts read lazily (resumes a killed build)."""
     use_threads(threads)
     from ..data.audio.frames import FrameIndex, PrepConfig, SplitConfig
     from ..data.audio.frames import prepare as run
@@ -152,8 +155,13 @@ def prepare(
                              holdout_instruments=tuple(_split_list(holdout_instruments) or ()),
                              holdout_pitch=_pitch_range(holdout_pitch))
         t0 = time.time()
-        out = run(corpus, cfg, cache, splits, workers, quiet)
+        out = run(corpus, cfg, cache, splits, workers, quiet, verify=verify, part_notes=part_notes)
         report = read_json(out / "build_report.json")
+        if verify:
+            rebuilt = report.get("rebuilt", [])  # a verified build always writes its report
+            typer.echo(f"verified: {len(rebuilt)} note(s) rebuilt (content changed, size and mtime kept)"
+                       + "".join(f"\n  rebuilt {p}" for p in rebuilt[:20])
+                       + (f"\n  ... {len(rebuilt) - 20} more in build_report.json" if len(rebuilt) > 20 else ""))
         index = FrameIndex(out, splits)
         sizes = {s: len(index.windows(s)[0]) for s in ("train", "val", "test")}
         typer.echo(f"prepared {read_json(out / 'manifest.json')['notes']} notes in {time.time() - t0:.1f} s "

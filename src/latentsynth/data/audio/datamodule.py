@@ -10,6 +10,7 @@ note (``[1, F]`` for single frames, the setting of Esling et al. 2018); the labe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,38 @@ from ...dsp.transforms import NormStats, SpecConfig
 from ...models.conditioning import LABELS, NAMED, AudioInfo
 from ..errors import DataError
 from ..loaders import SplitDataModule
-from .frames import FrameIndex, PrepConfig, SplitConfig, prepare
+from .frames import FrameIndex, FrameStore, PrepConfig, SplitConfig, prepare
 
 SPLITS = ("train", "val", "test", "pitch")  # "pitch": notes at pitches held out for their instrument
+# a cache whose frames (as float32) are larger than this many MiB is read lazily, batch by batch, from disk
+IN_MEMORY_MB = float(os.environ.get("LATENTSYNTH_FRAMES_IN_MEMORY_MB", 2048))
+
+
+class LazyFrames:
+    """The normalised frames ``[N, F]`` of a cache, read from disk only when asked (slices, ``index_select``):
+    what :class:`FrameWindows` indexes when the corpus does not fit the memory budget. Memory holds the rows of
+    one batch; each DataLoader worker and DDP rank reads its own rows (:class:`~.frames.FrameStore`)."""
+
+    def __init__(self, store: FrameStore, stats: NormStats, mode: str):
+        self.store, self.stats, self.mode = store, stats, mode
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.store.shape
+
+    def __len__(self) -> int:
+        return self.store.shape[0]
+
+    def _norm(self, a: np.ndarray) -> Tensor:
+        return self.stats.normalize(torch.from_numpy(a.astype(np.float32)), self.mode)
+
+    def __getitem__(self, key: slice) -> Tensor:
+        return self._norm(self.store[key])
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        if dim != 0:
+            raise ValueError("LazyFrames: rows only (dim=0)")
+        return self._norm(self.store.take(index.numpy()))
 
 
 class FrameWindows(Dataset):
@@ -35,7 +65,8 @@ class FrameWindows(Dataset):
     pitch, instrument, dynamics, style), what a conditioned model takes.
     """
 
-    def __init__(self, frames: Tensor, starts: np.ndarray, notes: np.ndarray, window: int, note_labels: Tensor):
+    def __init__(self, frames: Tensor | LazyFrames, starts: np.ndarray, notes: np.ndarray, window: int,
+                 note_labels: Tensor):
         self.frames, self.window, self.note_labels = frames, window, note_labels
         self.starts, self.notes = torch.as_tensor(starts, dtype=torch.long), torch.as_tensor(notes, dtype=torch.long)
         self._offsets = torch.arange(window)
@@ -82,7 +113,7 @@ class FrameDataModule(SplitDataModule):
             raise ValueError(f"data.name: FrameDataModule needs 'frames', got {cfg.name!r}")
         self.cfg, self.seed = cfg, seed
         self.train = self.val = self.test = self.pitch = None
-        self.frames: Tensor | None = None
+        self.frames: Tensor | LazyFrames | None = None
 
     @classmethod
     def for_run(cls, cfg, data_dir: str | None = None) -> FrameDataModule:
@@ -121,8 +152,12 @@ class FrameDataModule(SplitDataModule):
         self.note_labels = torch.tensor(
             [[float(r["pitch"])] + [float(self.vocab[k].index(r[k])) for k in NAMED] for r in self.notes],
             dtype=torch.float32).reshape(-1, len(LABELS))
-        raw = torch.from_numpy(np.asarray(index.features, dtype=np.float32))  # [N, F] dB, all notes
-        self.frames = self.stats.normalize(raw, self.cfg.normalize).contiguous()
+        store = index.features
+        if store.shape[0] * store.shape[1] * 4 <= IN_MEMORY_MB * 2**20:
+            raw = torch.from_numpy(np.asarray(store, dtype=np.float32))  # [N, F] dB, all notes
+            self.frames = self.stats.normalize(raw, self.cfg.normalize).contiguous()
+        else:  # larger than the budget ($LATENTSYNTH_FRAMES_IN_MEMORY_MB): read batch by batch
+            self.frames = LazyFrames(store, self.stats, self.cfg.normalize)
         for s in SPLITS:
             hop = self.cfg.frame_hop if s == "train" else self.cfg.window
             starts, note_ids, _ = index.windows(s, self.cfg.window, hop)

@@ -2,28 +2,36 @@
 
 ``prepare(corpus, PrepConfig())`` turns every note into compressed magnitude frames::
 
-    <cache>/<key>/shards/<note>.npy   per-note frames [T, F] while the build runs (resume points)
-    <cache>/<key>/features.npy        all frames [n_frames, F] float16 (memory-mapped when read)
-    <cache>/<key>/frames.csv          note, frame, time (s) of every row of features.npy
-    <cache>/<key>/notes.csv           the corpus metadata of every kept note + frame_start, n_frames, shard
+    <cache>/<key>/parts/part-<k>-<hash>.npy   frames [rows, F] float16 of the k-th block of notes
+    <cache>/<key>/parts/part-<k>-<hash>.json  its notes (tag, content hash, start, n_frames, or why skipped)
+    <cache>/<key>/parts.json          the parts in order: together one logical array [n_frames, F]
+    <cache>/<key>/frames.csv          note, frame, time (s) of every row
+    <cache>/<key>/notes.csv           the corpus metadata of every kept note + frame_start (global row), n_frames,
+                                      part, part_start, tag (path, size, mtime), content (BLAKE2b of the file)
     <cache>/<key>/settings.json       the PrepConfig; <key> is its hash, so a changed setting rebuilds
     <cache>/<key>/build_report.json   skipped notes with the reason
     <cache>/<key>/splits/<skey>.json  split of every note + normalisation statistics of its train frames
 
-A killed build keeps its finished shards and resumes from them; the consolidated files are written last. When
-the corpus changes (notes added, replaced or removed), the next build copies the unchanged notes back from the
-previous ``features.npy`` and computes only the new or changed ones.
+The build is one streaming pass in parts of ``part_notes`` notes (memory: one part, not the corpus); a killed
+build keeps its finished parts and resumes after them; the note tables are written last. When the corpus changes
+(notes added, replaced or removed), the next build copies the unchanged notes from the previous parts and
+computes only the new or changed ones (``verify``: also those whose content changed with size and mtime kept).
+Reading (:class:`FrameStore`) is lazy, by ``pread`` of the rows asked for. Caches of the earlier format (one
+``features.npy``) stay readable, and are converted by the next build that the corpus needs.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import multiprocessing as mp
+import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Literal
 
@@ -33,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...config import stable_hash
 from ...dsp.transforms import NormStats, SpecConfig, compress, magnitude
-from ...folders import atomic_write, atomic_write_bytes, atomic_write_text, read_json, write_json
+from ...folders import atomic_write, atomic_write_bytes, read_json, write_json
 from ...progress import Progress
 from ..errors import DataError
 from .corpus import AudioChecks, BadAudio, BuildReport, Note, assign_splits, read_audio, read_metadata
@@ -103,25 +111,37 @@ def note_features(path: str | Path, cfg: PrepConfig) -> np.ndarray:
     return np.ascontiguousarray(compress(magnitude(load_note(path, cfg), cfg.spec), cfg.spec).T)
 
 
-def _shard_name(corpus: Path, note: Note) -> str:
+PART_NOTES = 256  # notes per part: what one build step holds in memory (part_notes x max_duration frames)
+_FORMAT = 2  # parts/ (1: one features.npy)
+
+
+def _tag(corpus: Path, note: Note) -> str:
+    """The note's file identity without reading it: path, size and mtime."""
     st = (corpus / note.path).stat()
-    tag = stable_hash(f"{note.path}:{st.st_size}:{st.st_mtime_ns}", 10)
-    return f"{Path(note.path).stem}-{tag}.npy"
+    return stable_hash(f"{note.path}:{st.st_size}:{st.st_mtime_ns}", 10)
 
 
-def _work(args: tuple[str, str, PrepConfig]) -> tuple[str, int | str]:
-    """Worker: compute one note's frames into its shard; returns (shard, n_frames) or (shard, reason)."""
-    src, shard, cfg = args
+def content_hash(path: str | Path) -> str:
+    """BLAKE2b (128 bits) of a file's bytes: what ``prepare(verify=True)`` compares."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _compute(args: tuple[str, PrepConfig]) -> tuple[np.ndarray | str, str]:
+    """Worker: one note's frames ``[T, F]`` in the storage dtype (or the reason it is unusable) and the content
+    hash of its file."""
+    src, cfg = args
     try:
+        content = content_hash(src)
         x = note_features(src, cfg)
     except BadAudio as err:
-        return shard, str(err)
+        return str(err), content
     except FileNotFoundError:
-        return shard, "file listed in metadata.csv is missing"
-    buf = io.BytesIO()
-    np.save(buf, x.astype(cfg.dtype))
-    atomic_write_bytes(shard, buf.getvalue())
-    return shard, int(x.shape[0])
+        return "file listed in metadata.csv is missing", ""
+    return x.astype(cfg.dtype), content
 
 
 def _one_thread() -> None:
@@ -136,7 +156,7 @@ def _one_thread() -> None:
 
 def _fingerprint(corpus: Path) -> str:
     """The metadata and the size and mtime of every listed file: a WAV changed in place (same name) makes a
-    finished cache stale, and the rebuild recomputes only the changed notes (shard names carry the same tag)."""
+    finished cache stale, and the rebuild recomputes only the changed notes (same tag: :func:`_tag`)."""
     stats = []
     for n in read_metadata(corpus):
         try:
@@ -147,117 +167,310 @@ def _fingerprint(corpus: Path) -> str:
     return stable_hash((corpus / "metadata.csv").read_bytes().decode("utf-8", "replace") + "\n".join(stats), 16)
 
 
+class _NpyRows:
+    """Rows ``[start:start + n]`` of a 2-D ``.npy`` file read with ``pread`` (no memory map: the pages read stay
+    in the kernel's page cache, not in this process's memory). Opened lazily, also after a fork or unpickling."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with self.path.open("rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            self.offset = f.tell()
+        if fortran or len(shape) != 2:
+            raise DataError(f"{self.path}: not a C-ordered 2-D frame array; delete the cache to rebuild it")
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.row_bytes = shape[1] * self.dtype.itemsize
+        self._fd, self._pid = None, None
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in ("_fd", "_pid")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _fd=None, _pid=None)
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        if self._fd is None or self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        buf = os.pread(self._fd, n * self.row_bytes, self.offset + start * self.row_bytes)
+        return np.frombuffer(buf, self.dtype).reshape(n, self.shape[1])
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
+class FrameStore:
+    """The frames of a prepared cache as one logical array ``[n_frames, F]`` over its part files, read lazily
+    (``pread``, per process: DataLoader workers and DDP ranks each read only the rows they ask for).
+
+    Reads ``parts.json`` (format 2) or the single ``features.npy`` of caches built before it. Indexing with an
+    int, a slice or an array of rows returns a NumPy array in the storage dtype.
+    """
+
+    def __init__(self, cache_dir: str | Path):
+        self.dir = Path(cache_dir)
+        if (self.dir / "parts.json").is_file():
+            parts = read_json(self.dir / "parts.json")["parts"]
+            self.parts = [_NpyRows(self.dir / "parts" / p["file"]) for p in parts]
+        elif (self.dir / "features.npy").is_file():
+            self.parts = [_NpyRows(self.dir / "features.npy")]
+        else:
+            raise DataError(f"{self.dir}: not a prepared frame cache; run `latentsynth audio prepare` first")
+        sizes = [p.shape[0] for p in self.parts]
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)  # [n_parts + 1]
+        widths = {p.shape[1] for p in self.parts} or {0}
+        self.shape = (int(self.starts[-1]), widths.pop())
+        self.dtype = self.parts[0].dtype if self.parts else np.dtype("float16")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        """Rows ``[start, start + n)`` ``[n, F]`` (they may span parts)."""
+        out, end = [], start + n
+        k = int(np.searchsorted(self.starts, start, side="right") - 1)
+        while start < end:
+            p0 = int(self.starts[k])
+            m = min(end, int(self.starts[k + 1])) - start
+            out.append(self.parts[k].read(start - p0, m))
+            start, k = start + m, k + 1
+        return out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros((0, self.shape[1]), self.dtype)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows [M]`` -> ``[M, F]``; runs of consecutive rows are read at once."""
+        rows = np.asarray(rows, dtype=np.int64).ravel()
+        if len(rows) == 0:
+            return np.zeros((0, self.shape[1]), self.dtype)
+        runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1)
+        return np.concatenate([self.read(int(r[0]), len(r)) for r in runs])
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            k = int(key) + (self.shape[0] if key < 0 else 0)
+            return self.read(k, 1)[0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            rows = self.read(start, max(0, stop - start))
+            return rows[::step] if step != 1 else rows
+        return self.take(np.asarray(key)).reshape(*np.shape(key), self.shape[1])
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.read(0, self.shape[0])
+        return a.astype(dtype) if dtype is not None else a
+
+    def close(self) -> None:
+        for p in self.parts:
+            p.close()
+
+
+def _previous_rows(out: Path) -> dict[str, dict]:
+    """The note rows of the previous complete build in ``out`` (any format), by path, each with ``_file`` and
+    ``_start`` (where its frames are) and ``tag``: the notes that can be copied instead of computed."""
+    if not (out / "notes.csv").is_file():
+        return {}
+    rows = {}
+    for r in _read_notes(out):
+        if r.get("part"):
+            r["_file"], r["_start"] = out / "parts" / r["part"], int(r["part_start"])
+        elif r.get("shard") and (out / "features.npy").is_file():  # format 1: tag in the shard name
+            r["_file"], r["_start"] = out / "features.npy", int(r["frame_start"])
+            r["tag"] = Path(r["shard"]).stem.rsplit("-", 1)[-1]
+        else:
+            continue
+        rows[r["path"]] = r
+    return rows
+
+
 def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Path | None = None,
-            splits: SplitConfig = SplitConfig(), workers: int = 2, quiet: bool = False) -> Path:
+            splits: SplitConfig = SplitConfig(), workers: int = 2, quiet: bool = False, verify: bool = False,
+            part_notes: int = PART_NOTES) -> Path:
     """Build (or resume, or reuse) the frame cache of ``corpus``; returns the cache folder ``<cache>/<key>``.
 
-    ``cache`` defaults to ``<corpus>/cache``. Notes are processed by ``workers`` processes; each finished
-    note is written as a shard at once, so a killed build loses at most the notes in flight.
+    ``cache`` defaults to ``<corpus>/cache``. One streaming pass over the notes in parts of ``part_notes``: each
+    part's notes are computed by ``workers`` processes (or copied from the previous build when their file did
+    not change) and written as ``parts/part-<k>-<hash>.npy`` with its note list at once, so a killed build loses
+    at most the part in flight and memory holds one part, never the corpus. ``verify``: also hash the content of
+    every note file, and rebuild the notes whose content changed although size and mtime did not (the build
+    report's ``rebuilt`` lists them).
     """
     t0, corpus = time.time(), Path(corpus)
     notes = read_metadata(corpus)
     out = Path(cache or corpus / "cache") / cfg.key()
     manifest = out / "manifest.json"
     fp = _fingerprint(corpus)
-    if manifest.is_file() and read_json(manifest).get("corpus") == fp and (out / "features.npy").is_file():
+    has_frames = (out / "parts.json").is_file() or (out / "features.npy").is_file()
+    if (manifest.is_file() and read_json(manifest).get("corpus") == fp and has_frames and not verify):
         write_splits(out, splits)
         return out
-    (out / "shards").mkdir(parents=True, exist_ok=True)
+    (out / "parts").mkdir(parents=True, exist_ok=True)
     write_json(out / "settings.json", cfg.model_dump())
-    _reuse_finished_notes(out)  # a changed corpus recomputes only its new or changed notes
+    old = _previous_rows(out)  # a changed corpus recomputes only its new or changed notes
+    readers: dict[Path, _NpyRows] = {}
     report = BuildReport(kind="prepare")
-    jobs, shards = [], {}
-    for i, n in enumerate(notes):
-        src = corpus / n.path
-        if not src.is_file():
-            report.skip(n.path, "file listed in metadata.csv is missing")
-            continue
-        shard = out / "shards" / _shard_name(corpus, n)
-        shards[i] = shard
-        if shard.is_file():
-            report.kept += 1
-        else:
-            jobs.append((str(src), str(shard), cfg))
-    result: dict[str, int | str] = {}
-    prog = Progress(len(jobs), "prepare", every=250, quiet=quiet)
-    if workers > 1 and len(jobs) > 1:
-        # the first note runs here, before the fork: librosa's numba functions get compiled and the filter
-        # banks (CQT plan, mel bank) built once, and the workers inherit them instead of each paying ~1-2 s
-        shard, r = _work(jobs[0])
-        result[shard] = r
-        prog.update()
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_one_thread) as pool:
-            for shard, r in pool.map(_work, jobs[1:], chunksize=4):
-                result[shard] = r
-                prog.update()
-    else:
-        for job in jobs:
-            shard, r = _work(job)
-            result[shard] = r
-            prog.update()
-    prog.close()
-    kept = []
-    for i, shard in shards.items():
-        r = result.get(str(shard))
-        if isinstance(r, str):
-            report.skip(notes[i].path, r)
-        else:
-            report.built += isinstance(r, int)
-            kept.append(i)
-    _consolidate(out, [notes[i] for i in kept], [shards[i] for i in kept], cfg)
+    rebuilt: list[str] = []
+    prog = Progress(len(notes), "prepare", every=1000, quiet=quiet)
+    pool, parts, part_notes = None, [], max(1, int(part_notes))
+    try:
+        for k, b0 in enumerate(range(0, len(notes), part_notes)):
+            block = notes[b0:b0 + part_notes]
+            tags = []
+            for n in block:
+                try:
+                    tags.append(_tag(corpus, n))
+                except OSError:
+                    tags.append("")
+            ident = "|".join(f"{n.path}:{t}" for n, t in zip(block, tags, strict=True))
+            name = f"part-{k:05d}-{stable_hash(ident, 10)}"
+            contents = {}
+            if verify:
+                for n, tag in zip(block, tags, strict=True):
+                    if tag:
+                        contents[n.path] = content_hash(corpus / n.path)
+            known = dict(old)
+            done = out / "parts" / f"{name}.json"
+            if done.is_file():  # this very part (same notes, same files), finished before: kept as it is
+                prow = read_json(done)["notes"]
+                if not verify or all(r.get("content") == contents.get(r["path"]) for r in prow if r.get("tag")):
+                    parts.append((name, sum(int(r.get("n_frames", 0)) for r in prow if not r.get("reason")), prow))
+                    report.kept += sum(not r.get("reason") for r in prow)
+                    prog.update(len(block))
+                    continue
+                for r in prow:
+                    known[r["path"]] = {**r, "_file": out / "parts" / f"{name}.npy", "_start": r.get("start", 0)}
+            rows, arrays, todo = [], {}, []
+            for n, tag in zip(block, tags, strict=True):
+                if not tag:
+                    rows.append({"path": n.path, "tag": "", "reason": "file listed in metadata.csv is missing"})
+                    continue
+                prev = known.get(n.path)
+                same = prev is not None and prev.get("tag") == tag
+                if same and verify and prev.get("content") != contents.get(n.path):
+                    same = False
+                    rebuilt.append(n.path)
+                if same and prev.get("reason"):
+                    rows.append({"path": n.path, "tag": tag, "content": prev.get("content", ""),
+                                 "reason": prev["reason"]})
+                elif same and prev.get("n_frames") not in (None, ""):
+                    f = Path(prev["_file"])
+                    reader = readers.get(f) or readers.setdefault(f, _NpyRows(f))
+                    arrays[n.path] = reader.read(int(prev["_start"]), int(prev["n_frames"])).copy()
+                    rows.append({"path": n.path, "tag": tag, "content": prev.get("content", "")})
+                    report.kept += 1
+                else:
+                    rows.append({"path": n.path, "tag": tag})
+                    todo.append((str(corpus / n.path), cfg))
+            if todo:
+                if pool is None and workers > 1 and len(notes) - b0 > 1:
+                    # the first note runs here, before the fork: librosa's numba functions get compiled and the
+                    # filter banks (CQT plan, mel bank) built once; the workers inherit them
+                    first = _compute(todo[0])
+                    results = [first]
+                    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_one_thread)
+                    results += list(pool.map(_compute, todo[1:], chunksize=2))
+                elif pool is not None:
+                    results = list(pool.map(_compute, todo, chunksize=2))
+                else:
+                    results = [_compute(job) for job in todo]
+                computed = dict(zip((Path(src).relative_to(corpus).as_posix() for src, _ in todo), results,
+                                    strict=True))
+                for r in rows:
+                    if r["path"] in computed and "content" not in r and "reason" not in r:
+                        x, r["content"] = computed[r["path"]]
+                        if isinstance(x, str):
+                            r["reason"] = x
+                        else:
+                            arrays[r["path"]] = x
+                            report.built += 1
+            start = 0
+            for r in rows:
+                if r["path"] in arrays:
+                    r["start"], r["n_frames"] = start, int(arrays[r["path"]].shape[0])
+                    start += r["n_frames"]
+            feats = (np.concatenate([arrays[r["path"]] for r in rows if r["path"] in arrays])
+                     if arrays else np.zeros((0, cfg.spec.n_bins), cfg.dtype))
+            buf = io.BytesIO()
+            np.save(buf, feats.astype(cfg.dtype, copy=False))
+            done.unlink(missing_ok=True)
+            atomic_write_bytes(out / "parts" / f"{name}.npy", buf.getvalue())
+            write_json(done, {"notes": rows})  # written last: the part is done
+            del feats, buf, arrays
+            parts.append((name, start, rows))
+            prog.update(len(block))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        for r in readers.values():
+            r.close()
+        prog.close()
+    by_path = {n.path: n for n in notes}
+    kept_notes = 0
+    for _, _, rows in parts:
+        for r in rows:
+            if r.get("reason"):
+                report.skip(r["path"], r["reason"])
+            else:
+                kept_notes += 1
+    _consolidate(out, parts, by_path, cfg)
     report.seconds = time.time() - t0
-    report.write(out / "build_report.json")
-    write_json(manifest, {"corpus": fp, "notes": len(kept), "key": cfg.key(), "complete": True})
+    info = asdict(report)
+    info["rebuilt"] = sorted(set(rebuilt))  # notes whose content changed with size and mtime unchanged
+    write_json(out / "build_report.json", info)
+    write_json(manifest, {"corpus": fp, "notes": kept_notes, "key": cfg.key(), "complete": True, "format": _FORMAT})
+    live = {f"{name}{ext}" for name, _, _ in parts for ext in (".npy", ".json")}
+    for f in (out / "parts").iterdir():  # parts of earlier corpora or part sizes
+        if f.name not in live:
+            f.unlink(missing_ok=True)
+    (out / "features.npy").unlink(missing_ok=True)  # a format-1 cache, now converted
     shutil.rmtree(out / "shards", ignore_errors=True)
+    same = {p: r.get("tag") for p, r in old.items()} == {
+        r["path"]: r["tag"] for _, _, rows in parts for r in rows if not r.get("reason")}
+    if report.built or rebuilt or not same:  # other notes or other frames: every stored split is stale
+        shutil.rmtree(out / "splits", ignore_errors=True)
     write_splits(out, splits)
     return out
 
 
-def _reuse_finished_notes(out: Path) -> int:
-    """Turn the notes of a previous complete build of this cache back into shards (rows copied from
-    ``features.npy``, no audio work), keyed by the same file tag (path, size, mtime) as fresh shards: the notes
-    whose audio did not change are not recomputed. Returns how many shards were restored."""
-    if not ((out / "features.npy").is_file() and (out / "notes.csv").is_file()):
-        return 0
-    feats = np.load(out / "features.npy", mmap_mode="r")
-    restored = 0
-    for r in _read_notes(out):
-        shard = out / "shards" / r.get("shard", "")
-        if not r.get("shard") or shard.is_file():
-            continue
-        s, n = int(r["frame_start"]), int(r["n_frames"])
-        buf = io.BytesIO()
-        np.save(buf, np.asarray(feats[s:s + n]))
-        atomic_write_bytes(shard, buf.getvalue())
-        restored += 1
-    return restored
-
-
-def _consolidate(out: Path, notes: list[Note], shards: list[Path], cfg: PrepConfig) -> None:
-    """Join the shards into ``features.npy`` + ``frames.csv`` + ``notes.csv`` (each written atomically)."""
-    arrays = [np.load(s, mmap_mode="r") for s in shards]
-    total, n_bins = sum(a.shape[0] for a in arrays), cfg.spec.n_bins
-    frames, rows = io.StringIO(), io.StringIO()
-    fw = csv.writer(frames, lineterminator="\n")
-    fw.writerow(["note", "frame", "time"])
-    nw = csv.DictWriter(rows, fieldnames=[*asdict(notes[0]).keys(), "frame_start", "n_frames", "shard"] if notes
-                        else ["path"], lineterminator="\n")
-    nw.writeheader()
+def _consolidate(out: Path, parts: list[tuple[str, int, list[dict]]], notes: dict[str, Note],
+                 cfg: PrepConfig) -> None:
+    """Write ``parts.json``, then ``notes.csv`` and ``frames.csv`` (streamed to disk, each atomically): the
+    global row of every note's first frame is the sum of the rows before it."""
+    write_json(out / "parts.json", {"format": _FORMAT, "parts": [{"file": f"{name}.npy", "rows": rows}
+                                                                 for name, rows, _ in parts]})
     hop_s = cfg.spec.hop_length / cfg.spec.sample_rate
+    fields = [*(f.name for f in dataclass_fields(Note)), "frame_start", "n_frames", "part", "part_start", "tag",
+              "content"]
 
-    def write_features(tmp: Path) -> None:
-        feats = np.lib.format.open_memmap(tmp, mode="w+", dtype=cfg.dtype, shape=(total, n_bins))
-        start = 0
-        for k, (note, a, shard) in enumerate(zip(notes, arrays, shards, strict=False)):
-            feats[start:start + len(a)] = a
-            fw.writerows([k, t, f"{t * hop_s:.4f}"] for t in range(len(a)))
-            nw.writerow({**asdict(note), "frame_start": start, "n_frames": len(a), "shard": Path(shard).name})
-            start += len(a)
-        feats.flush()
+    def write_notes(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
+            w.writeheader()
+            base = 0
+            for name, rows_in_part, rows in parts:
+                for r in rows:
+                    if r.get("reason"):
+                        continue
+                    w.writerow({**asdict(notes[r["path"]]), "frame_start": base + r["start"],
+                                "n_frames": r["n_frames"], "part": f"{name}.npy", "part_start": r["start"],
+                                "tag": r["tag"], "content": r.get("content", "")})
+                base += rows_in_part
 
-    atomic_write(out / "features.npy", write_features)
-    atomic_write_text(out / "frames.csv", frames.getvalue())
-    atomic_write_text(out / "notes.csv", rows.getvalue())
+    def write_frames(tmp: Path) -> None:
+        with tmp.open("w") as f:
+            f.write("note,frame,time\n")
+            k = 0
+            for _, _, rows in parts:
+                for r in rows:
+                    if r.get("reason"):
+                        continue
+                    f.writelines(f"{k},{t},{t * hop_s:.4f}\n" for t in range(r["n_frames"]))
+                    k += 1
+
+    atomic_write(out / "notes.csv", write_notes)
+    atomic_write(out / "frames.csv", write_frames)
 
 
 def _read_notes(out: Path) -> list[dict]:
@@ -282,15 +495,16 @@ def write_splits(out: str | Path, splits: SplitConfig = SplitConfig()) -> Path:
                               splits.holdout_pitch)
     if splits.pitch_test > 0:
         names = _hold_out_pitches(notes, names, splits.pitch_test, splits.seed)
-    feats = np.load(out / "features.npy", mmap_mode="r")
+    feats = FrameStore(out)  # read note by note: memory holds one note, never the corpus
     n_bins = feats.shape[1]
     s1, s2, n, lo, hi = np.zeros(n_bins), np.zeros(n_bins), 0, np.inf, -np.inf
     for r, name in zip(rows, names, strict=False):
-        if name != "train":
+        if name != "train" or not int(r["n_frames"]):
             continue
-        a = np.asarray(feats[int(r["frame_start"]): int(r["frame_start"]) + int(r["n_frames"])], np.float64)
+        a = feats.read(int(r["frame_start"]), int(r["n_frames"])).astype(np.float64)
         s1, s2, n = s1 + a.sum(0), s2 + (a**2).sum(0), n + len(a)
         lo, hi = min(lo, float(a.min())), max(hi, float(a.max()))
+    feats.close()
     if n == 0:
         raise DataError(f"{out}: no training frames with these split settings; lower val/test or the holdout")
     stats = NormStats.from_sums(s1, s2, lo, hi, n)
@@ -324,12 +538,12 @@ class FrameIndex:
 
     def __init__(self, cache_dir: str | Path, splits: SplitConfig = SplitConfig()) -> None:
         self.dir = Path(cache_dir)
-        if not (self.dir / "features.npy").is_file():
+        if not ((self.dir / "parts.json").is_file() or (self.dir / "features.npy").is_file()):
             raise DataError(f"{self.dir}: not a prepared frame cache; run `latentsynth audio prepare` first")
         info = read_json(write_splits(self.dir, splits))
         self.cfg = PrepConfig.model_validate(read_json(self.dir / "settings.json"))
         self.stats = NormStats.model_validate(info["stats"])
-        self.features = np.load(self.dir / "features.npy", mmap_mode="r")  # [n_frames, F]
+        self.features = FrameStore(self.dir)  # [n_frames, F], read lazily
         self.notes = _read_notes(self.dir)
         self.note_split: list[str] = info["splits"]
         self.hop_s = self.cfg.spec.hop_length / self.cfg.spec.sample_rate
@@ -339,18 +553,16 @@ class FrameIndex:
         ``starts [M]`` (rows of ``features``), ``note_ids [M]``, ``frame_ids [M]`` (first frame in the note)."""
         if window < 1 or hop < 1:
             raise ValueError(f"window/hop: must be >= 1, got window={window} hop={hop}")
-        starts, note_ids, frame_ids = [], [], []
-        for k, (r, s) in enumerate(zip(self.notes, self.note_split, strict=False)):
-            if s != split:
-                continue
-            first, count = int(r["frame_start"]), int(r["n_frames"])
-            for t in range(0, count - window + 1, hop):
-                starts.append(first + t), note_ids.append(k), frame_ids.append(t)
-        as_int = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
-        return as_int(starts), as_int(note_ids), as_int(frame_ids)
+        first = np.array([int(r["frame_start"]) for r in self.notes], dtype=np.int64)
+        count = np.array([int(r["n_frames"]) for r in self.notes], dtype=np.int64)
+        mine = np.array([s == split for s in self.note_split], dtype=bool)
+        per_note = np.where(mine & (count >= window), (count - window) // hop + 1, 0)  # windows of each note
+        note_ids = np.repeat(np.arange(len(self.notes), dtype=np.int64), per_note)
+        offsets = np.concatenate([[0], np.cumsum(per_note)[:-1]]) if len(per_note) else np.zeros(0, np.int64)
+        frame_ids = (np.arange(len(note_ids), dtype=np.int64) - np.repeat(offsets, per_note)) * hop
+        return first[note_ids] + frame_ids, note_ids, frame_ids
 
     def note_frames(self, note: int) -> np.ndarray:
         """All dB frames of one note ``[T, F]`` (time first, like every frame tensor of the package)."""
         r = self.notes[note]
-        s, n = int(r["frame_start"]), int(r["n_frames"])
-        return np.array(self.features[s:s + n], dtype=np.float32)
+        return self.features.read(int(r["frame_start"]), int(r["n_frames"])).astype(np.float32)
