@@ -1,0 +1,279 @@
+"""Training throughput of the harmonic audio model: our Lightning module against a plain PyTorch loop, 1 and 2
+threads, and where the time of a step goes.
+
+Model: the ``sol-harmonic-ae`` preset (MLP encoder reading the pitch view, harmonic-plus-noise decoder with 64
+partials and 64 noise bands, spectral convergence + 0.1 log-magnitude L1), batch 256, single frames (513 STFT
+bins). Data: a generated corpus of harmonic tones (10 timbres x 36 pitches, 0.5 s, 22,050 Hz) prepared once.
+
+Rows (frames per second over the training epochs alone, validation and start-up excluded), each in a fresh
+process at the thread count, interleaved, best of ``--repeats``:
+
+- ``plain-pytorch``: a hand loop over the same ``AutoEncoder`` (same config, so the same network and loss) on
+  the same training windows and labels in memory, fused Adam as the Lightning module uses, a fresh permutation
+  per epoch;
+- ``latentsynth``: ``latentsynth.training.train`` with the same config (epoch times from a callback).
+
+Then a profile of one thread: each part of the step timed alone over the same batch (forward and backward where
+it has a gradient): the encoder's pitch view, the encoder MLP, the decoder trunk, rendering the partials and the
+noise into bins, the dB mapping, the spectral loss, the backward pass and the optimizer step; and
+``torch.profiler``'s top operators of the whole step.
+
+    .venv/bin/python benchmarks/train_speed_audio.py [--epochs 3] [--repeats 2] [--threads 1,2]
+
+Writes docs/benchmarks/train_speed_audio.{csv,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(tempfile.gettempdir()) / "latentsynth-train-speed-audio"
+PRESET = "sol-harmonic-ae"
+
+
+def make_corpus(root: Path = CORPUS) -> Path:
+    """10 timbres x 36 pitches of 0.5 s harmonic tones (kept when already there)."""
+    import numpy as np
+
+    from latentsynth.data.audio import corpus as C
+
+    if (root / "metadata.csv").is_file():
+        return root
+    sr, t = 22050, np.arange(11025) / 22050
+    notes = []
+    for inst in range(10):
+        for pitch in range(40, 76):
+            f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+            y = sum(np.sin(2 * np.pi * f0 * k * t) / k ** (0.6 + inst / 6) for k in range(1, 16) if f0 * k < sr / 2)
+            y = 0.3 * y * np.minimum(1, t / 0.01) * np.exp(-3 * t)
+            rel = f"wav/i{inst}-{pitch}.wav"
+            C.write_wav(root / rel, y, sr)
+            notes.append(C.Note(f"i{inst}", "Synth", pitch, C.pitch_name(pitch), "mf", "ord", "generated", 0.5, sr,
+                                "train", rel))
+    for n, s in zip(notes, C.assign_splits(notes, val=0.1, test=0.1), strict=True):
+        n.split = s
+    C.write_metadata(root, notes)
+    return root
+
+
+def config(epochs: int):
+    from latentsynth.config import load_config
+
+    return load_config(PRESET, [f"data.corpus={CORPUS}", f"train.max_epochs={epochs}", "name=speed",
+                                "train.accelerator=cpu", "train.eval_iw_samples=1", "train.eval_mmd_samples=100"])
+
+
+def plain_loop(epochs: int) -> float:
+    """Frames/s of a hand-written loop over latentsynth's AutoEncoder on the same windows."""
+    import torch
+
+    from latentsynth.data.audio.datamodule import FrameDataModule
+    from latentsynth.models import AutoEncoder
+
+    cfg = config(epochs)
+    data = FrameDataModule.for_run(cfg)
+    x_all, c_all = data.train.as_tensor(), data.train.labels()
+    torch.manual_seed(0)
+    model = AutoEncoder(cfg, tuple(x_all.shape[1:]), data.audio_info().model_dump(mode="json"))
+    opt = torch.optim.Adam(model.autoencoder_parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), fused=True)
+    bs, n, seconds, seen = cfg.data.batch_size, len(x_all), 0.0, 0
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        for idx in torch.randperm(n).split(bs):
+            out = model(x_all[idx], c_all[idx])
+            loss = out.loss(0.0)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            seen += len(idx)
+        seconds += time.perf_counter() - t0
+    return seen / seconds
+
+
+def latentsynth_trainer(epochs: int) -> float:
+    """Frames/s of ``latentsynth.training.train`` over its training epochs."""
+    import lightning as L
+
+    from latentsynth.training import train
+
+    class EpochClock(L.Callback):
+        def __init__(self):
+            self.seconds, self.seen, self._t0, self._v0 = 0.0, 0, 0.0, 0.0
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self._t0 = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.seen += len(batch[0])
+
+        def on_validation_epoch_start(self, trainer, pl_module):
+            self._v0 = time.perf_counter()
+
+        def on_validation_epoch_end(self, trainer, pl_module):
+            self._t0 += time.perf_counter() - self._v0
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            self.seconds += time.perf_counter() - self._t0
+
+    clock = EpochClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        train(config(epochs), tmp, quiet=True, extra_callbacks=[clock])
+    return clock.seen / clock.seconds
+
+
+def profile(reps: int = 20) -> dict:
+    """Milliseconds per part of one training step (one thread, batch 256), each part alone."""
+    import torch
+
+    from latentsynth.data.audio.datamodule import FrameDataModule
+    from latentsynth.dsp.harmonic import render_magnitudes, to_representation
+    from latentsynth.models import AutoEncoder
+
+    cfg = config(1)
+    data = FrameDataModule.for_run(cfg)
+    x, c = data.train.__getitems__(list(range(cfg.data.batch_size)))
+    torch.manual_seed(0)
+    model = AutoEncoder(cfg, tuple(x.shape[1:]), data.audio_info().model_dump(mode="json"))
+    opt = torch.optim.Adam(model.autoencoder_parameters(), lr=1e-4, fused=True)
+    dec = model.decoder
+
+    def clock(fn, backward: bool = False) -> float:
+        for _ in range(3):
+            out = fn()
+            if backward:
+                out.sum().backward()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            out = fn()
+            if backward:
+                out.sum().backward()
+        return (time.perf_counter() - t0) / reps * 1000
+
+    def step():
+        out = model(x, c)
+        loss = out.loss(0.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    parts = {"whole step (forward, backward, Adam)": clock(step)}
+    with torch.no_grad():
+        enc_out = model.encode(x, c, sample=False)
+        cond = model.detuned(c, enc_out)
+    z = enc_out.z.detach().requires_grad_(True)
+    if model.pitch_view is not None:
+        parts["encoder: pitch view (harmonic_view + noise bands)"] = clock(lambda: model.pitch_view(x, c[:, 0]))
+    parts["encoder: whole (view + MLP), forward + backward"] = clock(lambda: model.encode(x, c, sample=False).z,
+                                                                     backward=True)
+    parts["decoder: whole (trunk, render, dB), forward + backward"] = clock(lambda: model.decode(z, cond),
+                                                                             backward=True)
+    f0, amps, noise = model.harmonic_params(z, cond)
+    parts["decoder: trunk + heads (harmonic_params), forward + backward"] = clock(
+        lambda: torch.cat([t.flatten(1) for t in model.harmonic_params(z, cond)[1:]], 1), backward=True)
+    a, nz = amps.detach().requires_grad_(True), noise.detach().requires_grad_(True)
+    parts["decoder: render partials + noise into bins, forward + backward"] = clock(
+        lambda: to_representation(render_magnitudes(f0.detach(), a, nz, dec.spec), dec.spec), backward=True)
+    with torch.no_grad():
+        out = model.decode(z, cond)
+    o = out.detach().requires_grad_(True)
+    parts["spectral loss, forward + backward"] = clock(lambda: model.likelihood.loss(o, x), backward=True)
+    parts["Adam step (fused)"] = clock(lambda: opt.step() or torch.zeros(()))
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as tprofile
+
+    with tprofile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(10):
+            step()
+    top = [{"op": ev.key, "self_ms_per_step": ev.self_cpu_time_total / 1000 / 10, "calls_per_step": ev.count / 10}
+           for ev in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]]
+    return {"parts": parts, "top": top}
+
+
+def _fresh(which: str, epochs: int, threads: int) -> float:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), LATENTSYNTH_THREADS=str(threads))
+    out = subprocess.run([sys.executable, __file__, "--epochs", str(epochs), "--only", which, "--threads",
+                          str(threads)], env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if out.returncode:
+        raise SystemExit(f"{which} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])[which]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--only", choices=["plain", "latentsynth", "profile"], help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    args = ap.parse_args()
+    import torch
+
+    if args.only:
+        n = int(args.threads.split(",")[0])
+        torch.set_num_threads(n)
+        res = (profile() if args.only == "profile" else
+               (plain_loop if args.only == "plain" else latentsynth_trainer)(args.epochs))
+        print(json.dumps({args.only: res}))
+        return
+    make_corpus()
+    from latentsynth.data.audio.datamodule import FrameDataModule
+
+    frames = len(FrameDataModule.for_run(config(1)).train)  # prepares the cache once, before any timing
+    threads = [int(t) for t in args.threads.split(",")]
+    runs: dict[tuple[str, int], list[float]] = {}
+    for _ in range(args.repeats):
+        for n in threads:
+            for which in ("plain", "latentsynth"):
+                v = _fresh(which, args.epochs, n)
+                runs.setdefault((which, n), []).append(v)
+                print(which, n, round(v), flush=True)
+    prof = _fresh("profile", 1, 1)
+    from latentsynth.folders import atomic_write_text, write_csv
+
+    table = []
+    for n in threads:
+        p, ls = max(runs[("plain", n)]), max(runs[("latentsynth", n)])
+        mean = lambda v: sum(v) / len(v)  # noqa: E731
+        table.append({"threads": n, "plain_frames_per_s": round(p), "latentsynth_frames_per_s": round(ls),
+                      "ratio_best": round(ls / p, 3),
+                      "ratio_mean": round(mean(runs[("latentsynth", n)]) / mean(runs[("plain", n)]), 3),
+                      "plain_runs": [round(v) for v in runs[("plain", n)]],
+                      "latentsynth_runs": [round(v) for v in runs[("latentsynth", n)]]})
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(args.out / "train_speed_audio.csv", [{k: (json.dumps(v) if isinstance(v, list) else v)
+                                                    for k, v in r.items()} for r in table])
+    env = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), torch {torch.__version__}"
+    lines = [f"# Training throughput: the harmonic audio model ({PRESET}), batch 256, single STFT frames", "",
+             f"Measured by `python benchmarks/train_speed_audio.py --epochs {args.epochs} --repeats {args.repeats} "
+             f"--threads {args.threads}` on {env}; {frames} training frames (generated corpus: 10 timbres x 36 "
+             "pitches, 0.5 s notes); all rows in one run, each in a fresh process, interleaved, best of "
+             f"{args.repeats} (and the ratio of the means). Frames per second over the training epochs alone.", "",
+             "| threads | plain loop (frames/s) | latentsynth (frames/s) | latentsynth / plain (best) | "
+             "(mean of runs) | runs: plain / latentsynth |", "|---:|---:|---:|---:|---:|---|"]
+    for r in table:
+        lines.append(f"| {r['threads']} | {r['plain_frames_per_s']:,} | {r['latentsynth_frames_per_s']:,} | "
+                     f"{r['ratio_best']:.2f}x | {r['ratio_mean']:.2f}x | {r['plain_runs']} / "
+                     f"{r['latentsynth_runs']} |")
+    lines += ["", "## Where the time of a step goes (1 thread, batch 256)", "",
+              "Each part timed alone on the same batch (mean of 20 after 3 warm-up calls); the parts overlap "
+              "(the decoder's whole includes its trunk and the rendering).", "", "| part | ms |", "|---|---:|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in prof["parts"].items()]
+    lines += ["", "`torch.profiler`, 10 whole steps, the top operators by self CPU time:", "",
+              "| operator | self ms / step | calls / step |", "|---|---:|---:|"]
+    lines += [f"| `{t['op']}` | {t['self_ms_per_step']:.2f} | {t['calls_per_step']:.0f} |" for t in prof["top"]]
+    atomic_write_text(args.out / "train_speed_audio.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
