@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -34,6 +35,8 @@ def test_parts_read_lazily_give_the_frames_of_one_build(corpus, tmp_path):
     rows = np.random.default_rng(0).integers(0, len(ref), 50)
     np.testing.assert_array_equal(a.take(rows), ref[rows])  # across part boundaries, in any order
     np.testing.assert_array_equal(a[5:len(ref) - 2], ref[5:-2])
+    copy = pickle.loads(pickle.dumps(a))  # what a spawned DataLoader worker gets: it opens its own files
+    np.testing.assert_array_equal(copy.take(rows[::-1]), ref[rows[::-1]])
     index = FrameIndex(small)
     for split in ("train", "val", "test"):  # vectorised windows against a plain loop over the notes
         for window, hop in ((1, 1), (4, 3)):

@@ -210,16 +210,20 @@ def _ray_results(jobs: list[tuple], threads: int | None, address: str | None):
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"LATENTSYNTH_THREADS": str(threads or 1)}})
     task = ray.remote(run_one)
-    refs = []
+    names = {}
     for job in jobs:
         tr = job[0]["train"]
         gpus = 0
         if str(tr.get("accelerator")) in ("gpu", "cuda"):
             gpus = int(tr["devices"]) if str(tr.get("devices")).isdigit() else 1
-        refs.append(task.options(num_cpus=threads or 1, num_gpus=gpus, max_retries=0).remote(*job))
+        names[task.options(num_cpus=threads or 1, num_gpus=gpus, max_retries=0).remote(*job)] = job[0]["name"]
+    refs = list(names)
     while refs:
         done, refs = ray.wait(refs, num_returns=1)
-        yield ray.get(done[0])
+        try:
+            yield ray.get(done[0])
+        except Exception as err:  # noqa: BLE001 - the task's worker died (OOM, node lost): a failed run
+            yield names[done[0]], "failed", f"Ray task failed: {type(err).__name__}: {err}".splitlines()[0][:300], 0.0
 
 
 def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers: int = 1,
