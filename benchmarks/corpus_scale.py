@@ -208,8 +208,8 @@ def main() -> None:
                   f"{r['loss']:.4f} |", "",
                   f"The frames as float32 would take {r['windows'] * 513 * 4 / 2**20:.0f} MiB; the peak RSS above "
                   "the base is the metadata, the window index (two int64 per training window: 16 bytes) and a "
-                  "batch. The machine was shared (load average 20-40 on its 2 cores): the frames/s is a floor, not a measure of the lazy "
-                  "reads' cost."]
+                  "batch. The machine was shared (load average 20-40 on its 2 cores): the frames/s is a floor, "
+                  "not a measure of the lazy reads' cost."]
     atomic_write_text(args.out / "corpus_scale.md", "\n".join(lines) + "\n")
     print(f"wrote {args.out / 'corpus_scale.md'}")
 
