@@ -107,7 +107,9 @@ def harmonic_magnitudes(f0: torch.Tensor, amps: torch.Tensor, spec: SpecConfig,
     u = (dist + reach) * LOBE_OVERSAMPLING  # index into the table
     i0 = torch.floor(u.detach()).long().clamp(0, table.numel() - 2)
     frac = u - i0.to(amps.dtype)
-    lobe = table[i0] + frac * (table[i0 + 1] - table[i0])  # |W(dist)| [..., K, 2L+1]
+    flat = i0.reshape(-1)  # index_select: ~8x faster than table[i0] (advanced indexing) on CPU
+    t0, t1 = table.index_select(0, flat).reshape(i0.shape), table.index_select(0, flat + 1).reshape(i0.shape)
+    lobe = t0 + frac * (t1 - t0)  # |W(dist)| [..., K, 2L+1]
 
     inside = (bins >= 0) & (bins < n_out) & valid[..., None]
     vals = torch.where(inside, lobe * (0.5 * amps)[..., None], torch.zeros((), dtype=amps.dtype,

@@ -312,6 +312,7 @@ def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Pat
     readers: dict[Path, _NpyRows] = {}
     report = BuildReport(kind="prepare")
     rebuilt: list[str] = []
+    unverified: list[str] = []
     prog = Progress(len(notes), "prepare", every=1000, quiet=quiet)
     pool, parts, part_notes = None, [], max(1, int(part_notes))
     try:
@@ -349,8 +350,8 @@ def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Pat
                 prev = known.get(n.path)
                 same = prev is not None and prev.get("tag") == tag
                 if same and verify and prev.get("content") != contents.get(n.path):
-                    same = False
-                    rebuilt.append(n.path)
+                    same = False  # no hash recorded (a cache of the earlier format): recomputed, not "changed"
+                    (rebuilt if prev.get("content") else unverified).append(n.path)
                 if same and prev.get("reason"):
                     rows.append({"path": n.path, "tag": tag, "content": prev.get("content", ""),
                                  "reason": prev["reason"]})
@@ -418,6 +419,7 @@ def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Pat
     report.seconds = time.time() - t0
     info = asdict(report)
     info["rebuilt"] = sorted(set(rebuilt))  # notes whose content changed with size and mtime unchanged
+    info["unverified"] = len(set(unverified))  # recomputed: their earlier build recorded no content hash
     write_json(out / "build_report.json", info)
     write_json(manifest, {"corpus": fp, "notes": kept_notes, "key": cfg.key(), "complete": True, "format": _FORMAT})
     live = {f"{name}{ext}" for name, _, _ in parts for ext in (".npy", ".json")}
