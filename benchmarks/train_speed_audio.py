@@ -329,8 +329,8 @@ def main() -> None:
                      f"{r['ratio_best']:.2f}x | {r['ratio_mean']:.2f}x | {r['plain_runs']} / "
                      f"{r['latentsynth_runs']} | {r['latentsynth_whole_epoch_frames_per_s']:,} |")
     lines += ["", "The same runs by the CPU time of the process (`time.process_time`: user + system of all its "
-              "threads) instead of the wall clock: on a shared machine the wall clock also counts the time spent waiting for "
-              "a core, the CPU time only the work done.", "",
+              "threads) instead of the wall clock: on a shared machine the wall clock also counts the time spent "
+              "waiting for a core, the CPU time only the work done.", "",
               "| threads | plain loop (frames per CPU s) | latentsynth (frames per CPU s) | latentsynth / plain "
               "(best) | (mean of runs) |", "|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['threads']} | {r['plain_cpu_frames_per_s']:,} | {r['latentsynth_cpu_frames_per_s']:,} | "
