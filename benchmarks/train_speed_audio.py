@@ -221,15 +221,19 @@ def profile(reps: int = 20) -> dict:
 
 
 def indexing_ab(reps: int = 50) -> dict:
-    """The two gathers of the rendering at the model's batch shapes, before (advanced indexing ``t[i]``) and after
-    (``index_select``), best of 5 x ``reps`` in ms, one process: the lobe-table lookup ``[256, 1, 64, 9]`` of
-    ``harmonic_magnitudes`` and the noise-band interpolation ``[256, 1, 64] -> 513`` bins (forward + backward)."""
+    """The two gathers of the rendering at the model's batch shapes, before (advanced indexing ``t[i]``) and now,
+    best of 5 x ``reps`` in ms, one process: the lobe-table lookup ``[256, 1, 64, 9]`` of ``harmonic_magnitudes``
+    (now ``index_select``) and the noise-band interpolation ``[256, 1, 64] -> 513`` bins, forward + backward (now
+    one matrix product)."""
     import torch
+
+    from latentsynth.dsp.harmonic import noise_magnitudes
 
     table = torch.rand(1281)
     i0 = torch.randint(0, 1280, (256, 1, 64, 9))
     bands = torch.rand(256, 1, 64, requires_grad=True)
     j0 = torch.randint(0, 63, (513,))
+    w0 = torch.rand(513)
 
     def best(f) -> float:
         out = 1e9
@@ -243,10 +247,10 @@ def indexing_ab(reps: int = 50) -> dict:
     return {"lobe table lookup (x2 per step), before: table[i0]": best(lambda: table[i0]),
             "lobe table lookup, after: table.index_select(0, i0.flatten())": best(
                 lambda: table.index_select(0, i0.reshape(-1)).reshape(i0.shape)),
-            "noise bands -> bins (x2 per step), fwd + bwd, before: bands[..., i0]": best(
-                lambda: bands[..., j0].sum().backward()),
-            "noise bands -> bins, fwd + bwd, after: bands.index_select(-1, i0)": best(
-                lambda: bands.index_select(-1, j0).sum().backward())}
+            "noise bands -> bins (x2 gathers per step), fwd + bwd, before: bands[..., i0]": best(
+                lambda: (bands[..., j0] * w0 + bands[..., j0 + 1] * (1 - w0)).sum().backward()),
+            "noise bands -> bins, fwd + bwd, now: one matrix product (noise_magnitudes, issue #24)": best(
+                lambda: noise_magnitudes(bands, 513).sum().backward())}
 
 
 def _fresh(which: str, epochs: int, threads: int):
@@ -339,8 +343,8 @@ def main() -> None:
               "Each part timed alone on the same batch (mean of 20 after 3 warm-up calls); the parts overlap "
               "(the decoder's whole includes its trunk and the rendering).", "", "| part | ms |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in prof["parts"].items()]
-    lines += ["", "The rendering's two gathers, before and after they became `index_select` (this run, 1 thread, "
-              "best of 5 x 50 calls at the model's batch shapes):", "", "| gather | ms |", "|---|---:|"]
+    lines += ["", "The rendering's two gathers, before (advanced indexing) and now (this run, 1 thread, best of 5 x 50 "
+              "calls at the model's batch shapes):", "", "| gather | ms |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in prof["indexing"].items()]
     lines += ["", "`torch.profiler`, 10 whole steps, the top operators by self CPU time:", "",
               "| operator | self ms / step | calls / step |", "|---|---:|---:|"]

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from latentsynth.data.audio.corpus import read_metadata
 from latentsynth.data.audio.folder_import import estimate_pitch, import_folder, labels_from_path, pitch_token
-from latentsynth.data.idx import DataError
+from latentsynth.data.errors import DataError
 
 SR = 22050
 

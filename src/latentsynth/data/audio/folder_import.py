@@ -33,7 +33,7 @@ import numpy as np
 
 from ...folders import write_csv, write_json
 from ...progress import Progress
-from ..idx import DataError
+from ..errors import DataError
 from .corpus import (
     AudioChecks,
     BadAudio,
