@@ -220,6 +220,11 @@ class TrainConfig(_Strict):
     # frame models: also score the test notes with codes fitted to each note by this many Adam steps from the
     # encoder's (AutoEncoder.fit_codes; test_fit_spec_sc, test_pitch_fit_spec_sc); 0 skips
     eval_fit_steps: int = Field(20, ge=0)
+    # frame models (issue #22): augment each training item by a random gain (uniform +-augment_gain_db dB, the
+    # dB floor kept) and a random detune (uniform +-augment_detune semitones: the spectrum resampled and the pitch
+    # label moved with it), so the encoder follows a level or tuning it never saw; 0 = off
+    augment_gain_db: float = Field(0.0, ge=0)
+    augment_detune: float = Field(0.0, ge=0, le=2)
 
     @field_validator("precision", mode="before")
     @classmethod

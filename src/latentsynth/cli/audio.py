@@ -31,7 +31,9 @@ def _report(report, out: Path) -> None:
 @app.command()
 def render(
     out: Path = typer.Option(Path("runs/audio/fluidr3"), "--out", "-o", help="corpus folder"),
-    soundfont: Path = typer.Option(None, help="a .sf2 file (default FluidR3_GM, else pretty-midi's TimGM6mb)"),
+    soundfont: list[Path] = typer.Option(None, help="a .sf2/.sf3 file (default FluidR3_GM, else pretty-midi's "
+                                                    "TimGM6mb); repeat it for a corpus of several sound sources "
+                                                    "(wav/<stem>/, twins share a split)"),
     instruments: str = typer.Option(None, help="comma list of abbreviations (Fl,Ob,...); default all"),
     dynamics: str = typer.Option("pp,mf,ff", help="comma list from pp,p,mf,f,ff"),
     sample_rate: int = typer.Option(22050, help="Hz"),

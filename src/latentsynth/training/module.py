@@ -99,8 +99,18 @@ class LitAutoEncoder(L.LightningModule):
             self.log_dict(dict(zip(self._val_keys, means, strict=True)), on_step=False, on_epoch=True,
                           batch_size=self._val_count, prog_bar=False)
 
+    def augment(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Frames ``x [B, W, F]`` and labels ``y [B, 4]`` with the training augmentation of ``train.augment_*``
+        (:func:`augment_frames`); unchanged for image models or with augmentation off."""
+        t = self.cfg.train
+        if self.model.db is None or self.model.audio is None or not (t.augment_gain_db or t.augment_detune):
+            return x, y
+        detune = t.augment_detune if self.model.audio.spec.representation == "stft" else 0.0  # linear bins only
+        return augment_frames(x, y, self.model.db, self.model.audio.spec.top_db, t.augment_gain_db, detune)
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
+        x, y = self.augment(x, y)
         opt, disc_opt = self._optimizers()
         out = self.model(x, self.labels(y))
         recon = out.recon_loss.mean()
@@ -192,3 +202,29 @@ class LitAutoEncoder(L.LightningModule):
             elif o.scheduler == "cosine":
                 scheds.append(torch.optim.lr_scheduler.CosineAnnealingLR(op, T_max=self.cfg.train.max_epochs))
         return opts, scheds
+
+
+def augment_frames(x: Tensor, y: Tensor, db, top_db: float, gain_db: float, detune: float) -> tuple[Tensor, Tensor]:
+    """Random gain and detune of normalised dB frames ``x [B, W, F]`` (linear-frequency bins) with labels
+    ``y [B, 4]`` (column 0: MIDI pitch). Gain: ``g ~ U(-gain_db, gain_db)`` dB added to every bin above the
+    ``-top_db`` floor (clamped to it); detune: ``s ~ U(-detune, detune)`` semitones, bin ``k`` of the result read
+    at ``k / 2 ** (s / 12)`` of the original (linear interpolation; beyond the last bin: the floor) and the pitch
+    label moved by ``s``. ``db``: the model's :class:`~latentsynth.models.conditioning.DbScale`."""
+    b, n_bins = x.shape[0], x.shape[-1]
+    d = db.to_db(x)
+    if detune:
+        s = (torch.rand(b, device=x.device) * 2 - 1) * detune
+        ratio = torch.pow(2.0, s / 12.0)
+        src = torch.arange(n_bins, device=x.device, dtype=x.dtype)[None, :] / ratio[:, None]  # [B, F]
+        lo = src.floor().clamp(0, n_bins - 1).long()
+        hi = (lo + 1).clamp(max=n_bins - 1)
+        w = (src - lo.to(x.dtype)).clamp(0, 1)
+        idx = lambda i: i[:, None, :].expand(-1, d.shape[1], -1)  # noqa: E731
+        shifted = torch.gather(d, 2, idx(lo)) * (1 - w[:, None, :]) + torch.gather(d, 2, idx(hi)) * w[:, None, :]
+        d = torch.where((src <= n_bins - 1)[:, None, :], shifted, torch.full_like(d, -top_db))
+        y = y.clone()
+        y[:, 0] = y[:, 0] + s
+    if gain_db:
+        g = (torch.rand(b, 1, 1, device=x.device) * 2 - 1) * gain_db
+        d = torch.where(d > -top_db + 1e-3, (d + g).clamp(min=-top_db), d)
+    return db.from_db(d), y

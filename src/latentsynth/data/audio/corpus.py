@@ -289,3 +289,24 @@ def assign_splits(
         for j, i in enumerate(idx):
             out[i] = "test" if j < n_test else "val" if j < n_test + n_val else "train"
     return out
+
+
+def note_source(note: Note) -> str:
+    """The sound source of a note: the SoundFont (``FluidR3_GM.sf2``) or file its ``source_file`` names before
+    the first ``:`` (a rendered note's ``source_file`` is ``<soundfont>:<preset>``)."""
+    return note.source_file.split(":", 1)[0]
+
+
+def twin_key(note: Note) -> tuple[str, str, int, str]:
+    """What makes two notes of different sources *twins*: ``(instrument, style, pitch, dynamics)``."""
+    return note.instrument, note.style, note.pitch, note.dynamics
+
+
+def assign_twin_splits(notes: list[Note], val: float = 0.1, test: float = 0.1, seed: int = 0) -> list[str]:
+    """Splits of a corpus of several sources in which twins (:func:`twin_key`) share one split: the splits of
+    :func:`assign_splits` drawn over the distinct twin keys, stratified by instrument."""
+    keys = sorted({twin_key(n) for n in notes})
+    reps = [Note(k[0], "", k[2], "", k[3], k[1], "", 0.0, 0, "train", f"{k[0]}-{k[1]}-{k[2]:03d}-{k[3]}")
+            for k in keys]
+    of_key = dict(zip(keys, assign_splits(reps, val, test, seed), strict=True))
+    return [of_key[twin_key(n)] for n in notes]

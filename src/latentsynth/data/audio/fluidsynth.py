@@ -21,6 +21,7 @@ from .corpus import (
     BuildReport,
     Note,
     assign_splits,
+    assign_twin_splits,
     note_filename,
     pitch_name,
     write_metadata,
@@ -149,7 +150,7 @@ class NoteSynth:
 
 def render_corpus(
     out: str | Path,
-    soundfont: str | Path | None = None,
+    soundfont: str | Path | list[str | Path] | tuple[str | Path, ...] | None = None,
     instruments: list[str] | None = None,
     dynamics: tuple[str, ...] = ("pp", "mf", "ff"),
     sample_rate: int = 22050,
@@ -162,20 +163,44 @@ def render_corpus(
     """Render the note corpus into ``out`` (``wav/``, ``metadata.csv``, ``build_report.json``).
 
     Existing WAVs (from an interrupted run) are kept; silent notes and programs missing from the SoundFont
-    are skipped and listed in the report.
+    are skipped and listed in the report. Several SoundFonts make one corpus of several sound sources: each
+    renders every note into ``wav/<soundfont stem>/`` and the *twins* (the same instrument, style, pitch and
+    dynamics from each source) share one split (:func:`~.corpus.assign_twin_splits`), so a test note's twin
+    from another source is never trained on.
     """
     t0 = time.time()
     out = Path(out)
-    sf2 = find_soundfont(soundfont)
+    fonts = list(soundfont) if isinstance(soundfont, (list, tuple)) else [soundfont]
+    sf2s = [find_soundfont(f) for f in fonts] if fonts else [find_soundfont(None)]
     todo = plan(instruments, tuple(dynamics), styles)
-    synth = NoteSynth(sf2, sample_rate)
     report = BuildReport(kind="render")
     notes: list[Note] = []
-    prog = Progress(len(todo), "render", every=250, quiet=quiet)
+    prog = Progress(len(todo) * len(sf2s), "render", every=250, quiet=quiet)
+    try:
+        for sf2 in sf2s:
+            _render_source(out, sf2, todo, sample_rate, sustain, release, len(sf2s) > 1, report, notes, prog)
+    finally:
+        prog.close()
+    splits = assign_splits(notes, seed=seed) if len(sf2s) == 1 else assign_twin_splits(notes, seed=seed)
+    for n, split in zip(notes, splits, strict=True):
+        n.split = split
+    write_metadata(out, notes)
+    write_json(out / "corpus.json", {"source": "render", "soundfont": ", ".join(map(str, sf2s)),
+                                     "sample_rate": sample_rate,
+                                     "dynamics": list(dynamics), "sustain": sustain, "release": release})
+    report.seconds = time.time() - t0
+    report.write(out / "build_report.json")
+    return report
+
+
+def _render_source(out: Path, sf2: Path, todo: list, sample_rate: int, sustain: float, release: float,
+                   subfolder: bool, report: BuildReport, notes: list[Note], prog: Progress) -> None:
+    """Render the notes of ``todo`` from one SoundFont, appending to ``notes`` and ``report``."""
+    synth = NoteSynth(sf2, sample_rate)
     try:
         for inst, style, program, midi, dyn in todo:
             name = note_filename(inst.abbr, style, midi, dyn)
-            rel = f"wav/{name}"
+            rel = f"wav/{sf2.stem}/{name}" if subfolder else f"wav/{name}"
             prog.update()
             if not synth.has_program(program):
                 report.skip(name, f"program {program} is not in {sf2.name}")
@@ -200,12 +225,3 @@ def render_corpus(
                 write_metadata(out, notes)
     finally:
         synth.close()
-        prog.close()
-    for n, split in zip(notes, assign_splits(notes, seed=seed), strict=False):
-        n.split = split
-    write_metadata(out, notes)
-    write_json(out / "corpus.json", {"source": "render", "soundfont": str(sf2), "sample_rate": sample_rate,
-                                     "dynamics": list(dynamics), "sustain": sustain, "release": release})
-    report.seconds = time.time() - t0
-    report.write(out / "build_report.json")
-    return report

@@ -1,0 +1,421 @@
+"""Timbre scores of a frame model (issue #22): do the latent codes carry the sound, not the labels?
+
+Every score has a pure core on arrays (tested on toy data with known answers) and a driver on a model and its
+frame data module (:func:`timbre_scores`, the keys of ``metrics.json``; definitions in docs/evaluation.md):
+
+* **probes** (:func:`probe_scores`): instrument / dynamics / style read off the *note codes* (the mean encoder
+  code over a note's frames within 20 dB of its loudest) of held-out notes, by a logistic regression and a
+  10-NN vote fitted on the train notes' codes; balanced accuracy (mean recall over classes, chance = 1/classes).
+* **pitch invariance** (:func:`pitch_invariance`): mean distance between note codes of one instrument at
+  different pitches over the mean distance between codes of different instruments at one pitch (< 1: codes
+  group by instrument, not by pitch); and the instrument probe fitted on train notes and tested on notes at
+  pitches never trained on (the ``pitch`` split).
+* **source test** (:func:`source_test`): notes of a sound source never trained on (``data.source_test``, a corpus
+  folder), encoded and re-rendered with the encoder's codes: the fraction closer (SC) to their input than to
+  every corpus twin (same instrument, style, pitch, dynamics), counted on notes whose input differs from its
+  nearest twin by SC >= 0.2; and their mean SC over the corpus test notes' (``source_sc_ratio``).
+* **morph** (:func:`morph_curve_scores`): along straight lines between the codes of two notes of different
+  instruments at one pitch, a frame classifier trained on real frames gives ``p_B(t) = P(B) / (P(A) + P(B))``;
+  a pair counts when the endpoints are recognised (argmax A at t = 0, B at t = 1); per pair the Spearman rho
+  of p_B with t, where p_B first crosses 1/2, and the mean |p_B(t) - t| (distance from a straight ramp).
+* **loudness and f0** (:func:`loudness_db`, :func:`f0_errors`): DDSP's loudness L1 (A-weighted power in dB per
+  frame, frames within 60 dB of the note's loudest) and, on Griffin-Lim audio of a few notes, the YIN f0 error
+  in cents (median over voiced frames) and the outlier rate (frames off by more than 50 cents).
+* **MR-STFT split** (:func:`mrstft_split`): the multi-resolution STFT distance of :mod:`latentsynth.dsp.metrics`
+  computed separately on the bins within two bins of a partial ``k f0`` and on the other (floor) bins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..dsp import invert, spectral_convergence
+from ..dsp.griffinlim import stft
+from ..dsp.metrics import MR_EPS, MR_RESOLUTIONS
+from ..models.conditioning import NAMED, DbScale, midi_to_hz
+
+MORPH_INSTRUMENTS = ("Fl", "TpC", "Vc", "Vn")  # the pairs of the morph score, where the vocabulary has them
+MORPH_STEPS = 21  # points along each interpolation
+SOURCE_MIN_SC = 0.2  # a source-test note counts when its input and nearest twin differ at least this much
+
+
+# ------------------------------------------------------------------------------------------ pure cores
+
+
+def balanced_accuracy(y_true, y_pred) -> float:
+    """Mean over the classes present in ``y_true`` of the fraction of their items predicted right."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
+
+
+def probe_scores(z_train: np.ndarray, y_train, z_test: np.ndarray, y_test, k: int = 10) -> dict[str, float]:
+    """Balanced accuracy of a logistic regression (standardised codes) and of a ``k``-NN vote fitted on
+    ``z_train [N, d]`` / ``y_train [N]`` and tested on ``z_test [M, d]`` / ``y_test [M]``: ``{linear, knn}``
+    (None when the train labels have one class)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    if len(np.unique(y_train)) < 2 or len(y_test) == 0:
+        return {"linear": None, "knn": None}
+    lin = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(z_train, y_train)
+    knn = KNeighborsClassifier(n_neighbors=min(k, len(z_train))).fit(z_train, y_train)
+    return {"linear": balanced_accuracy(y_test, lin.predict(z_test)),
+            "knn": balanced_accuracy(y_test, knn.predict(z_test))}
+
+
+def pitch_invariance(z: np.ndarray, instrument, pitch) -> float | None:
+    """Codes ``z [N, d]`` with instrument and pitch per item -> mean distance of pairs of one instrument at
+    different pitches / mean distance of pairs of different instruments at one pitch (None without both kinds
+    of pairs)."""
+    z, inst, pitch = np.asarray(z, dtype=float), np.asarray(instrument), np.asarray(pitch)
+    d = np.linalg.norm(z[:, None] - z[None], axis=-1)
+    same_inst = (inst[:, None] == inst[None]) & (pitch[:, None] != pitch[None])
+    same_pitch = (pitch[:, None] == pitch[None]) & (inst[:, None] != inst[None])
+    if not same_inst.any() or not same_pitch.any():
+        return None
+    return float(d[same_inst].mean() / d[same_pitch].mean())
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation of two sequences (average ranks for ties; 0 when one is constant)."""
+    from scipy.stats import rankdata
+
+    rx, ry = rankdata(x), rankdata(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return 0.0
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def crossing(t: np.ndarray, p: np.ndarray, level: float = 0.5) -> float | None:
+    """Where ``p(t)`` first reaches ``level`` (linear interpolation between samples; None if it never does)."""
+    t, p = np.asarray(t, dtype=float), np.asarray(p, dtype=float)
+    above = np.nonzero(p >= level)[0]
+    if len(above) == 0:
+        return None
+    i = int(above[0])
+    if i == 0:
+        return float(t[0])
+    return float(t[i - 1] + (level - p[i - 1]) / (p[i] - p[i - 1]) * (t[i] - t[i - 1]))
+
+
+def morph_curve_scores(curves: list[np.ndarray]) -> dict[str, float | None]:
+    """Curves ``p_B(t)`` ``[T]`` (t evenly 0..1) of the counted pairs -> median Spearman rho with t, median
+    crossing of 1/2, the fraction of pairs crossing within 30-70 % of the path, the mean distance from the
+    straight ramp p = t, and the number of pairs."""
+    if not curves:
+        return {"morph_rho": None, "morph_cross": None, "morph_even": None, "morph_ramp": None, "morph_pairs": 0}
+    rho, cross, ramp = [], [], []
+    for p in curves:
+        t = np.linspace(0.0, 1.0, len(p))
+        rho.append(spearman(t, p))
+        cross.append(crossing(t, p))
+        ramp.append(float(np.mean(np.abs(p - t))))
+    known = [c for c in cross if c is not None]
+    return {"morph_rho": float(np.median(rho)), "morph_cross": float(np.median(known)) if known else None,
+            "morph_even": float(np.mean([c is not None and 0.3 <= c <= 0.7 for c in cross])),
+            "morph_ramp": float(np.mean(ramp)), "morph_pairs": len(curves)}
+
+
+def a_weighting(freqs: np.ndarray) -> np.ndarray:
+    """IEC 61672 A-weighting in dB at ``freqs`` (Hz) (0 dB at 1 kHz)."""
+    f2 = np.asarray(freqs, dtype=float) ** 2
+    ra = (12194.0**2 * f2**2) / ((f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2))
+    return 20 * np.log10(np.maximum(ra, 1e-20)) + 2.0
+
+
+def loudness_db(mag: Tensor, sample_rate: int, n_fft: int) -> Tensor:
+    """A-weighted loudness per frame in dB: linear STFT magnitudes ``[F, T]`` (``F = n_fft // 2 + 1``) ->
+    ``10 log10(sum_f |X_f|^2 10^(A(f) / 10))`` ``[T]``."""
+    freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    w = torch.as_tensor(10 ** (a_weighting(freqs) / 10), dtype=mag.dtype)
+    return 10 * torch.log10((mag.pow(2) * w[:, None]).sum(0) + 1e-10)
+
+
+def loudness_l1(ref: Tensor, est: Tensor, sample_rate: int, n_fft: int, floor_db: float = 60.0) -> float:
+    """Mean |loudness(ref) - loudness(est)| (dB) over the frames of ``ref`` within ``floor_db`` of its loudest
+    (magnitudes ``[F, T]`` each)."""
+    a, b = loudness_db(ref, sample_rate, n_fft), loudness_db(est, sample_rate, n_fft)
+    keep = a >= a.max() - floor_db
+    return float((a - b).abs()[keep].mean())
+
+
+def f0_track(y: np.ndarray, sr: int, pitch: float, frame_length: int = 4096, hop: int = 256) -> np.ndarray:
+    """YIN f0 in Hz per frame of ``y`` searched within an octave of the MIDI ``pitch`` (NaN where the
+    aperiodicity is high or the frame is quiet)."""
+    import librosa
+
+    f = float(midi_to_hz(torch.tensor(pitch)))
+    fmin, fmax = max(f / 2, 2 * sr / frame_length + 1), min(2 * f, sr / 2 - 1)
+    f0 = librosa.yin(y, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame_length, hop_length=hop)
+    rms = librosa.feature.rms(y=y, frame_length=frame_length, hop_length=hop)[0][: len(f0)]
+    f0 = f0[: len(rms)]
+    f0[rms < rms.max() * 10 ** (-30 / 20)] = np.nan
+    return f0
+
+
+def f0_errors(ref_f0: np.ndarray, est_f0: np.ndarray, outlier_cents: float = 50.0) -> tuple[np.ndarray, int]:
+    """Per-frame |f0 error| in cents on the frames voiced in both tracks, and how many of ``ref_f0``'s voiced
+    frames are outliers (unvoiced in ``est_f0`` or off by more than ``outlier_cents``) -> ``(cents, outliers)``."""
+    n = min(len(ref_f0), len(est_f0))
+    a, b = ref_f0[:n], est_f0[:n]
+    both = np.isfinite(a) & np.isfinite(b)
+    cents = np.abs(1200 * np.log2(b[both] / a[both]))
+    outliers = int(np.sum(np.isfinite(a) & ~np.isfinite(b)) + np.sum(cents > outlier_cents))
+    return cents, outliers
+
+
+def partial_mask(n_fft: int, sample_rate: int, f0: float, width_bins: float = 2.0) -> Tensor:
+    """``[n_fft // 2 + 1]`` bool: bins within ``width_bins`` of a partial ``k f0`` below Nyquist."""
+    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    k = torch.arange(1, int(sample_rate / 2 / f0) + 1, dtype=torch.float32) * f0
+    return ((freqs[:, None] - k[None]).abs() <= width_bins * sample_rate / n_fft).any(1)
+
+
+def mrstft_split(x: Tensor, y: Tensor, sample_rate: int, f0: float) -> tuple[float, float]:
+    """Multi-resolution STFT distance (spectral convergence + log-magnitude L1, mean over
+    :data:`~latentsynth.dsp.metrics.MR_RESOLUTIONS`) of signals ``x``, ``y`` ``[N]`` on the bins near partials
+    of ``f0`` (Hz) and on the other bins: ``(partials, floor)``."""
+    n = min(len(x), len(y))
+    parts = np.zeros(2)
+    for n_fft, hop in MR_RESOLUTIONS:
+        mx, my = stft(x[None, :n], n_fft, hop).abs()[0], stft(y[None, :n], n_fft, hop).abs()[0]  # [F, T]
+        m = partial_mask(n_fft, sample_rate, f0)
+        for j, sel in enumerate((m, ~m)):
+            a, b = mx[sel], my[sel]
+            sc = float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(a).clamp_min(1e-12))
+            parts[j] += sc + float((torch.log(a + MR_EPS) - torch.log(b + MR_EPS)).abs().mean())
+    parts /= len(MR_RESOLUTIONS)
+    return float(parts[0]), float(parts[1])
+
+
+# ------------------------------------------------------------------------------------------ model side
+
+
+@torch.no_grad()
+def note_code(model, frames: Tensor, labels: Tensor, loud_db: float = 20.0) -> Tensor:
+    """The code of one note: mean encoder code (posterior mean) over its frames ``[T, F]`` (normalised; labels
+    ``[4]``) whose energy lies within ``loud_db`` of the loudest frame -> ``[d]``."""
+    w = model.audio.window if model.audio is not None else 1
+    t = len(frames) - len(frames) % w if len(frames) >= w else 0
+    x = frames[:t].reshape(-1, w, frames.shape[-1]) if t else frames[-1:].expand(w, -1)[None]
+    c = labels[None].expand(len(x), -1) if model.conditioned else None
+    z = model.encode(x, c, sample=False).z
+    energy = model.db.to_db(x).amax(dim=(1, 2))  # loudest bin per window, dB
+    keep = energy >= energy.max() - loud_db
+    return z[keep].mean(0)
+
+
+def _note_attrs(data, notes: list[int], key: str) -> np.ndarray:
+    return np.array([str(data.notes[k][key]) for k in notes])
+
+
+def _codes(model, data, notes: list[int]) -> np.ndarray:
+    return torch.stack([note_code(model, data.note_tensor(k), data.note_labels[k]) for k in notes]).numpy()
+
+
+def code_probes(model, data, max_train: int = 1200) -> dict[str, float | None]:
+    """Instrument / dynamics / style probes of note codes (train notes -> test notes), the pitch-invariance
+    ratio on the test notes, and the instrument probe on held-out pitches."""
+    from ..data.audio.corpus import spread
+
+    train, test = spread(data.note_indices("train"), max_train), data.note_indices("test")
+    zt, zv = _codes(model, data, train), _codes(model, data, test)
+    out: dict[str, float | None] = {}
+    for key, short in zip(NAMED, ("inst", "dyn", "style"), strict=True):
+        p = probe_scores(zt, _note_attrs(data, train, key), zv, _note_attrs(data, test, key))
+        out[f"timbre_{short}_linear"], out[f"timbre_{short}_knn"] = p["linear"], p["knn"]
+    out["timbre_pitch_invariance"] = pitch_invariance(zv, _note_attrs(data, test, "instrument"),
+                                                      _note_attrs(data, test, "pitch"))
+    held = data.note_indices("pitch") if getattr(data, "pitch", None) is not None else []
+    if held:
+        p = probe_scores(zt, _note_attrs(data, train, "instrument"), _codes(model, data, held),
+                         _note_attrs(data, held, "instrument"))
+        out["timbre_inst_newpitch"] = p["linear"]
+    return out
+
+
+def frame_classifier(data, n_frames: int = 30000, epochs: int = 4, seed: int = 0):
+    """An instrument classifier (:class:`~.audio_classifier.FrameClassifier`) trained on ``n_frames`` seeded
+    non-silent train frames of the data (linear magnitudes)."""
+    from .audio_classifier import train_frame_classifier
+
+    db = DbScale.from_info(data.audio_info())
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(data.train), generator=g)[: n_frames * 2].tolist()
+    x, y = data.train.__getitems__(idx)
+    mag = db.to_magnitude(x[:, 0], data.spec)
+    loud = db.to_db(x[:, 0]).amax(1)
+    keep = (loud > loud.max() - 50).nonzero()[:, 0][:n_frames]
+    sizes = {k: len(data.vocab[k]) for k in NAMED}
+    clf, _ = train_frame_classifier(mag[keep], y[keep], sizes, epochs=epochs, seed=seed)
+    return clf
+
+
+def _sustain_code(model, data, note: int) -> Tensor:
+    return note_code(model, data.note_tensor(note), data.note_labels[note])
+
+
+def morph_pairs(data, per_pair: int = 3) -> list[tuple[int, int]]:
+    """Note pairs ``(A, B)`` of different instruments among :data:`MORPH_INSTRUMENTS` (else the first four of
+    the vocabulary) at one pitch, same dynamics (mf if there, else the first), ordinary style and one source,
+    ``per_pair`` pitches spread over their common range; held-out notes first, else any split."""
+    from ..data.audio.corpus import spread
+
+    insts = [i for i in MORPH_INSTRUMENTS if i in data.vocab["instrument"]]
+    insts = insts if len(insts) >= 2 else data.vocab["instrument"][:4]
+    dyns = data.vocab["dynamics"]
+    dyn = "mf" if "mf" in dyns else dyns[0]
+    first_source = data.notes[0]["source_file"].split(":")[0]
+    index: dict[tuple[str, int], list[int]] = {}
+    for k, r in enumerate(data.notes):
+        if r["dynamics"] == dyn and r.get("style", "ord") in ("ord", "") and \
+                r["source_file"].split(":")[0] == first_source:
+            index.setdefault((r["instrument"], int(r["pitch"])), []).append(k)
+    pairs = []
+    for a in range(len(insts)):
+        for b in range(a + 1, len(insts)):
+            common = sorted({p for i, p in index if i == insts[a]} & {p for i, p in index if i == insts[b]})
+            for p in spread(common, per_pair):
+                pairs.append((index[(insts[a], p)][0], index[(insts[b], p)][0]))
+    return pairs
+
+
+def path_labels(model, la: Tensor, lb: Tensor, t: Tensor) -> Tensor:
+    """Labels ``[T, 4]`` along a path from a note with labels ``la [4]`` to one with ``lb [4]`` at ``t [T]``:
+    the pitch glides linearly; a model conditioned on named labels takes label weights where it can
+    (:meth:`AutoEncoder.label_weights`), else holds the first note's labels."""
+    c = la[None].repeat(len(t), 1)
+    c[:, 0] = la[0] + t * (lb[0] - la[0])
+    mix = getattr(model, "mix_labels", None)
+    return mix(la, lb, t) if mix is not None else c
+
+
+@torch.no_grad()
+def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS) -> dict[str, float | None]:
+    """The morph score (module doc) over the pairs of :func:`morph_pairs`."""
+    clf = clf or frame_classifier(data)
+    t = torch.linspace(0, 1, steps)
+    curves = []
+    for a, b in morph_pairs(data):
+        za, zb = _sustain_code(model, data, a), _sustain_code(model, data, b)
+        ia, ib = int(data.note_labels[a][1]), int(data.note_labels[b][1])
+        z = za[None] + t[:, None] * (zb - za)[None]
+        c = path_labels(model, data.note_labels[a], data.note_labels[b], t)
+        mag = model.to_magnitude(model.likelihood.mean(model.decode(z, c))).mean(1)  # [T, F]
+        prob = torch.softmax(clf(mag)["instrument"], dim=1)
+        if int(prob[0].argmax()) != ia or int(prob[-1].argmax()) != ib:
+            continue
+        curves.append((prob[:, ib] / (prob[:, ia] + prob[:, ib]).clamp_min(1e-12)).numpy())
+    return morph_curve_scores(curves)
+
+
+@torch.no_grad()
+def foreign_frames(model, data, path: Path) -> Tensor:
+    """Normalised frames ``[T, F]`` of a WAV analysed as the data's notes were."""
+    from ..data.audio.frames import note_features
+
+    db = DbScale.from_info(data.audio_info())
+    return db.from_db(torch.from_numpy(note_features(path, data.prep)).float())
+
+
+def source_test(ref_in: list[Tensor], est: list[Tensor], twins: list[list[Tensor]],
+                min_sc: float = SOURCE_MIN_SC) -> dict[str, float | None]:
+    """Magnitudes ``[F, T]`` of inputs, their re-renderings and each input's corpus twins -> the fraction of
+    counted notes (input vs nearest twin SC >= ``min_sc``) re-rendered closer to the input than to every twin,
+    the number counted, and the mean SC of the re-renderings to their inputs (all notes)."""
+    closer, counted, scs = 0, 0, []
+    for x, y, ts in zip(ref_in, est, twins, strict=True):
+        scs.append(float(spectral_convergence(x, y)))
+        if not ts:
+            continue
+        n = min([x.shape[1], y.shape[1]] + [tw.shape[1] for tw in ts])
+        gap = min(float(spectral_convergence(tw[:, :n], x[:, :n])) for tw in ts)
+        if gap < min_sc:
+            continue
+        counted += 1
+        to_input = float(spectral_convergence(x[:, :n], y[:, :n]))
+        closer += to_input < min(float(spectral_convergence(tw[:, :n], y[:, :n])) for tw in ts)
+    return {"source_closer": closer / counted if counted else None, "source_counted": counted,
+            "source_sc": float(np.mean(scs)) if scs else None}
+
+
+@torch.no_grad()
+def source_scores(model, data, corpus: str | Path, n_notes: int = 48) -> dict[str, float | None]:
+    """:func:`source_test` on ``n_notes`` notes (spread) of a never-trained source corpus whose twins are in the
+    data's corpus and whose labels the model knows; codes from the encoder."""
+    from ..data.audio.corpus import read_metadata, spread, twin_key
+    from .audio import reconstruct_frames
+
+    corpus = Path(corpus)
+    info, db = data.audio_info(), DbScale.from_info(data.audio_info())
+    by_key: dict[tuple, list[int]] = {}
+    for k, r in enumerate(data.notes):
+        by_key.setdefault((r["instrument"], r.get("style", ""), int(r["pitch"]), r["dynamics"]), []).append(k)
+    cands = [n for n in read_metadata(corpus) if twin_key(n) in by_key
+             and all(getattr(n, key) in info.vocab[key] for key in NAMED if info.vocab.get(key))]
+    ref_in, est, twins = [], [], []
+    for n in spread(cands, n_notes):
+        x = foreign_frames(model, data, corpus / n.path)
+        lab = torch.tensor(info.label_row(float(n.pitch), n.instrument, n.dynamics, n.style))
+        y = reconstruct_frames(model, x, data.cfg.window, lab)
+        ref_in.append(db.to_magnitude(x, data.spec).T)
+        est.append(db.to_magnitude(y, data.spec).T)
+        twins.append([db.to_magnitude(data.note_tensor(k), data.spec).T for k in by_key[twin_key(n)]])
+    return source_test(ref_in, est, twins)
+
+
+@torch.no_grad()
+def sound_scores(model, data, n_notes: int = 32, audio_notes: int = 6, n_iter: int = 32) -> dict[str, float | None]:
+    """Loudness L1 on ``n_notes`` test notes (STFT models), f0 error and the MR-STFT split on Griffin-Lim audio
+    of ``audio_notes`` of them."""
+    from .audio import audio_note_picks, note_audio, note_magnitudes, pick_notes
+
+    if data.spec.representation != "stft":
+        return {}
+    notes = pick_notes(data, n_notes)
+    db = DbScale.from_info(data.audio_info())
+    sr, n_fft = data.spec.sample_rate, data.spec.n_fft
+    loud, cents, outliers, voiced, parts, floor = [], [], 0, 0, [], []
+    with_audio = set(audio_note_picks(len(notes), audio_notes))
+    for j, k in enumerate(notes):
+        ref, est = note_magnitudes(model, data, k, db)
+        loud.append(loudness_l1(ref, est, sr, n_fft))
+        if j not in with_audio:
+            continue
+        y = note_audio(data, k)
+        rec = invert(est[None], data.spec, n_iter=n_iter, length=len(y))[0].numpy()
+        pitch = float(data.notes[k]["pitch"])
+        f_ref, f_est = f0_track(y, sr, pitch), f0_track(rec, sr, pitch)
+        c, o = f0_errors(f_ref, f_est)
+        cents.extend(c.tolist())
+        outliers, voiced = outliers + o, voiced + int(np.isfinite(f_ref).sum())
+        p, f = mrstft_split(torch.from_numpy(y), torch.from_numpy(rec), sr, float(midi_to_hz(torch.tensor(pitch))))
+        parts.append(p)
+        floor.append(f)
+    return {"loudness_l1": float(np.mean(loud)), "f0_cents": float(np.median(cents)) if cents else None,
+            "f0_outliers": outliers / voiced if voiced else None,
+            "mrstft_partials": float(np.mean(parts)) if parts else None,
+            "mrstft_floor_bins": float(np.mean(floor)) if floor else None}
+
+
+def timbre_scores(model, data, source: str | Path | None = None, test_sc: float | None = None) -> dict:
+    """Every timbre score of a frame model (the ``timbre_*``, ``morph_*``, ``source_*`` and sound keys of
+    ``metrics.json``); ``source``: a corpus of a never-trained sound source for the source test; ``test_sc``:
+    the corpus test notes' SC (for ``source_sc_ratio``)."""
+    model.eval()
+    out: dict = {}
+    out.update(code_probes(model, data))
+    out.update(morph_scores(model, data))
+    out.update(sound_scores(model, data))
+    if source:
+        out.update(source_scores(model, data, source))
+        if test_sc and out.get("source_sc") is not None:
+            out["source_sc_ratio"] = out["source_sc"] / test_sc
+    return out

@@ -1,0 +1,147 @@
+"""Timbre scores (issue #22) on toy data with known answers: probes, pitch invariance, morph score on a toy
+decoder, the source test on two synthetic sources, loudness, f0 error and the MR-STFT split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from latentsynth.evaluation import timbre as T
+
+
+def test_balanced_accuracy_counts_each_class_equally():
+    y = np.array([0, 0, 0, 0, 1])
+    pred = np.array([0, 0, 0, 0, 0])  # 80 % plain accuracy, but class 1 never found
+    assert T.balanced_accuracy(y, pred) == pytest.approx(0.5)
+
+
+def test_probes_read_a_separable_attribute_and_not_noise():
+    rng = np.random.default_rng(0)
+    y_tr, y_te = rng.integers(0, 4, 400), rng.integers(0, 4, 200)
+    centers = rng.normal(size=(4, 6)) * 5
+    z_tr, z_te = centers[y_tr] + rng.normal(size=(400, 6)), centers[y_te] + rng.normal(size=(200, 6))
+    good = T.probe_scores(z_tr, y_tr, z_te, y_te)
+    assert good["linear"] > 0.97 and good["knn"] > 0.97
+    noise = T.probe_scores(rng.normal(size=(400, 6)), y_tr, rng.normal(size=(200, 6)), y_te)
+    assert abs(noise["linear"] - 0.25) < 0.12 and abs(noise["knn"] - 0.25) < 0.12  # chance = 1 / 4 classes
+
+
+def test_pitch_invariance_is_the_ratio_of_the_two_distances():
+    # z(instrument i, pitch p) = (a i, b p): same instrument, other pitch -> b |dp|; same pitch -> a
+    a, b = 4.0, 0.5
+    inst, pitch = np.array([0, 0, 1, 1]), np.array([60, 61, 60, 61])
+    z = np.stack([a * inst, b * (pitch - 60)], axis=1)
+    assert T.pitch_invariance(z, inst, pitch) == pytest.approx(b / a)
+
+
+def test_morph_curve_scores_of_a_ramp_and_of_a_switch():
+    t = np.linspace(0, 1, 21)
+    ramp = T.morph_curve_scores([t.copy()])
+    assert ramp["morph_rho"] == pytest.approx(1.0) and ramp["morph_cross"] == pytest.approx(0.5)
+    assert ramp["morph_ramp"] == pytest.approx(0.0) and ramp["morph_even"] == 1.0
+    switch = T.morph_curve_scores([(t > 0.1).astype(float)])  # jumps between t = 0.10 and 0.15
+    assert 0.1 <= switch["morph_cross"] <= 0.15 and switch["morph_even"] == 0.0
+    assert switch["morph_ramp"] == pytest.approx(np.mean(np.abs((t > 0.1) - t)))
+    assert T.morph_curve_scores([])["morph_pairs"] == 0
+
+
+def test_morph_score_on_a_toy_decoder():
+    """A toy decoder mixes two templates linearly in the code (frame = (1 - z) A + z B); a nearest-template
+    classifier's posterior along the code line is a symmetric S-curve: rho 1 and the crossing at one half.
+    A decoder that switches timbre at z = 0.2 crosses there instead."""
+    spec_a, spec_b = torch.tensor([1.0, 0.0, 0.3]), torch.tensor([0.0, 1.0, 0.3])
+
+    def classify(frames):  # logits: minus squared distance to each template, sharpened
+        return -4 * torch.stack([(frames - spec_a).pow(2).sum(1), (frames - spec_b).pow(2).sum(1)], dim=1)
+
+    z = torch.linspace(0, 1, 21)[:, None]
+    curves = []
+    for decoder in (lambda z: (1 - z) * spec_a + z * spec_b,
+                    lambda z: torch.where(z < 0.2, spec_a.expand(len(z), -1), spec_b.expand(len(z), -1))):
+        p = torch.softmax(classify(decoder(z)), dim=1)
+        curves.append((p[:, 1] / p.sum(1)).numpy())
+    even, switch = T.morph_curve_scores(curves[:1]), T.morph_curve_scores(curves[1:])
+    assert even["morph_rho"] == pytest.approx(1.0) and even["morph_cross"] == pytest.approx(0.5, abs=1e-6)
+    assert even["morph_even"] == 1.0
+    assert switch["morph_cross"] == pytest.approx(0.2, abs=0.05) and switch["morph_even"] == 0.0
+
+
+def _harmonic_spectrum(tilt: float, n_bins: int = 64, f0_bin: int = 4, frames: int = 10) -> torch.Tensor:
+    mag = torch.zeros(n_bins, frames)
+    for k in range(1, n_bins // f0_bin):
+        mag[k * f0_bin] = k ** -tilt
+    return mag
+
+
+def test_source_test_on_two_synthetic_sources():
+    """Source 1 (the corpus): partials falling as 1/k; source 2 (never trained): as 1/k^3. A re-renderer that
+    follows its input passes every counted note; one that returns the corpus twin passes none; a twin too close
+    to its input (gap < 0.2) is not counted."""
+    inputs = [_harmonic_spectrum(3.0) * (1 + 0.1 * i) for i in range(4)]
+    twins = [[_harmonic_spectrum(1.0) * (1 + 0.1 * i)] for i in range(4)]
+    assert float(T.spectral_convergence(twins[0][0], inputs[0])) >= T.SOURCE_MIN_SC
+    follow = T.source_test(inputs, [x * 1.02 for x in inputs], twins)
+    assert follow["source_closer"] == 1.0 and follow["source_counted"] == 4
+    assert follow["source_sc"] == pytest.approx(0.02, abs=1e-6)
+    copy = T.source_test(inputs, [tw[0] for tw in twins], twins)
+    assert copy["source_closer"] == 0.0
+    same = T.source_test(inputs, inputs, [[x * 1.01] for x in inputs])  # sources that do not differ
+    assert same["source_counted"] == 0 and same["source_closer"] is None
+
+
+def test_a_weighting_and_loudness_l1():
+    assert T.a_weighting(np.array([1000.0]))[0] == pytest.approx(0.0, abs=0.01)
+    assert T.a_weighting(np.array([100.0]))[0] == pytest.approx(-19.1, abs=0.1)  # IEC 61672 table
+    mag = torch.rand(513, 20) + 0.1
+    assert T.loudness_l1(mag, 2 * mag, 22050, 1024) == pytest.approx(20 * np.log10(2), abs=1e-4)
+
+
+def test_f0_error_in_cents_of_a_detuned_tone():
+    sr = 22050
+    t = np.arange(sr) / sr
+    ref, est = np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 445 * t)
+    cents, outliers = T.f0_errors(T.f0_track(ref, sr, 69.0), T.f0_track(est, sr, 69.0))
+    assert np.median(cents) == pytest.approx(1200 * np.log2(445 / 440), abs=2.0) and outliers == 0
+
+
+def test_mrstft_split_separates_partials_from_the_floor():
+    sr = 22050
+    t = torch.arange(sr) / sr
+    tone = sum(torch.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 50))  # partials up to Nyquist
+    noise = 0.01 * torch.randn(sr, generator=torch.Generator().manual_seed(0))
+    partials, floor = T.mrstft_split(tone + noise, tone + noise, sr, 220.0)
+    assert partials == pytest.approx(0.0, abs=1e-6) and floor == pytest.approx(0.0, abs=1e-6)
+    partials, floor = T.mrstft_split(tone + noise, tone, sr, 220.0)  # the noise floor missing: floor term only
+    assert floor > 5 * partials
+
+
+def test_twins_of_two_sources_share_a_split():
+    from latentsynth.data.audio.corpus import Note, assign_twin_splits
+
+    notes = [Note(i, "", p, "", d, "ord", f"{src}.sf2:x", 1.0, 22050, "train", f"wav/{src}/{i}-{p}-{d}.wav")
+             for src in ("A", "B") for i in ("Fl", "Vc") for p in range(60, 80) for d in ("pp", "ff")]
+    splits = assign_twin_splits(notes, seed=3)
+    half = len(notes) // 2
+    assert splits[:half] == splits[half:] and {"train", "val", "test"} <= set(splits)
+
+
+def test_augmentation_moves_a_partial_by_the_detune_and_keeps_the_floor():
+    from latentsynth.models.conditioning import DbScale
+    from latentsynth.training.module import augment_frames
+
+    db = DbScale(513)
+    db.set(torch.full((513,), -80.0), torch.full((513,), 80.0))  # min-max: x = (dB + 80) / 80
+    x = torch.zeros(64, 1, 513)
+    for k in range(194, 207):  # one partial's main lobe at bin 200: -40 dB, falling 6 dB a bin; floor -80 dB
+        x[:, 0, k] = (80 - 40 - 6 * abs(k - 200)) / 80
+    y = torch.tensor([[60.0, 0, 0, 0]]).repeat(64, 1)
+    torch.manual_seed(0)
+    xa, ya = augment_frames(x, y, db, 80.0, 6.0, 0.5)
+    shift = ya[:, 0] - 60
+    assert shift.abs().max() <= 0.5 and shift.std() > 0.1
+    d = db.to_db(xa[:, 0])
+    peak = d.argmax(1).float()
+    assert (peak - 200 * 2 ** (shift / 12)).abs().max() <= 1.0  # the partial moved with the pitch label
+    assert d.amax(1).max() <= -40 + 6 + 1e-4 and d.amax(1).min() >= -40 - 6 - 4  # gain within +-6 dB (lobe read between bins: up to 3 dB lower)
+    assert float(d.min()) == pytest.approx(-80.0)  # the floor stays the floor
