@@ -145,3 +145,35 @@ def test_augmentation_moves_a_partial_by_the_detune_and_keeps_the_floor():
     assert (peak - 200 * 2 ** (shift / 12)).abs().max() <= 1.0  # the partial moved with the pitch label
     assert d.amax(1).max() <= -40 + 6 + 1e-4 and d.amax(1).min() >= -40 - 6 - 4  # gain within +-6 dB (lobe read between bins: up to 3 dB lower)
     assert float(d.min()) == pytest.approx(-80.0)  # the floor stays the floor
+
+
+def test_label_weights_blend_the_embeddings_and_keep_hard_labels():
+    """A mixed label tensor [T, 10] (mix_labels) gives the hard labels' output at weight 0 and 1 and, in between,
+    the weighted mean of the two label embeddings (the decoder's first layer is linear in them)."""
+    from latentsynth.config import load_config
+    from latentsynth.dsp.transforms import NormStats, SpecConfig
+    from latentsynth.models import AutoEncoder
+    from latentsynth.models.conditioning import MIXED, AudioInfo, mix_labels
+
+    info = AudioInfo(spec=SpecConfig(), normalize="minmax", window=1,
+                     stats=NormStats(mean=[0.0] * 513, std=[1.0] * 513, min=-80, max=40, count=1),
+                     vocab={"instrument": ["Fl", "TpC", "Vc"], "dynamics": ["pp", "ff"], "style": ["ord"]},
+                     pitch_range=(40, 90))
+    cfg = load_config("sol-harmonic-wae-mmd", ["data.corpus=x", "model.network.hidden=[32,32]",
+                                               "model.network.n_harmonics=16", "model.network.noise_bands=8"])
+    torch.manual_seed(0)
+    model = AutoEncoder(cfg, (1, 513), info).eval()
+    a, b = torch.tensor([60.0, 0, 0, 0]), torch.tensor([64.0, 1, 1, 0])
+    t = torch.tensor([0.0, 0.25, 1.0])
+    c = mix_labels(a, b, t)
+    assert c.shape == (3, len(MIXED)) and c[:, 0].tolist() == [60.0, 61.0, 64.0]  # the pitch glides
+    e = model.dec_conditioning(c)
+    ea, eb = model.dec_conditioning(a[None]), model.dec_conditioning(torch.tensor([[61.0, 1, 1, 0]]))
+    torch.testing.assert_close(e[1, 1:], 0.75 * ea[0, 1:] + 0.25 * eb[0, 1:])  # named parts blended
+    z = torch.randn(3, 16)
+    hard_a = torch.tensor([[60.0, 0, 0, 0]]).expand(3, -1)
+    hard_b = torch.tensor([[64.0, 1, 1, 0]]).expand(3, -1)
+    torch.testing.assert_close(model.decode(z, c)[0], model.decode(z, hard_a)[0])
+    torch.testing.assert_close(model.decode(z, c)[2], model.decode(z, hard_b)[2])
+    held = mix_labels(a, b, t, glide=False)
+    assert held[:, 0].tolist() == [60.0, 60.0, 60.0]

@@ -60,6 +60,7 @@ class DataConfig(_Strict):
     normalize: Literal["standard", "minmax"] = "minmax"  # of the dB values, with the train statistics
     holdout_instruments: list[str] = Field(default_factory=list)  # every note of these goes to test
     pitch_test: float = Field(0.0, ge=0, lt=0.5)  # fraction of (instrument, pitch) pairs held out: split "pitch"
+    source_test: str | None = None  # frames: a corpus of a sound source never trained on (the source test, #22)
     val_size: int = Field(5000, ge=0)  # held out from the official train set with `split_seed`
     split_seed: int = 0
     train_subset: int | None = Field(None, ge=1)  # use only the first N training images (quick runs)
@@ -224,6 +225,10 @@ class TrainConfig(_Strict):
     # dB floor kept) and a random detune (uniform +-augment_detune semitones: the spectrum resampled and the pitch
     # label moved with it), so the encoder follows a level or tuning it never saw; 0 = off
     augment_gain_db: float = Field(0.0, ge=0)
+    # frame models: also the timbre scores at the end of training (evaluation.timbre: probes of note codes, morph
+    # score, loudness / f0, MR-STFT split; the source test when data.source_test names a corpus); `latentsynth
+    # eval` computes them always
+    eval_timbre: bool = False
     augment_detune: float = Field(0.0, ge=0, le=2)
 
     @field_validator("precision", mode="before")

@@ -56,6 +56,9 @@ def eval_(
     data_dir: str = typer.Option(None, "--data-dir"),
     iw_samples: int = typer.Option(None, min=1, help="importance samples for the NLL, at least 1 (default: the "
                                                      "run's config, train.eval_iw_samples)"),
+    timbre: bool = typer.Option(True, help="frame models: also the timbre scores (probes, morph, loudness, f0)"),
+    source: Path = typer.Option(None, help="frame models: a corpus of a sound source never trained on, for the "
+                                           "source test (default: the run's data.source_test)"),
     threads: int = THREADS,
 ) -> None:
     """Evaluate a saved model on the test set (BCE, MSE, latent MMD, IW-NLL) and update its metrics.json."""
@@ -76,6 +79,10 @@ def eval_(
             from ..evaluation.audio import note_scores
 
             res.update(note_scores(model, data, cfg.train.eval_fit_steps))
+            if timbre:
+                from ..evaluation.timbre import timbre_scores
+
+                res.update(timbre_scores(model, data, source or cfg.data.source_test, res.get("test_spec_sc")))
         metrics = {**load_metrics(run), **res}
         write_json(run / "metrics.json", metrics)
         typer.echo(format_metrics(cfg.name, metrics))

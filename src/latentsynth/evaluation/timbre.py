@@ -36,7 +36,7 @@ from torch import Tensor
 from ..dsp import invert, spectral_convergence
 from ..dsp.griffinlim import stft
 from ..dsp.metrics import MR_EPS, MR_RESOLUTIONS
-from ..models.conditioning import NAMED, DbScale, midi_to_hz
+from ..models.conditioning import NAMED, DbScale, midi_to_hz, mix_labels
 
 MORPH_INSTRUMENTS = ("Fl", "TpC", "Vc", "Vn")  # the pairs of the morph score, where the vocabulary has them
 MORPH_STEPS = 21  # points along each interpolation
@@ -183,16 +183,17 @@ def mrstft_split(x: Tensor, y: Tensor, sample_rate: int, f0: float) -> tuple[flo
     :data:`~latentsynth.dsp.metrics.MR_RESOLUTIONS`) of signals ``x``, ``y`` ``[N]`` on the bins near partials
     of ``f0`` (Hz) and on the other bins: ``(partials, floor)``."""
     n = min(len(x), len(y))
-    parts = np.zeros(2)
+    parts: tuple[list[float], list[float]] = ([], [])
     for n_fft, hop in MR_RESOLUTIONS:
         mx, my = stft(x[None, :n], n_fft, hop).abs()[0], stft(y[None, :n], n_fft, hop).abs()[0]  # [F, T]
         m = partial_mask(n_fft, sample_rate, f0)
         for j, sel in enumerate((m, ~m)):
+            if not bool(sel.any()):  # a low note at a coarse resolution: every bin is near a partial
+                continue
             a, b = mx[sel], my[sel]
             sc = float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(a).clamp_min(1e-12))
-            parts[j] += sc + float((torch.log(a + MR_EPS) - torch.log(b + MR_EPS)).abs().mean())
-    parts /= len(MR_RESOLUTIONS)
-    return float(parts[0]), float(parts[1])
+            parts[j].append(sc + float((torch.log(a + MR_EPS) - torch.log(b + MR_EPS)).abs().mean()))
+    return tuple(float(np.mean(p)) if p else float("nan") for p in parts)  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------------ model side
@@ -254,7 +255,8 @@ def frame_classifier(data, n_frames: int = 30000, epochs: int = 4, seed: int = 0
     loud = db.to_db(x[:, 0]).amax(1)
     keep = (loud > loud.max() - 50).nonzero()[:, 0][:n_frames]
     sizes = {k: len(data.vocab[k]) for k in NAMED}
-    clf, _ = train_frame_classifier(mag[keep], y[keep], sizes, epochs=epochs, seed=seed)
+    with torch.enable_grad():
+        clf, _ = train_frame_classifier(mag[keep], y[keep], sizes, epochs=epochs, seed=seed)
     return clf
 
 
@@ -287,14 +289,11 @@ def morph_pairs(data, per_pair: int = 3) -> list[tuple[int, int]]:
     return pairs
 
 
-def path_labels(model, la: Tensor, lb: Tensor, t: Tensor) -> Tensor:
-    """Labels ``[T, 4]`` along a path from a note with labels ``la [4]`` to one with ``lb [4]`` at ``t [T]``:
-    the pitch glides linearly; a model conditioned on named labels takes label weights where it can
-    (:meth:`AutoEncoder.label_weights`), else holds the first note's labels."""
-    c = la[None].repeat(len(t), 1)
-    c[:, 0] = la[0] + t * (lb[0] - la[0])
-    mix = getattr(model, "mix_labels", None)
-    return mix(la, lb, t) if mix is not None else c
+def path_labels(la: Tensor, lb: Tensor, t: Tensor) -> Tensor:
+    """Mixed labels ``[T, 10]`` along a path from a note with labels ``la [4]`` to one with ``lb [4]`` at
+    ``t [T]`` (:func:`~latentsynth.models.conditioning.mix_labels`: the pitch glides, label weights move from A
+    to B; a pitch-only model reads the pitch alone)."""
+    return mix_labels(la, lb, t)
 
 
 @torch.no_grad()
@@ -307,7 +306,7 @@ def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS) -> dict[str, f
         za, zb = _sustain_code(model, data, a), _sustain_code(model, data, b)
         ia, ib = int(data.note_labels[a][1]), int(data.note_labels[b][1])
         z = za[None] + t[:, None] * (zb - za)[None]
-        c = path_labels(model, data.note_labels[a], data.note_labels[b], t)
+        c = path_labels(data.note_labels[a], data.note_labels[b], t)
         mag = model.to_magnitude(model.likelihood.mean(model.decode(z, c))).mean(1)  # [T, F]
         prob = torch.softmax(clf(mag)["instrument"], dim=1)
         if int(prob[0].argmax()) != ia or int(prob[-1].argmax()) != ib:
@@ -401,8 +400,8 @@ def sound_scores(model, data, n_notes: int = 32, audio_notes: int = 6, n_iter: i
         floor.append(f)
     return {"loudness_l1": float(np.mean(loud)), "f0_cents": float(np.median(cents)) if cents else None,
             "f0_outliers": outliers / voiced if voiced else None,
-            "mrstft_partials": float(np.mean(parts)) if parts else None,
-            "mrstft_floor_bins": float(np.mean(floor)) if floor else None}
+            "mrstft_partials": float(np.nanmean(parts)) if parts else None,
+            "mrstft_floor_bins": float(np.nanmean(floor)) if np.isfinite(floor).any() else None}
 
 
 def timbre_scores(model, data, source: str | Path | None = None, test_sc: float | None = None) -> dict:

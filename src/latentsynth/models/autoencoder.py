@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import RunConfig
-from .conditioning import LABELS, AudioInfo, Conditioning, DbScale, LabelError, NoAudioInfo
+from .conditioning import LABELS, MIXED, AudioInfo, Conditioning, DbScale, LabelError, NoAudioInfo
 from .likelihoods import build_likelihood
 from .networks import build_decoder, build_encoder
 from .priors import build_prior
@@ -116,7 +116,7 @@ class AutoEncoder(nn.Module):
         ``[B]`` in semitones for a harmonic model). A Gaussian encoder draws z = mu + sigma * eps when
         ``sample`` (else z = mu)."""
         if self.pitch_view is not None:
-            if c is None or c.dim() != 2 or c.shape[1] != len(LABELS):
+            if c is None or c.dim() != 2 or c.shape[1] not in (len(LABELS), len(MIXED)):
                 self.conditioning(c)  # the message of a missing or misshapen label tensor
             x = self.pitch_view(x, c[:, LABELS.index("pitch")])
         h = self.encoder(x, self._embed(c) if self.cfg.model.conditioning.encoder else None)

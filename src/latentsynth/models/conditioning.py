@@ -24,6 +24,10 @@ from ..dsp.transforms import NormStats, SpecConfig, decompress
 
 LABELS: tuple[str, ...] = ("pitch", "instrument", "dynamics", "style")  # the columns of a label tensor c
 NAMED = ("instrument", "dynamics", "style")  # labels with a vocabulary
+#: the columns of a *mixed* label tensor ``[B, 10]`` (issue #22): the labels of a note A, the named labels of a
+#: note B and the weight of B per named label (0 = all A, 1 = all B); a conditioned model blends the two
+#: embeddings, so a path from a flute to a trumpet can carry label weights per point (:func:`mix_labels`)
+MIXED: tuple[str, ...] = LABELS + tuple(f"{k}_to" for k in NAMED) + tuple(f"{k}_weight" for k in NAMED)
 
 
 class LabelError(ValueError):
@@ -173,10 +177,11 @@ class Conditioning(nn.Module):
         self.dim = dim
 
     def forward(self, c: Tensor) -> Tensor:
-        if c is None or c.dim() != 2 or c.shape[1] != len(LABELS):
+        if c is None or c.dim() != 2 or c.shape[1] not in (len(LABELS), len(MIXED)):
             got = None if c is None else list(c.shape)
             raise LabelError(f"labels: this model is conditioned on {', '.join(self.labels)}; give a label tensor "
                              f"[B, {len(LABELS)}] (columns {', '.join(LABELS)}), got {got}")
+        mixed = c.shape[1] == len(MIXED)
         parts = []
         checked = not (torch.jit.is_tracing() or torch.compiler.is_compiling())  # exported graphs: no data checks
         for key in self.labels:
@@ -188,9 +193,14 @@ class Conditioning(nn.Module):
                     parts.append(((c[:, LABELS.index("pitch")] - 60.0) / 24.0)[:, None])
             else:
                 n = self.sizes[key]
-                if checked and bool(((col < 0) | (col >= n)).any()):
+                cols = [col, c[:, MIXED.index(f"{key}_to")].round()] if mixed else [col]
+                if checked and any(bool(((x < 0) | (x >= n)).any()) for x in cols):
                     raise LabelError(f"labels: {key} index outside the model's vocabulary of {n}")
-                parts.append(one_hot(col, n))
+                vec = one_hot(col, n)
+                if mixed:  # the embedding of A and B blended: a one-hot input's first layer is an embedding
+                    w = c[:, MIXED.index(f"{key}_weight")].clamp(0, 1)[:, None]
+                    vec = vec * (1 - w) + one_hot(cols[1], n) * w
+                parts.append(vec)
         return torch.cat(parts, dim=1)
 
 
@@ -198,3 +208,18 @@ def one_hot(index: Tensor, n: int) -> Tensor:
     """Rounded float indices ``[B]`` -> one-hot ``[B, n]`` of their dtype (an index outside 0..n-1 gives a row of
     zeros); written as a comparison so traced and exported graphs keep a dynamic batch size."""
     return (index[:, None] == torch.arange(n, dtype=index.dtype, device=index.device)).to(index.dtype)
+
+
+def mix_labels(a: Tensor, b: Tensor, t: Tensor, glide: bool = True) -> Tensor:
+    """Mixed labels ``[T, 10]`` (columns :data:`MIXED`) along a path from a note with labels ``a [4]`` to one
+    with ``b [4]`` at positions ``t [T]`` in 0..1: the named labels of B weighted ``t`` (A's ``1 - t``); the pitch
+    glides linearly from A's to B's (``glide``) or holds A's."""
+    t = torch.as_tensor(t, dtype=a.dtype)
+    out = torch.zeros(len(t), len(MIXED), dtype=a.dtype)
+    out[:, : len(LABELS)] = a[None]
+    if glide:
+        out[:, 0] = a[0] + t * (b[0] - a[0])
+    for i, key in enumerate(NAMED, start=1):
+        out[:, MIXED.index(f"{key}_to")] = b[i]
+        out[:, MIXED.index(f"{key}_weight")] = t
+    return out

@@ -386,6 +386,10 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
         from ..evaluation.audio import note_scores
 
         metrics.update(note_scores(model, data, t.eval_fit_steps))
+        if t.eval_timbre:
+            from ..evaluation.timbre import timbre_scores
+
+            metrics.update(timbre_scores(model, data, cfg.data.source_test, metrics.get("test_spec_sc")))
         save_code_sample(model, data, run)
     save_model(model, run, metrics)
     plot_curves(run)
