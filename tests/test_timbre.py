@@ -147,22 +147,29 @@ def test_augmentation_moves_a_partial_by_the_detune_and_keeps_the_floor():
     assert float(d.min()) == pytest.approx(-80.0)  # the floor stays the floor
 
 
-def test_label_weights_blend_the_embeddings_and_keep_hard_labels():
-    """A mixed label tensor [T, 10] (mix_labels) gives the hard labels' output at weight 0 and 1 and, in between,
-    the weighted mean of the two label embeddings (the decoder's first layer is linear in them)."""
+def tiny_model(preset: str = "sol-harmonic-wae-mmd"):
+    """An untrained small harmonic model of single STFT frames (vocabulary Fl / TpC / Vc, pp / ff)."""
     from latentsynth.config import load_config
     from latentsynth.dsp.transforms import NormStats, SpecConfig
     from latentsynth.models import AutoEncoder
-    from latentsynth.models.conditioning import MIXED, AudioInfo, mix_labels
+    from latentsynth.models.conditioning import AudioInfo
 
     info = AudioInfo(spec=SpecConfig(), normalize="minmax", window=1,
                      stats=NormStats(mean=[0.0] * 513, std=[1.0] * 513, min=-80, max=40, count=1),
                      vocab={"instrument": ["Fl", "TpC", "Vc"], "dynamics": ["pp", "ff"], "style": ["ord"]},
                      pitch_range=(40, 90))
-    cfg = load_config("sol-harmonic-wae-mmd", ["data.corpus=x", "model.network.hidden=[32,32]",
-                                               "model.network.n_harmonics=16", "model.network.noise_bands=8"])
+    cfg = load_config(preset, ["data.corpus=x", "model.network.hidden=[32,32]",
+                               "model.network.n_harmonics=16", "model.network.noise_bands=8"])
     torch.manual_seed(0)
-    model = AutoEncoder(cfg, (1, 513), info).eval()
+    return AutoEncoder(cfg, (1, 513), info).eval()
+
+
+def test_label_weights_blend_the_embeddings_and_keep_hard_labels():
+    """A mixed label tensor [T, 10] (mix_labels) gives the hard labels' output at weight 0 and 1 and, in between,
+    the weighted mean of the two label embeddings (the decoder's first layer is linear in them)."""
+    from latentsynth.models.conditioning import MIXED, mix_labels
+
+    model = tiny_model()
     a, b = torch.tensor([60.0, 0, 0, 0]), torch.tensor([64.0, 1, 1, 0])
     t = torch.tensor([0.0, 0.25, 1.0])
     c = mix_labels(a, b, t)
@@ -177,3 +184,70 @@ def test_label_weights_blend_the_embeddings_and_keep_hard_labels():
     torch.testing.assert_close(model.decode(z, c)[2], model.decode(z, hard_b)[2])
     held = mix_labels(a, b, t, glide=False)
     assert held[:, 0].tolist() == [60.0, 60.0, 60.0]
+
+
+def _two_notes():
+    from latentsynth.synth.pathfile import PathFile
+
+    g = torch.Generator().manual_seed(0)
+    a = PathFile.from_tensor(torch.randn(20, 16, generator=g), pitch=60.0, instrument="Fl", dynamics="pp",
+                             style="ord")
+    b = PathFile.from_tensor(torch.randn(20, 16, generator=g) + 1, pitch=67.0, instrument="TpC", dynamics="ff",
+                             style="ord")
+    return a, b
+
+
+def test_paths_between_notes_carry_both_labels_and_morph():
+    """A lerp sweep from a flute to a trumpet carries the trumpet's labels with weights 0 -> 1 and a pitch glide
+    (or holds the pitch); rendered by a label model, its frames at the start and end match the hard-label
+    renderings of the two notes' labels."""
+    from latentsynth.synth.engine import Synth
+    from latentsynth.synth.generators import make_path
+    from latentsynth.synth.notes import render_path
+
+    synth = Synth(tiny_model())
+    a, b = _two_notes()
+    pf = make_path(synth, "lerp", [a, b], points=30, alpha="sweep")
+    assert pf.to["instrument"] == "TpC" and pf.weights[0] == 0.0 and pf.weights[-1] == 1.0
+    assert pf.pitch[0] == 60.0 and pf.pitch[-1] == 67.0  # the pitch glides
+    held = make_path(synth, "lerp", [a, b], points=30, alpha="sweep", pitch_mode="hold")
+    assert held.pitch == 60.0 and held.weights == pf.weights
+    geo = make_path(synth, "geodesic", [a, b], points=30, steps=5)
+    assert geo.weights[0] == 0.0 and geo.weights[-1] == 1.0
+    _, z, c = render_path(synth, pf)
+    assert c.shape == (30, 10)
+    frames = synth.frames(z, c)
+    hard_b = synth.labels(1, 67.0, "TpC", "ff", "ord").expand(30, -1)
+    hard_a = synth.labels(1, 60.0, "Fl", "pp", "ord").expand(30, -1)
+    torch.testing.assert_close(frames[-1], synth.frames(z, hard_b)[-1])
+    torch.testing.assert_close(frames[0], synth.frames(z, hard_a)[0])
+
+
+@pytest.mark.parametrize("kind", ["circle", "geodesic", "lerp"])
+def test_every_rendered_path_fades_in_and_out(kind):
+    """The first and last hop of a rendered whole path lie more than 40 dB below its loudest hop."""
+    from latentsynth.synth.engine import Synth
+    from latentsynth.synth.generators import make_path
+    from latentsynth.synth.notes import render_path
+
+    synth = Synth(tiny_model())
+    a, b = _two_notes()
+    pf = make_path(synth, kind, [a, b], points=40, steps=5)
+    y, _, _ = render_path(synth, pf)
+    hop = synth.spec.hop_length
+    frames = torch.from_numpy(y[: len(y) // hop * hop]).reshape(-1, hop)
+    db = 10 * torch.log10(frames.pow(2).mean(1) + 1e-20)
+    assert db[0] < db.max() - 40 and db[-1] < db.max() - 40
+    assert db[len(db) // 2] > db.max() - 40  # the middle is not faded
+
+
+def test_loudness_normalize_sets_the_level_and_keeps_the_peak_below_its_limit():
+    from latentsynth.synth.engine import loudness_normalize
+
+    t = np.arange(22050) / 22050
+    quiet = 0.01 * np.sin(2 * np.pi * 220 * t)  # -43 dBFS peak
+    y = loudness_normalize(quiet)
+    assert 20 * np.log10(np.sqrt(np.mean(y**2))) == pytest.approx(-20.0, abs=0.1)
+    spiky = np.zeros(22050)
+    spiky[100] = 0.5
+    assert np.abs(loudness_normalize(spiky)).max() == pytest.approx(10 ** (-1 / 20), rel=1e-3)

@@ -46,6 +46,11 @@ def encode(
 
     def go():
         synth = Synth.load(model)
+        told = {"instrument": instrument, "dynamics": dynamics, "style": style}
+        for key in synth.model.cfg.model.conditioning.labels:  # a name the model needs but was not given
+            if key != "pitch" and told.get(key) is None:
+                first = (synth.info.vocab.get(key) or [""])[0]
+                typer.echo(f"{key}: not given; assumed {first!r}, the first the model knows (--{key} to choose)")
         for wav in wavs:
             pf = encode_note(synth, wav, pitch, instrument, dynamics, style, fit_steps=fit_steps)
             dst = pf.save(out / f"{wav.stem}.path.json")

@@ -27,7 +27,7 @@ from ..dsp.griffinlim import invert
 from ..dsp.harmonic import additive_synth, base_phase, midi_to_hz, safe_peak
 from ..folders import CodeSample
 from ..models import AutoEncoder
-from ..models.conditioning import LABELS, NoAudioInfo
+from ..models.conditioning import LABELS, MIXED, NoAudioInfo
 from .pathfile import ModelStamp, PathFile
 
 METHODS = ("auto", "additive", "griffinlim")
@@ -47,6 +47,39 @@ def fade(y: Tensor, n: int) -> Tensor:
     y[..., :n] *= ramp
     y[..., -n:] *= ramp.flip(0)
     return y
+
+
+EDGE_FRAMES = 4  # a whole rendered path fades in and out over this many hops (issue #22)
+
+
+def edge_fade(y: Tensor, hop: int, frames: int = EDGE_FRAMES) -> Tensor:
+    """``y [..., N]`` faded in and out over ``frames`` hops at each end: the first and last hop silent, then a
+    raised-cosine ramp over the other ``frames - 1`` hops, so a path that starts or stops at full level neither
+    clicks nor splatters (shorter signals: over a quarter of their length each)."""
+    n = min(frames * hop, y.shape[-1] // 4)
+    if n < 2:
+        return y
+    lead = min(hop, n // 2)
+    ramp = torch.zeros(n, dtype=y.dtype)
+    ramp[lead:] = 0.5 - 0.5 * torch.cos(torch.linspace(0, torch.pi, n - lead + 2, dtype=y.dtype)[1:-1])
+    y = y.clone()
+    y[..., :n] *= ramp
+    y[..., -n:] *= ramp.flip(0)
+    return y
+
+
+def loudness_normalize(y: np.ndarray, rms_db: float = -20.0, peak_db: float = -1.0) -> np.ndarray:
+    """``y [N]`` scaled to an RMS of ``rms_db`` dBFS (over the samples within 40 dB of the loudest 10 ms), or
+    less where its peak would pass ``peak_db`` dBFS: the level of gallery and study WAVs (silence stays)."""
+    y = np.asarray(y, dtype=np.float32)
+    peak = float(np.abs(y).max()) if y.size else 0.0
+    if peak < 1e-9:
+        return y
+    blocks = y[: len(y) - len(y) % 220].reshape(-1, 220) if len(y) >= 220 else y[None]
+    rms = np.sqrt((blocks**2).mean(1))
+    loud = blocks[rms >= rms.max() * 0.01]
+    gain = min(10 ** (rms_db / 20) / max(float(np.sqrt((loud**2).mean())), 1e-12), 10 ** (peak_db / 20) / peak)
+    return (y * gain).astype(np.float32)
 
 
 class SynthError(ValueError):
@@ -145,7 +178,7 @@ class Synth:
                 c = self.labels(len(z))
             return z, c
         c = torch.as_tensor(c, dtype=torch.float32)
-        if c.dim() != 2 or c.shape[1] != len(LABELS) or len(c) not in (1, len(z)):
+        if c.dim() != 2 or c.shape[1] not in (len(LABELS), len(MIXED)) or len(c) not in (1, len(z)):
             raise SynthError(f"labels: expected [T, {len(LABELS)}] or [1, {len(LABELS)}], got {list(c.shape)}")
         return z, c.expand(len(z), -1).contiguous()
 

@@ -16,7 +16,7 @@ import torch
 from ..dsp.audiofile import write_wav
 from ..folders import atomic_write_text, write_json
 from ..models.conditioning import LABELS
-from .engine import Synth
+from .engine import Synth, loudness_normalize
 from .figures import plot_path
 from .generators import KINDS, make_path
 from .notes import code_sample_note
@@ -44,7 +44,10 @@ def sample_notes(synth: Synth, n: int = 2) -> list[PathFile]:
     return [code_sample_note(synth, k) for k in chosen]
 
 
-def gallery(models: list[str | Path], out: str | Path, kinds: tuple[str, ...] = KINDS, seconds: float = 2.0,
+GALLERY_KINDS = KINDS + ("morph",)  # morph: lerp from the first note to the second over time (alpha sweep)
+
+
+def gallery(models: list[str | Path], out: str | Path, kinds: tuple[str, ...] = GALLERY_KINDS, seconds: float = 2.0,
             notes: list[PathFile] | None = None, quiet: bool = False) -> Path:
     """Write every generator's WAV, path file and figure for each model, and ``index.html``; returns it."""
     out = Path(out)
@@ -57,12 +60,15 @@ def gallery(models: list[str | Path], out: str | Path, kinds: tuple[str, ...] = 
         rows = []
         for kind in kinds:
             t0 = time.perf_counter()
-            pf = make_path(synth, kind, pair, points=points)
+            if kind == "morph":
+                pf = make_path(synth, "lerp", pair, points=points, alpha="sweep")
+            else:
+                pf = make_path(synth, kind, pair, points=points)
             pf.duration = seconds
             y, z, c = render_path(synth, pf)
             stem = out / name / kind
             pf.save(stem.with_suffix(".path.json"))
-            write_wav(stem.with_suffix(".wav"), y, synth.spec.sample_rate)
+            write_wav(stem.with_suffix(".wav"), loudness_normalize(y), synth.spec.sample_rate)
             plot_path(synth, z, y, stem.with_suffix(".png"), f"{name}: {kind}")
             info = {k: v for k, v in pf.meta.items() if k in ("ratio", "length", "line_length")}
             rows.append((kind, f"{name}/{kind}", info, time.perf_counter() - t0))

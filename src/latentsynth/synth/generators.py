@@ -220,6 +220,8 @@ def make_path(synth: Synth, kind: str, notes: list[PathFile] | None = None, poin
     """A path of ``kind`` with ``points`` points (2 s at the default hop); options per kind:
 
     * lerp / slerp / expressive: ``alpha`` (0.5; or "sweep": from the first note to the second over time);
+      these and geodesic carry both notes' labels (``to``, label ``weights`` = alpha) and ``pitch_mode`` "glide"
+      (a pitch curve from the first note's pitch to the second's) or "hold";
     * traversal: ``dim`` (a latent dimension) or ``pc`` (a principal direction, default 0), ``span`` (2 stds);
     * walk: ``step`` (0.05 prior stds per point), ``pull`` (0.02 toward the centre);
     * circle / spiral: ``radius`` (1 std of the plane; spiral from 0.2 to ``radius``), ``revolutions`` (1),
@@ -250,9 +252,33 @@ def make_path(synth: Synth, kind: str, notes: list[PathFile] | None = None, poin
     z = GENERATORS[kind].make(req)
     labels = label_fields(notes[0]) if notes else {k: opt.get(k) for k in ("pitch", "instrument", "dynamics",
                                                                                "style")}
+    if kind in BLENDS and len(notes) >= 2:  # a path between two notes carries both notes' labels
+        labels.update(_between(notes, kind, alpha, len(z), opt.get("pitch_mode", "glide")))
     if notes:
         meta["notes"] = [n.meta.get("source", f"note {i}") for i, n in enumerate(notes)]
     return PathFile.from_tensor(z.detach(), **labels, meta=meta, model=synth.stamp())
+
+
+BLENDS = ("lerp", "slerp", "expressive", "geodesic")  # kinds that go from one note to another
+
+
+def _between(notes: list[PathFile], kind: str, alpha: Any, points: int, pitch_mode: str) -> dict[str, Any]:
+    """The label fields of a path from ``notes[0]`` to ``notes[1]``: the second note's labels (``to``), the
+    weight of them per point (the blend's ``alpha``; 0 -> 1 along a geodesic) and, with ``pitch_mode`` "glide"
+    and different pitches, a pitch curve from the first note's pitch to the second's ("hold": the first's)."""
+    if pitch_mode not in ("glide", "hold"):
+        raise SynthError(f"pitch_mode: glide or hold, got {pitch_mode!r}")
+    a, b = label_fields(notes[0]), label_fields(notes[1])
+    if kind == "geodesic":
+        w = torch.linspace(0, 1, points)
+    else:
+        w = torch.as_tensor(alpha, dtype=torch.float32).reshape(-1).expand(points) if torch.is_tensor(alpha) \
+            or isinstance(alpha, (int, float)) else torch.full((points,), 0.5)
+        w = w.clamp(0, 1)
+    out: dict[str, Any] = {"to": b, "weights": [round(float(v), 4) for v in w]}
+    if pitch_mode == "glide" and a["pitch"] is not None and b["pitch"] is not None and a["pitch"] != b["pitch"]:
+        out["pitch"] = float(a["pitch"]) + w * (float(b["pitch"]) - float(a["pitch"]))
+    return out
 
 
 def _principal_directions(synth: Synth) -> tuple[Tensor, Tensor]:

@@ -62,6 +62,11 @@ class PathFile(BaseModel):
     instrument: str | None = None
     dynamics: str | None = None
     style: str | None = None
+    # a path between two notes (issue #22): the second note's labels ("pitch", "instrument", "dynamics",
+    # "style") and per point the weight of its named labels (0 = the first note's, 1 = the second's); a
+    # label-conditioned model blends the two label embeddings, so the path morphs
+    to: dict[str, Any] | None = None
+    weights: list[float] | None = None
     duration: float | None = Field(None, gt=0, le=600)
     constant_speed: bool = False
     meta: dict[str, Any] = Field(default_factory=dict)
@@ -80,6 +85,13 @@ class PathFile(BaseModel):
                 raise ValueError(f"codes: point {i} is not finite")
         if isinstance(self.pitch, list) and len(self.pitch) != len(self.codes):
             raise ValueError(f"pitch: a curve of {len(self.pitch)} values for {len(self.codes)} points")
+        if self.weights is not None:
+            if len(self.weights) != len(self.codes):
+                raise ValueError(f"weights: {len(self.weights)} values for {len(self.codes)} points")
+            if not all(math.isfinite(w) and 0 <= w <= 1 for w in self.weights):
+                raise ValueError("weights: label weights are numbers in 0..1")
+            if not self.to:
+                raise ValueError("to: label weights need the second note's labels (to: {instrument: ...})")
         return self
 
     @property

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import torch
 
-from ..models.conditioning import LABELS, NAMED
-from .engine import Synth, SynthError
+from ..models.conditioning import LABELS, MIXED, NAMED, mix_labels
+from .engine import Synth, SynthError, edge_fade
 from .pathfile import PathFile
 
 
@@ -27,6 +27,12 @@ def render_path(synth: Synth, pf: PathFile, method: str = "auto", n_iter: int = 
     pitch = torch.tensor(pf.pitch, dtype=torch.float32) if isinstance(pf.pitch, list) else pf.pitch
     points = len(z) if pf.duration is None else max(2, math.ceil(pf.duration / synth.hop_seconds))
     c = synth.labels(len(z), pitch, pf.instrument, pf.dynamics, pf.style) if synth.model.conditioned else None
+    if c is not None and pf.weights is not None and pf.to:  # label weights: the two notes' labels blended
+        to = synth.labels(1, pf.to.get("pitch") or float(c[0, 0]), pf.to.get("instrument"),
+                          pf.to.get("dynamics"), pf.to.get("style"))[0]
+        mixed = mix_labels(c[0], to, torch.tensor(pf.weights), glide=False)
+        mixed[:, LABELS.index("pitch")] = c[:, LABELS.index("pitch")]  # the path's own pitch (a glide: a curve)
+        c = mixed
     if points != len(z) or pf.constant_speed:
         if pf.constant_speed and len(z) > 1:
             z = constant_speed(z, synth.decoded_distance_fn(c), points)
@@ -34,6 +40,9 @@ def render_path(synth: Synth, pf: PathFile, method: str = "auto", n_iter: int = 
             z = resample_path(z, points) if len(z) > 1 else z.expand(points, -1).clone()
         if c is not None:
             c = resample_path(c, points) if len(c) > 1 else c.expand(points, -1).clone()
-            named = [LABELS.index(k) for k in NAMED]
-            c[:, named] = c[:, named].round()  # names stay indices
-    return synth.render(z, c, method, n_iter, seed, phase), z, c
+            named = [LABELS.index(k) for k in NAMED] + [MIXED.index(f"{k}_to") for k in NAMED if c.shape[1] > 4]
+            c[:, named] = c[:, named].round()  # names stay indices (label weights stay fractional)
+    y = synth.render(z, c, method, n_iter, seed, phase)
+    if phase is None:  # a whole path, not a block of a stream: fade in and out over a few frames
+        y = edge_fade(torch.from_numpy(y), synth.spec.hop_length).numpy()
+    return y, z, c
