@@ -36,8 +36,9 @@ def encode(
     instrument: str = typer.Option(None, help="instrument name of the model's vocabulary"),
     dynamics: str = typer.Option(None, help="dynamics name (pp, mf, ff...)"),
     style: str = typer.Option(None, help="playing style name"),
-    fit_steps: int = typer.Option(0, "--fit-steps", min=0, help="refine the encoder's codes by this many steps "
-                                  "on the note's own reconstruction (closer to the note; about 20 is plenty)"),
+    fit_steps: int = typer.Option(20, "--fit-steps", min=0, help="refine the encoder's codes by this many steps "
+                                  "on the note's own reconstruction (follows a sound the encoder never heard: "
+                                  "about half the error on an unseen SoundFont, issue #22; 0: the encoder's codes)"),
     threads: int = THREADS,
 ) -> None:
     """Encode note recordings into latent paths (one code per frame, with the pitch curve)."""
