@@ -18,7 +18,7 @@ from ..folders import atomic_write_text, write_json
 from ..models.conditioning import LABELS
 from .engine import Synth, loudness_normalize
 from .figures import plot_path
-from .generators import KINDS, make_path
+from .generators import KINDS, label_fields, make_path
 from .notes import code_sample_note
 from .pathfile import PathFile
 from .render import render_path
@@ -44,7 +44,14 @@ def sample_notes(synth: Synth, n: int = 2) -> list[PathFile]:
     return [code_sample_note(synth, k) for k in chosen]
 
 
-GALLERY_KINDS = KINDS + ("morph",)  # morph: lerp from the first note to the second over time (alpha sweep)
+GALLERY_KINDS = KINDS + ("morph",)  # morph: from the first note's timbre to the second's at one pitch
+
+
+def steady(note: PathFile) -> PathFile:
+    """A one-point path: the mean code of the middle half of a note (its sustained sound), its median pitch."""
+    z = note.z
+    mid = z[len(z) // 4: max(len(z) // 4 + 1, 3 * len(z) // 4)].mean(0, keepdim=True)
+    return PathFile.from_tensor(mid, **label_fields(note), meta=note.meta)
 
 
 def gallery(models: list[str | Path], out: str | Path, kinds: tuple[str, ...] = GALLERY_KINDS, seconds: float = 2.0,
@@ -60,8 +67,9 @@ def gallery(models: list[str | Path], out: str | Path, kinds: tuple[str, ...] = 
         rows = []
         for kind in kinds:
             t0 = time.perf_counter()
-            if kind == "morph":
-                pf = make_path(synth, "lerp", pair, points=points, alpha="sweep")
+            if kind == "morph":  # the straight line between the two sustained codes, the first note's pitch held
+                pf = make_path(synth, "lerp", [steady(n) for n in pair], points=points, alpha="sweep",
+                               pitch_mode="hold")
             else:
                 pf = make_path(synth, kind, pair, points=points)
             pf.duration = seconds
