@@ -297,8 +297,10 @@ def path_labels(la: Tensor, lb: Tensor, t: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS) -> dict[str, float | None]:
-    """The morph score (module doc) over the pairs of :func:`morph_pairs`."""
+def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: bool = False
+                 ) -> dict[str, float | None]:
+    """The morph score (module doc) over the pairs of :func:`morph_pairs` (``hold_labels``: a label model is
+    held at the first note's labels along the line, as paths were before label weights)."""
     clf = clf or frame_classifier(data)
     t = torch.linspace(0, 1, steps)
     curves = []
@@ -306,7 +308,7 @@ def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS) -> dict[str, f
         za, zb = _sustain_code(model, data, a), _sustain_code(model, data, b)
         ia, ib = int(data.note_labels[a][1]), int(data.note_labels[b][1])
         z = za[None] + t[:, None] * (zb - za)[None]
-        c = path_labels(data.note_labels[a], data.note_labels[b], t)
+        c = path_labels(data.note_labels[a], data.note_labels[b], t * (0.0 if hold_labels else 1.0))
         mag = model.to_magnitude(model.likelihood.mean(model.decode(z, c))).mean(1)  # [T, F]
         prob = torch.softmax(clf(mag)["instrument"], dim=1)
         if int(prob[0].argmax()) != ia or int(prob[-1].argmax()) != ib:
