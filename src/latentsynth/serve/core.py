@@ -149,7 +149,7 @@ class Instrument:
             format=1, latent_dim=self.synth.latent_dim, codes=z.tolist(), pitch=pitch, instrument=req.instrument,
             dynamics=req.dynamics, style=req.style, duration=req.duration, constant_speed=constant_speed,
             meta={})
-        y, zr, cr = render_path(self.synth, pf, req.method, seed=req.seed, phase=req.phase)
+        y, zr, cr = render_path(self.synth, pf, req.method, seed=req.seed, phase=req.phase, fade=False)  # a stream
         headers = {"X-Sample-Rate": str(self.synth.spec.sample_rate), "X-Samples": str(len(y)),
                    "X-Points": str(len(z))}
         if self.synth.resolve(req.method) == "additive":  # where the next block continues the tone

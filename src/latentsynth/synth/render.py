@@ -14,10 +14,11 @@ from .pathfile import PathFile
 
 
 def render_path(synth: Synth, pf: PathFile, method: str = "auto", n_iter: int = 32, seed: int = 0,
-                phase: float | None = None) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+                phase: float | None = None, fade: bool = True) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
     """Audio of a path file, with the codes and labels actually rendered: ``(y [samples], z [T', d],
     c [T', 4])``. With ``duration`` the path is resampled to ``duration / hop`` points (by decoded arc length
-    when ``constant_speed``)."""
+    when ``constant_speed``). A whole path (``fade`` and no ``phase``) fades in and out over
+    :data:`~.engine.EDGE_FRAMES` hops; blocks of a stream (the instrument) are left as rendered."""
     from ..latent.geodesic import constant_speed
     from ..latent.paths import resample_path
 
@@ -43,6 +44,6 @@ def render_path(synth: Synth, pf: PathFile, method: str = "auto", n_iter: int = 
             named = [LABELS.index(k) for k in NAMED] + [MIXED.index(f"{k}_to") for k in NAMED if c.shape[1] > 4]
             c[:, named] = c[:, named].round()  # names stay indices (label weights stay fractional)
     y = synth.render(z, c, method, n_iter, seed, phase)
-    if phase is None:  # a whole path, not a block of a stream: fade in and out over a few frames
+    if fade and phase is None:  # a whole path, not a block of a stream: fade in and out over a few frames
         y = edge_fade(torch.from_numpy(y), synth.spec.hop_length).numpy()
     return y, z, c
