@@ -35,8 +35,8 @@ from torch import Tensor
 
 from ..dsp import invert, spectral_convergence
 from ..dsp.griffinlim import stft
-from ..dsp.metrics import MR_EPS, MR_RESOLUTIONS
 from ..dsp.harmonic import midi_to_hz
+from ..dsp.metrics import MR_EPS, MR_RESOLUTIONS
 from ..models.conditioning import NAMED, DbScale, mix_labels
 
 MORPH_INSTRUMENTS = ("Fl", "TpC", "Vc", "Vn")  # the pairs of the morph score, where the vocabulary has them
