@@ -95,6 +95,7 @@ class GenOptions(Strict):
     uncertainty: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
     steps: Annotated[int, Field(ge=1, le=1000)] | None = None
     smooth: Annotated[int, Field(ge=1, le=1000)] | None = None
+    pitch_mode: Literal["glide", "hold"] | None = None  # paths between notes (issue #22)
 
 
 class PathRequest(Labels):

@@ -33,7 +33,7 @@ LABEL_OPTIONS = ("pitch", "instrument", "dynamics", "style")
 OPTION_TYPES = {"alpha": "a number or sweep", "dim": "an integer", "pc": "an integer", "span": "a number",
                 "step": "a number", "pull": "a number", "dims": "two integers, e.g. [0,1]", "radius": "a number",
                 "revolutions": "a number", "smooth": "an integer", "uncertainty": "a number",
-                "steps": "an integer", "pitch": "a number (MIDI)", "instrument": "a name", "dynamics": "a name",
+                "steps": "an integer", "pitch_mode": "glide or hold", "pitch": "a number (MIDI)", "instrument": "a name", "dynamics": "a name",
                 "style": "a name"}
 
 
@@ -135,17 +135,17 @@ def generator(name: str, notes: int = 0, options: tuple[str, ...] = ()):
     return register
 
 
-@generator("lerp", notes=2, options=("alpha",))
+@generator("lerp", notes=2, options=("alpha", "pitch_mode"))
 def _lerp(r: Request) -> Tensor:
     return P.lerp_paths(r.zs[0], r.zs[1], r.points, r.alpha)
 
 
-@generator("slerp", notes=2, options=("alpha",))
+@generator("slerp", notes=2, options=("alpha", "pitch_mode"))
 def _slerp(r: Request) -> Tensor:
     return P.slerp_paths(r.zs[0], r.zs[1], r.points, r.alpha)
 
 
-@generator("expressive", notes=2, options=("alpha",))
+@generator("expressive", notes=2, options=("alpha", "pitch_mode"))
 def _expressive(r: Request) -> Tensor:
     return P.expressive_interpolation(r.zs[0], r.zs[1], r.points, r.alpha)
 
@@ -197,7 +197,7 @@ def _prior(r: Request) -> Tensor:
                         smooth=int(r.opt.get("smooth", 43)))
 
 
-@generator("geodesic", notes=2, options=("uncertainty", "steps"))
+@generator("geodesic", notes=2, options=("uncertainty", "steps", "pitch_mode"))
 def _geodesic(r: Request) -> Tensor:
     """Between the two notes' mean codes, in the decoded space at the first note's labels."""
     synth = r.synth
