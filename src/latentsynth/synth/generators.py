@@ -33,7 +33,8 @@ LABEL_OPTIONS = ("pitch", "instrument", "dynamics", "style")
 OPTION_TYPES = {"alpha": "a number or sweep", "dim": "an integer", "pc": "an integer", "span": "a number",
                 "step": "a number", "pull": "a number", "dims": "two integers, e.g. [0,1]", "radius": "a number",
                 "revolutions": "a number", "smooth": "an integer", "uncertainty": "a number",
-                "steps": "an integer", "pitch_mode": "glide or hold", "pitch": "a number (MIDI)", "instrument": "a name", "dynamics": "a name",
+                "steps": "an integer", "pitch_mode": "glide or hold",
+                "pitch": "a number (MIDI)", "instrument": "a name", "dynamics": "a name",
                 "style": "a name"}
 
 
