@@ -47,11 +47,10 @@ def encode(
 
     def go():
         synth = Synth.load(model)
-        told = {"instrument": instrument, "dynamics": dynamics, "style": style}
-        for key in synth.model.cfg.model.conditioning.labels:  # a name the model needs but was not given
-            if key != "pitch" and told.get(key) is None:
-                first = (synth.info.vocab.get(key) or [""])[0]
-                typer.echo(f"{key}: not given; assumed {first!r}, the first the model knows (--{key} to choose)")
+        used = synth.model.cfg.model.conditioning.labels
+        unused = [k for k in ("instrument", "dynamics", "style") if k not in used]
+        if synth.model.conditioned and unused:  # a timbre model: the codes carry them (issue #22)
+            typer.echo(f"{', '.join(unused)}: not needed; the model is conditioned on {', '.join(used)} only")
         for wav in wavs:
             pf = encode_note(synth, wav, pitch, instrument, dynamics, style, fit_steps=fit_steps)
             dst = pf.save(out / f"{wav.stem}.path.json")

@@ -61,7 +61,7 @@ def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, inst
         given = {"instrument": instrument, "dynamics": dynamics, "style": style}
         for key, value in given.items():
             names = synth.info.vocab.get(key) or []
-            if value is None and names:
+            if value is None and names and key in model.cfg.model.conditioning.labels:  # a label it reads
                 given[key] = names[0]
                 if len(names) > 1:
                     assumed[key] = names[0]
