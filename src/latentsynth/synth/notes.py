@@ -61,9 +61,9 @@ def encode_note(synth: Synth, path: str | Path, pitch: float | None = None, inst
         given = {"instrument": instrument, "dynamics": dynamics, "style": style}
         for key, value in given.items():
             names = synth.info.vocab.get(key) or []
-            if value is None and names and key in model.cfg.model.conditioning.labels:  # a label it reads
+            if value is None and names:
                 given[key] = names[0]
-                if len(names) > 1:
+                if len(names) > 1 and key in model.cfg.model.conditioning.labels:  # said only if the model reads it
                     assumed[key] = names[0]
         instrument, dynamics, style = given["instrument"], given["dynamics"], given["style"]
     items, _ = cut_windows(x, w)  # [n, W, F]: the tail of fewer than W frames is dropped
