@@ -140,6 +140,18 @@ class RegularizerConfig(_Strict):
     bandwidth: float | Literal["median"] | None = None  # MMD: C; None -> 2 * d * sigma_prior^2
     disc_hidden: list[int] = Field(default_factory=lambda: [256, 256])  # adversarial
     disc_lr: float = Field(5e-4, gt=0)  # adversarial (WAE paper: half the auto-encoder lr)
+    # adversarial: discriminator updates per auto-encoder step (each on fresh prior samples), and more of them over
+    # the first disc_warmup_steps auto-encoder steps (disc_warmup_updates each) so the critic is trained first
+    disc_steps: int = Field(1, ge=1)
+    disc_warmup_steps: int = Field(0, ge=0)
+    disc_warmup_updates: int = Field(5, ge=1)
+    disc_label_smoothing: float = Field(0.0, ge=0, lt=0.5)  # adversarial: the prior's target is 1 - s
+    # adversarial: a gradient penalty on the discriminator, R1 (gamma/2 E_prior ||grad D||^2, Mescheder et al. 2018)
+    # or WGAN-GP's (gamma E (||grad D(z~)|| - 1)^2 on random interpolates, Gulrajani et al. 2017)
+    disc_penalty: Literal["none", "r1", "wgan-gp"] = "none"
+    disc_penalty_weight: float = Field(1.0, ge=0)
+    disc_schedule: bool = True  # adversarial: the discriminator's lr follows optim.scheduler too
+    free_bits: float = Field(0.0, ge=0)  # KL: nats per latent dimension below which its KL is not penalised
 
     @model_validator(mode="after")
     def _check(self) -> RegularizerConfig:

@@ -128,12 +128,28 @@ class NoRegularizer(Regularizer):
         return enc.z.new_zeros(())
 
 
-class KLRegularizer(Regularizer):
-    """Mean over the batch of KL(q(z|x) || p(z)): analytic for a Gaussian prior, else Monte-Carlo."""
+def kl_gaussian_per_dim(mu: Tensor, logvar: Tensor, prior_std: float = 1.0) -> Tensor:
+    """KL(N(mu_j, exp(logvar_j)) || N(0, prior_std^2)) of each dimension: ``[B, d]`` -> ``[B, d]``."""
+    var_ratio = logvar.exp() / prior_std**2
+    return 0.5 * (var_ratio + mu**2 / prior_std**2 - 1.0 - var_ratio.log())
 
-    def __init__(self, estimator: str = "auto"):
+
+def free_bits_kl(kl_per_dim: Tensor, free_bits: float) -> Tensor:
+    """Free bits (Kingma et al. 2016): sum over dimensions j of max(free_bits, mean_b KL_bj): ``[B, d]`` -> ``[]``.
+
+    A dimension whose batch-mean KL is below ``free_bits`` nats costs the constant ``free_bits`` (no gradient), so
+    the penalty cannot push it to the prior and switch it off; above the floor it is the plain KL.
+    """
+    return kl_per_dim.mean(0).clamp_min(free_bits).sum()
+
+
+class KLRegularizer(Regularizer):
+    """Mean over the batch of KL(q(z|x) || p(z)): analytic for a Gaussian prior, else Monte-Carlo.
+    ``free_bits`` > 0 (nats per dimension, analytic KL only) clamps each dimension's batch-mean KL from below."""
+
+    def __init__(self, estimator: str = "auto", free_bits: float = 0.0):
         super().__init__()
-        self.estimator = estimator
+        self.estimator, self.free_bits = estimator, free_bits
 
     def penalty(self, enc: Encoding, prior: Prior) -> Tensor:
         if enc.mu is None or enc.logvar is None:
@@ -142,7 +158,11 @@ class KLRegularizer(Regularizer):
         if analytic:
             if not isinstance(prior, GaussianPrior):
                 raise ValueError("regularizer.kl_estimator: 'analytic' needs a Gaussian prior")
+            if self.free_bits > 0:
+                return free_bits_kl(kl_gaussian_per_dim(enc.mu, enc.logvar, prior.scale), self.free_bits)
             return kl_gaussian_analytic(enc.mu, enc.logvar, prior.scale).mean()
+        if self.free_bits > 0:
+            raise ValueError("regularizer.free_bits: needs the analytic KL (a Gaussian prior)")
         return kl_monte_carlo(enc, prior).mean()
 
 
@@ -166,14 +186,44 @@ class MMDRegularizer(Regularizer):
         return mmd(z, zp, self.kernel, c, self.scales)
 
 
+def discriminator_updates(step: int, steps: int = 1, warmup_steps: int = 0, warmup_updates: int = 5) -> int:
+    """How many discriminator updates follow auto-encoder step ``step`` (0-based global step): ``warmup_updates``
+    during the first ``warmup_steps`` steps, then ``steps``."""
+    return warmup_updates if step < warmup_steps else steps
+
+
+def gradient_penalty(logits_fn, z_prior: Tensor, z_enc: Tensor, kind: str) -> Tensor:
+    """A discriminator's gradient penalty, before its weight: ``[n, d]`` samples -> ``[]``.
+
+    ``r1``: 1/2 E_prior ||grad_z D(z)||^2 (Mescheder et al. 2018: the critic is flat on the real data).
+    ``wgan-gp``: E (||grad_z D(z~)|| - 1)^2 at z~ = u z_prior + (1 - u) z_enc, u ~ U(0, 1) per pair
+    (Gulrajani et al. 2017). ``z_enc`` is detached; the result has a graph to the discriminator's weights.
+    """
+    if kind == "r1":
+        z = z_prior.detach().requires_grad_(True)
+    elif kind == "wgan-gp":
+        u = torch.rand(len(z_prior), 1, device=z_prior.device, dtype=z_prior.dtype)
+        z = (u * z_prior.detach() + (1 - u) * z_enc.detach()).requires_grad_(True)
+    else:
+        raise ValueError(f"regularizer.disc_penalty: unknown penalty '{kind}' (use 'r1' or 'wgan-gp')")
+    with torch.enable_grad():  # also under no_grad (an evaluation of the loss): the penalty is a gradient
+        (grad,) = torch.autograd.grad(logits_fn(z).sum(), z, create_graph=True)
+    norm2 = grad.pow(2).sum(1)
+    if kind == "r1":
+        return 0.5 * norm2.mean()
+    return (norm2.add(1e-12).sqrt() - 1.0).pow(2).mean()
+
+
 class AdversarialRegularizer(Regularizer):
     """WAE-GAN: a discriminator D(z) (logit of "drawn from the prior") with its own optimizer.
 
     Encoder penalty: mean of -log sigmoid(D(z_enc)) (non-saturating).
-    Discriminator loss: -log sigmoid(D(z_prior)) - log(1 - sigmoid(D(z_enc))).
+    Discriminator loss: -(1 - s) log sigmoid(D(z_prior)) - s log(1 - sigmoid(D(z_prior))) - log(1 - sigmoid(D(z_enc)))
+    (one-sided label smoothing ``s``), plus ``penalty_weight`` x a gradient penalty (``penalty``: none, r1, wgan-gp).
     """
 
-    def __init__(self, dim: int, hidden: list[int]):
+    def __init__(self, dim: int, hidden: list[int], label_smoothing: float = 0.0, penalty: str = "none",
+                 penalty_weight: float = 1.0):
         super().__init__()
         layers: list[nn.Module] = []
         width = dim
@@ -182,6 +232,7 @@ class AdversarialRegularizer(Regularizer):
             width = h
         layers.append(nn.Linear(width, 1))
         self.discriminator = nn.Sequential(*layers)
+        self.label_smoothing, self.gp, self.gp_weight = label_smoothing, penalty, penalty_weight
 
     def logits(self, z: Tensor) -> Tensor:
         """``[B, d]`` -> ``[B]``."""
@@ -192,17 +243,32 @@ class AdversarialRegularizer(Regularizer):
 
     def discriminator_loss(self, z_enc: Tensor, prior: Prior) -> Tensor:
         """Loss of the discriminator on detached encodings ``[B, d]`` and as many prior samples."""
+        return self.discriminator_step(z_enc, prior)[0]
+
+    def discriminator_step(self, z_enc: Tensor, prior: Prior) -> tuple[Tensor, Tensor]:
+        """(loss, accuracy): the discriminator's loss on detached encodings ``[B, d]`` and as many prior samples,
+        and the fraction of both it classifies right (logit > 0 for the prior), a diagnostic."""
         zp = prior.sample(len(z_enc)).to(z_enc)
-        return F.softplus(-self.logits(zp)).mean() + F.softplus(self.logits(z_enc.detach())).mean()
+        ze = z_enc.detach()
+        lp, le = self.logits(zp), self.logits(ze)
+        s = self.label_smoothing
+        loss = (1 - s) * F.softplus(-lp).mean() + F.softplus(le).mean()
+        if s > 0:
+            loss = loss + s * F.softplus(lp).mean()
+        if self.gp != "none" and self.gp_weight > 0:
+            loss = loss + self.gp_weight * gradient_penalty(self.logits, zp, ze, self.gp)
+        acc = 0.5 * ((lp > 0).float().mean() + (le <= 0).float().mean())
+        return loss, acc.detach()
 
 
 def build_regularizer(cfg: RegularizerConfig, dim: int) -> Regularizer:
     if cfg.kind == "none":
         return NoRegularizer()
     if cfg.kind == "kl":
-        return KLRegularizer(cfg.kl_estimator)
+        return KLRegularizer(cfg.kl_estimator, cfg.free_bits)
     if cfg.kind == "mmd":
         return MMDRegularizer(cfg.kernel, cfg.multiscale, cfg.bandwidth)
     if cfg.kind == "adversarial":
-        return AdversarialRegularizer(dim, cfg.disc_hidden)
+        return AdversarialRegularizer(dim, cfg.disc_hidden, cfg.disc_label_smoothing, cfg.disc_penalty,
+                                      cfg.disc_penalty_weight)
     raise ValueError(f"regularizer.kind: unknown regularizer '{cfg.kind}'")

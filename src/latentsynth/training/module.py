@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..config import RunConfig, validate
 from ..models import AutoEncoder
-from ..models.regularizers import AdversarialRegularizer
+from ..models.regularizers import AdversarialRegularizer, NoRegularizer, discriminator_updates
 from ..models.schedules import schedule_factor
 
 
@@ -124,6 +124,13 @@ class LitAutoEncoder(L.LightningModule):
                 f"The run stopped before applying this update; the last good checkpoint is in {ckpt}. "
                 "Try a lower optim.lr, optim.grad_clip=1.0 or a smaller regularizer.weight."
             )
+        diag = {}
+        if self._log_this_step() and not isinstance(self.model.regularizer, NoRegularizer) and out.enc.z.requires_grad:
+            # the pull of each term on the codes (norm of d term / d z over the batch): which term moves the encoder
+            g_rec, g_reg = (torch.autograd.grad(t, out.enc.z, retain_graph=True, allow_unused=True)[0]
+                            for t in (recon, weight * out.penalty))
+            diag = {"train/grad_recon_z": 0.0 if g_rec is None else g_rec.norm().item(),
+                    "train/grad_reg_z": 0.0 if g_reg is None else g_reg.norm().item()}
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.cfg.optim.grad_clip:
@@ -132,13 +139,17 @@ class LitAutoEncoder(L.LightningModule):
 
         logs = {"train/loss": loss, "train/recon": recon, "train/reg": out.penalty}
         if disc_opt is not None:
-            d_loss = self.model.regularizer.discriminator_loss(out.enc.z.detach(), self.model.prior)
-            if not torch.isfinite(d_loss):
-                raise NonFiniteLossError(f"discriminator loss became {d_loss.item()} at epoch {self.current_epoch}")
-            disc_opt.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
-            disc_opt.step()
+            r = self.cfg.regularizer
+            step = self.current_epoch * max(1, int(self.trainer.num_training_batches)) + batch_idx
+            for _ in range(discriminator_updates(step, r.disc_steps, r.disc_warmup_steps, r.disc_warmup_updates)):
+                d_loss, d_acc = self.model.regularizer.discriminator_step(out.enc.z.detach(), self.model.prior)
+                if not torch.isfinite(d_loss):
+                    raise NonFiniteLossError(f"discriminator loss became {d_loss.item()} at epoch {self.current_epoch}")
+                disc_opt.zero_grad(set_to_none=True)
+                self.manual_backward(d_loss)
+                disc_opt.step()
             logs["train/disc_loss"] = d_loss
+            logs["train/disc_acc"] = d_acc  # of the last update, before it: 0.5 = the critic cannot tell
         # step values go to the loggers every log_every_n_steps; the epoch means (train/*_epoch, weighted by
         # batch size as Lightning's) are accumulated in one tensor and logged once, at the epoch's last batch
         values = torch.stack([v.detach().float() for v in logs.values()])
@@ -148,6 +159,8 @@ class LitAutoEncoder(L.LightningModule):
             self.log_dict({f"{k}_step": v for k, v in zip(logs, values, strict=True)}, on_step=True, on_epoch=False,
                           batch_size=len(x))
             self.log("train/reg_weight", weight, on_step=True, on_epoch=False, batch_size=len(x))
+            for k, v in diag.items():
+                self.log(k, v, on_step=True, on_epoch=False, batch_size=len(x))
         if batch_idx + 1 >= self.trainer.num_training_batches:
             means = self._epoch_sums / self._epoch_samples
             self.log_dict({f"{k}_epoch": v for k, v in zip(logs, means, strict=True)}, on_step=False, on_epoch=True,
@@ -196,7 +209,8 @@ class LitAutoEncoder(L.LightningModule):
             opts.append(torch.optim.Adam(self.model.regularizer.discriminator.parameters(),
                                          lr=self.cfg.regularizer.disc_lr, betas=tuple(o.betas), fused=fused))
         scheds = []
-        for op in opts:
+        scheduled = opts if self.cfg.regularizer.disc_schedule else opts[:1]
+        for op in scheduled:
             if o.scheduler == "multistep":
                 scheds.append(torch.optim.lr_scheduler.LambdaLR(op, _multistep_lambda(o.milestones, o.gammas)))
             elif o.scheduler == "cosine":
