@@ -132,3 +132,19 @@ def test_pareto_front_on_a_known_set():
     # maximising both: the upper-right corner points
     assert pareto_front(pts, (False, False)) == [6, 0, 2, 5]
     assert pareto_front([]) == []
+
+
+def test_front_table_and_figure_from_summary_rows(tmp_path):
+    from latentsynth.bench.pareto import front_table, plot_fronts
+    from latentsynth.bench.report import summarize
+
+    # (variation, seed, SC, latent MMD): group means a (0.30, 1.0), b (0.25, 2.0), c (0.35, 1.5) -> c is dominated
+    data = [("a", 0, 0.29, 0.9), ("a", 1, 0.31, 1.1), ("b", 0, 0.25, 2.0), ("c", 0, 0.35, 1.5), ("c", 1, 0.35, 1.5)]
+    rows = [{"group": v, "variation": v, "run": f"{v}-s{s}", "factor": "f", "status": "ok", "test_spec_sc": sc,
+             "test_latent_mmd": mmd} for v, s, sc, mmd in data]
+    summary = summarize(rows)
+    md = front_table(summary, rows, ["test_latent_mmd"])
+    assert "| a | 1 ± 0.14 | 0.3 ± 0.014 |" in md and "| b | 2 ± 0 | 0.25 ± 0 |" in md
+    assert "| c |" not in md
+    assert plot_fronts(summary, rows, ["test_latent_mmd", "test_active_units"], tmp_path / "p.png").is_file()
+    assert plot_fronts(summary, rows, ["test_active_units"], tmp_path / "q.png") is None  # no group has the score

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..folders import atomic_write_text, load_metrics, read_json, write_csv
 from ..metric_table import METRIC, Metric, view
+from .pareto import front_table, plot_fronts
 from .sweep import PlannedRun, SweepSpec
 
 # summary columns (label, which way is better) and the effects table (variation - baseline): metric_table views
@@ -338,8 +339,11 @@ def write_report(spec: SweepSpec, runs: list[PlannedRun], root: Path,
     rows = collect_rows(runs, root, status or {})
     write_csv(root / "results.csv", rows)
     summary = summarize(rows)
-    atomic_write_text(root / "summary.md", summary_markdown(spec, summary, rows))
+    fronts = front_table(summary, rows, spec.pareto) if spec.pareto else ""
+    atomic_write_text(root / "summary.md", summary_markdown(spec, summary, rows) + fronts + ("\n" if fronts else ""))
     atomic_write_text(root / "summary.html", summary_html(spec, summary, rows, root))
     if figures:
         plot_summary(summary, root)
+        if spec.pareto:
+            plot_fronts(summary, rows, spec.pareto, root / "pareto.png")
     return root / "results.csv"

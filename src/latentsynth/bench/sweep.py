@@ -61,6 +61,8 @@ class SweepSpec(BaseModel):
     # audio sweeps: how to render the corpus with FluidSynth when data.corpus does not exist yet
     # (keyword arguments of latentsynth.data.audio.render_corpus: instruments, dynamics, styles, ...)
     render: dict[str, Any] | None = None
+    # scores (metrics.json keys) to draw held-out SC against as Pareto fronts (pareto.png, fronts in summary.md)
+    pareto: list[str] = Field(default_factory=list)
 
     @field_validator("variations")
     @classmethod
