@@ -148,3 +148,16 @@ def test_front_table_and_figure_from_summary_rows(tmp_path):
     assert "| c |" not in md
     assert plot_fronts(summary, rows, ["test_latent_mmd", "test_active_units"], tmp_path / "p.png").is_file()
     assert plot_fronts(summary, rows, ["test_active_units"], tmp_path / "q.png") is None  # no group has the score
+
+
+def test_prior_logit_adds_the_centred_gaussian_log_density():
+    torch.manual_seed(0)
+    reg = AdversarialRegularizer(3, [8], prior_logit=True)
+    prior = build_prior(PriorConfig(scale=2.0), 3)
+    z = torch.tensor([[0.0, 0.0, 0.0], [2.0, -2.0, 4.0]])
+    net = reg.discriminator(z).squeeze(-1)
+    # d/2 - |z|^2 / (2 sigma^2): 1.5 at the origin, 1.5 - 24 / 8 = -1.5 at the second point
+    torch.testing.assert_close(reg.logits(z, prior), net + torch.tensor([1.5, -1.5]))
+    torch.testing.assert_close(reg.logits(z), net)  # no prior given: the network alone
+    with pytest.raises(ValueError, match="disc_prior_logit"):
+        reg.logits(z, build_prior(PriorConfig(kind="uniform"), 3))

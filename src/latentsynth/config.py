@@ -151,6 +151,7 @@ class RegularizerConfig(_Strict):
     disc_penalty: Literal["none", "r1", "wgan-gp"] = "none"
     disc_penalty_weight: float = Field(1.0, ge=0)
     disc_schedule: bool = True  # adversarial: the discriminator's lr follows optim.scheduler too
+    disc_prior_logit: bool = False  # adversarial: D's logit = network + centred log p(z) (Gaussian prior)
     free_bits: float = Field(0.0, ge=0)  # KL: nats per latent dimension below which its KL is not penalised
 
     @model_validator(mode="after")

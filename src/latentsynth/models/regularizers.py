@@ -223,7 +223,7 @@ class AdversarialRegularizer(Regularizer):
     """
 
     def __init__(self, dim: int, hidden: list[int], label_smoothing: float = 0.0, penalty: str = "none",
-                 penalty_weight: float = 1.0):
+                 penalty_weight: float = 1.0, prior_logit: bool = False):
         super().__init__()
         layers: list[nn.Module] = []
         width = dim
@@ -233,13 +233,22 @@ class AdversarialRegularizer(Regularizer):
         layers.append(nn.Linear(width, 1))
         self.discriminator = nn.Sequential(*layers)
         self.label_smoothing, self.gp, self.gp_weight = label_smoothing, penalty, penalty_weight
+        self.prior_logit = prior_logit
 
-    def logits(self, z: Tensor) -> Tensor:
-        """``[B, d]`` -> ``[B]``."""
-        return self.discriminator(z).squeeze(-1)
+    def logits(self, z: Tensor, prior: Prior | None = None) -> Tensor:
+        """``[B, d]`` -> ``[B]``. With ``prior_logit`` (and a ``prior``) the network's output plus the prior's
+        centred log density log p(z) - E_p log p = d/2 - ||z||^2 / (2 sigma^2) (Gaussian prior): the network learns
+        only the residual log q/p, and codes far out in the tails are called "encoded" from the first step
+        (the log-prior term of the WAE authors' latent discriminator)."""
+        out = self.discriminator(z).squeeze(-1)
+        if self.prior_logit and prior is not None:
+            if not isinstance(prior, GaussianPrior):
+                raise ValueError("regularizer.disc_prior_logit: needs a Gaussian prior")
+            out = out + 0.5 * z.shape[-1] - 0.5 * z.pow(2).sum(-1) / prior.scale**2
+        return out
 
     def penalty(self, enc: Encoding, prior: Prior) -> Tensor:
-        return F.softplus(-self.logits(enc.z)).mean()
+        return F.softplus(-self.logits(enc.z, prior)).mean()
 
     def discriminator_loss(self, z_enc: Tensor, prior: Prior) -> Tensor:
         """Loss of the discriminator on detached encodings ``[B, d]`` and as many prior samples."""
@@ -250,13 +259,13 @@ class AdversarialRegularizer(Regularizer):
         and the fraction of both it classifies right (logit > 0 for the prior), a diagnostic."""
         zp = prior.sample(len(z_enc)).to(z_enc)
         ze = z_enc.detach()
-        lp, le = self.logits(zp), self.logits(ze)
+        lp, le = self.logits(zp, prior), self.logits(ze, prior)
         s = self.label_smoothing
         loss = (1 - s) * F.softplus(-lp).mean() + F.softplus(le).mean()
         if s > 0:
             loss = loss + s * F.softplus(lp).mean()
         if self.gp != "none" and self.gp_weight > 0:
-            loss = loss + self.gp_weight * gradient_penalty(self.logits, zp, ze, self.gp)
+            loss = loss + self.gp_weight * gradient_penalty(lambda z: self.logits(z, prior), zp, ze, self.gp)
         acc = 0.5 * ((lp > 0).float().mean() + (le <= 0).float().mean())
         return loss, acc.detach()
 
@@ -270,5 +279,5 @@ def build_regularizer(cfg: RegularizerConfig, dim: int) -> Regularizer:
         return MMDRegularizer(cfg.kernel, cfg.multiscale, cfg.bandwidth)
     if cfg.kind == "adversarial":
         return AdversarialRegularizer(dim, cfg.disc_hidden, cfg.disc_label_smoothing, cfg.disc_penalty,
-                                      cfg.disc_penalty_weight)
+                                      cfg.disc_penalty_weight, cfg.disc_prior_logit)
     raise ValueError(f"regularizer.kind: unknown regularizer '{cfg.kind}'")
