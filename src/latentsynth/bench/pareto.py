@@ -2,7 +2,8 @@
 
 ``pareto_front`` is the pure extraction; ``plot_fronts`` draws, for a sweep that declares ``pareto:`` axes, the
 held-out spectral convergence of every group (mean ± std over seeds) against each declared score, one colour per
-variation (a regularizer's weights are its grid cells), each variation's own front as a line and the front of all
+regularizer family (the run's regularizer and kernel: a family's weights are its groups), each family's own front
+as a line and the front of all
 groups ringed, into ``pareto.png``; ``front_table`` lists the fronts as Markdown for ``summary.md``.
 """
 
@@ -58,10 +59,20 @@ def _mean_std(entry: dict[str, Any], key: str) -> tuple[float, float]:
     return float(v[0]), float(v[1] if v[1] is not None and not math.isnan(v[1]) else 0.0)
 
 
+def family(row: dict[str, Any]) -> str:
+    """A run's regularizer family, the colour of its points: 'none', 'kl', 'adversarial', 'mmd imq', 'mmd rbf'
+    (a results row carries the config's regularizer and kernel), else its variation."""
+    reg = row.get("regularizer")
+    if not reg:
+        return str(row.get("variation", row["group"]))
+    kernel = str(row.get("kernel") or "").split("-")[0]
+    return f"{reg} {kernel}" if kernel else str(reg)
+
+
 def group_points(summary: list[dict[str, Any]], rows: list[dict[str, Any]], key: str
                  ) -> list[tuple[str, str, float, float, float, float]]:
-    """(group, variation, x mean, x std, y mean, y std) of every finished group with both scores."""
-    variation = {r["group"]: r["variation"] for r in rows}
+    """(group, family, x mean, x std, y mean, y std) of every finished group with both scores."""
+    variation = {r["group"]: family(r) for r in rows}
     out = []
     for e in summary:
         (x, xs), (y, ys) = _mean_std(e, key), _mean_std(e, Y_KEY)
@@ -108,9 +119,12 @@ def plot_fronts(summary: list[dict[str, Any]], rows: list[dict[str, Any]], keys:
         front = pareto_front([(p[2], p[4]) for p in pts], minimize)
         ax.plot([pts[i][2] for i in front], [pts[i][4] for i in front], "o", ms=11, mfc="none", mec="k",
                 label="front of all")
+        for p in pts:
+            ax.annotate(p[0].rsplit("-", 1)[-1] if "-" in p[0] else p[0], (p[2], p[4]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
         xs = [p[2] for p in pts if p[2] > 0]
         if key == "test_latent_mmd" and xs and max(xs) / min(xs) > 30:
-            ax.set_xscale("log")
+            ax.set_xscale("symlog", linthresh=1e-3)  # the MMD estimate of a matched prior can be slightly < 0
         ax.set_xlabel(METRIC[key].card if key in METRIC else key)
         ax.set_ylabel(METRIC[Y_KEY].card)
         ax.set_title(f"{direction(key)} is better on x; lower on y", fontsize=9)
