@@ -70,3 +70,14 @@ def test_threads_option_sets_torch_threads(monkeypatch):
         assert res.exit_code == 2 and torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_synth_path_help_lists_the_generator_registry(monkeypatch):
+    """A generator registered in synth.generators shows in `synth path --help` with no CLI edit."""
+    from latentsynth.synth import generators as G
+
+    monkeypatch.setitem(G.GENERATORS, "zigzagtest", G.Generator("zigzagtest", lambda r: None, 0, ()))
+    res = runner.invoke(app, ["synth", "path", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    for kind in G.GENERATORS:
+        assert kind in res.output, kind

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from .common import THREADS, guarded, use_threads
 
@@ -67,11 +69,24 @@ def encode(
     guarded(go)
 
 
-@app.command()
+class _PathCommand(TyperCommand):
+    """The ``synth path`` command: its ``kind`` help lists the generator registry (``synth.generators.GENERATORS``)
+    when the help is shown, so a new generator needs no CLI edit (the registry is imported only then: it is slow
+    to import and the CLI starts without it)."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from ..synth.generators import GENERATORS
+
+        for param in self.params:
+            if param.name == "kind":
+                param.help = ", ".join(GENERATORS)  # type: ignore[attr-defined]
+        super().format_help(ctx, formatter)
+
+
+@app.command(cls=_PathCommand)
 def path(
     model: Path = MODEL,
-    kind: str = typer.Argument(..., help="lerp, slerp, expressive, traversal, walk, circle, spiral, polyline, "
-                                         "bezier, prior, geodesic"),
+    kind: str = typer.Argument(..., help="a generator kind (listed from the registry)"),
     notes: list[Path] = typer.Option(None, "--note", "-n", help="path files of notes (blends need two)"),
     out: Path = typer.Option(Path("path.json"), "--out", "-o"),
     seconds: float = typer.Option(2.0, help="duration"),
