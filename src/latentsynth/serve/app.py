@@ -30,7 +30,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
@@ -190,35 +190,30 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(err)}, status_code=400)
 
 
-def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY, max_renders: int | None = None) -> FastAPI:
-    """The FastAPI app serving the models in ``folders`` (loaded now: a bad folder fails here, clearly);
-    ``max_renders`` renders at once (default: the CPU cores, at least 2; see :class:`RenderSlots`)."""
-    if not folders:
-        raise ValueError("serve: give at least one model folder")
-    instruments = {name: Instrument(name, f) for name, f in zip(model_names(folders), folders, strict=True)}
-    app = FastAPI(title="latentsynth instrument", version="1",
-                  description="Latent audio synthesis: planes of a model's latent space, decoding points and "
-                              "paths into audio, encoding notes, heatmaps and path generators.")
-    app.state.instruments = instruments
-    app.state.renders = renders = RenderSlots(max_renders or max(2, os.cpu_count() or 2))
-    app.add_middleware(BodyLimit, limit=max_body)
+BAD = {400: {"model": api.Problem}, 404: {"model": api.Problem}, 413: {"model": api.Problem},
+       422: {"model": api.Problem}}  # the error answers every model endpoint documents
 
+
+def instrument_lookup(instruments: dict[str, Instrument]) -> Callable[[str], Instrument]:
+    """``get(name)``: the served instrument ``name``, or a 404 naming the served ones."""
     def get(name: str) -> Instrument:
         if name not in instruments:
             raise HTTPException(404, f"unknown model {name!r}; served: {', '.join(instruments)}")
         return instruments[name]
+    return get
 
-    add_error_handlers(app)
 
-    bad = {400: {"model": api.Problem}, 404: {"model": api.Problem}, 413: {"model": api.Problem},
-           422: {"model": api.Problem}}
-
+def add_page(app: FastAPI) -> None:
+    """``GET /``: the instrument's page, and ``/static``: its scripts and styles."""
     @app.get("/", include_in_schema=False)
     def index():
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+
+def add_model_routes(app: FastAPI, instruments: dict[str, Instrument], get: Callable[[str], Instrument]) -> None:
+    """``GET /api/models``, ``GET /api/descriptors``, ``GET /api/models/{name}``: what is served."""
     @app.get("/api/models", response_model=list[api.ModelInfo])
     def list_models():
         return [m.info() for m in instruments.values()]
@@ -228,10 +223,14 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY, max_rend
         """The descriptors a heatmap can show (the page builds its menu from them)."""
         return api.descriptor_list()
 
-    @app.get("/api/models/{name}", response_model=api.ModelInfo, responses=bad)
+    @app.get("/api/models/{name}", response_model=api.ModelInfo, responses=BAD)
     def model_info(name: str):
         return get(name).info()
 
+
+def add_web_model_routes(app: FastAPI, get: Callable[[str], Instrument]) -> None:
+    """``GET /api/models/{name}/web.json`` and ``/weights.bin``: a harmonic model's decoder for the page's
+    AudioWorklet (made once per model)."""
     web_cache: dict[str, tuple[dict, bytes]] = {}
 
     def web(name: str) -> tuple[dict, bytes]:
@@ -246,25 +245,32 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY, max_rend
                 raise HTTPException(404, str(err)) from None
         return web_cache[name]
 
-    @app.get("/api/models/{name}/web.json", responses=bad)
+    @app.get("/api/models/{name}/web.json", responses=BAD)
     def web_manifest(name: str):
         """The web export's manifest of a harmonic model (``latentsynth.synth.web``; 404 for other models)."""
         return JSONResponse(web(name)[0])
 
-    @app.get("/api/models/{name}/weights.bin", responses={**bad, 200: {"content": {"application/octet-stream": {}}}})
+    @app.get("/api/models/{name}/weights.bin", responses={**BAD, 200: {"content": {"application/octet-stream": {}}}})
     def web_weights(name: str):
         """The decoder's weights, float32 little-endian, laid out as ``web.json`` says."""
         return Response(web(name)[1], media_type="application/octet-stream")
 
-    @app.post("/api/models/{name}/plane", response_model=api.PlaneOut, responses=bad)
+
+def add_plane_routes(app: FastAPI, get: Callable[[str], Instrument]) -> None:
+    """``POST /api/models/{name}/plane`` and ``/project``: planes of the latent space and codes projected."""
+    @app.post("/api/models/{name}/plane", response_model=api.PlaneOut, responses=BAD)
     def plane(name: str, spec: api.PlaneSpec):
         return get(name).plane_out(spec)
 
-    @app.post("/api/models/{name}/project", response_model=api.ProjectOut, responses=bad)
+    @app.post("/api/models/{name}/project", response_model=api.ProjectOut, responses=BAD)
     def project(name: str, req: api.ProjectRequest):
         return get(name).project(req)
 
-    @app.post("/api/models/{name}/decode", responses={**bad, 200: {"content": {"audio/wav": {},
+
+def add_render_routes(app: FastAPI, get: Callable[[str], Instrument], renders: RenderSlots) -> None:
+    """``POST /api/models/{name}/decode``, ``/heatmap``, ``/path``: the renders, each in a slot of ``renders``
+    (:data:`GONE` when the client left before its render started)."""
+    @app.post("/api/models/{name}/decode", responses={**BAD, 200: {"content": {"audio/wav": {},
                                                                                "application/octet-stream": {}}}})
     async def decode(name: str, req: api.DecodeRequest, request: Request):
         inst = get(name)
@@ -276,17 +282,20 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY, max_rend
             return Response(y.astype("<f4").tobytes(), media_type="application/octet-stream", headers=headers)
         return Response(wav_bytes(y, inst.synth.spec.sample_rate), media_type="audio/wav", headers=headers)
 
-    @app.post("/api/models/{name}/heatmap", response_model=api.HeatmapOut, responses=bad)
+    @app.post("/api/models/{name}/heatmap", response_model=api.HeatmapOut, responses=BAD)
     async def heatmap(name: str, req: api.HeatmapRequest, request: Request):
         out = await renders.run(request, get(name).heatmap, req)
         return Response(status_code=GONE) if out is None else out
 
-    @app.post("/api/models/{name}/path", response_model=api.PathOut, responses=bad)
+    @app.post("/api/models/{name}/path", response_model=api.PathOut, responses=BAD)
     async def path(name: str, req: api.PathRequest, request: Request):
         out = await renders.run(request, get(name).make_path, req)
         return Response(status_code=GONE) if out is None else out
 
-    @app.post("/api/models/{name}/encode", response_model=api.PathOut, responses=bad)
+
+def add_upload_routes(app: FastAPI, get: Callable[[str], Instrument]) -> None:
+    """``POST /api/models/{name}/encode``: an uploaded sound file of one note -> its path and plane coordinates."""
+    @app.post("/api/models/{name}/encode", response_model=api.PathOut, responses=BAD)
     def encode(name: str, file: UploadFile = File(..., description="a sound file of one note"),
                pitch: float | None = Form(None, ge=0, le=127, allow_inf_nan=False),
                instrument: str | None = Form(None, max_length=64), dynamics: str | None = Form(None, max_length=64),
@@ -311,6 +320,28 @@ def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY, max_rend
             except (RuntimeError, OSError, EOFError, ValueError) as err:  # soundfile / audioread: not audio
                 raise HTTPException(400, f"file: {str(err).replace(str(dst), shown)}") from None
 
+
+def create_app(folders: Sequence[str | Path], max_body: int = MAX_BODY, max_renders: int | None = None) -> FastAPI:
+    """The FastAPI app serving the models in ``folders`` (loaded now: a bad folder fails here, clearly);
+    ``max_renders`` renders at once (default: the CPU cores, at least 2; see :class:`RenderSlots`). The routes
+    are added by concern, in this order: page, models, web model files, planes, renders, uploads."""
+    if not folders:
+        raise ValueError("serve: give at least one model folder")
+    instruments = {name: Instrument(name, f) for name, f in zip(model_names(folders), folders, strict=True)}
+    app = FastAPI(title="latentsynth instrument", version="1",
+                  description="Latent audio synthesis: planes of a model's latent space, decoding points and "
+                              "paths into audio, encoding notes, heatmaps and path generators.")
+    app.state.instruments = instruments
+    app.state.renders = renders = RenderSlots(max_renders or max(2, os.cpu_count() or 2))
+    app.add_middleware(BodyLimit, limit=max_body)
+    get = instrument_lookup(instruments)
+    add_error_handlers(app)
+    add_page(app)
+    add_model_routes(app, instruments, get)
+    add_web_model_routes(app, get)
+    add_plane_routes(app, get)
+    add_render_routes(app, get, renders)
+    add_upload_routes(app, get)
     return app
 
 
