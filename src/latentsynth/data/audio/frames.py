@@ -285,6 +285,148 @@ def _previous_rows(out: Path) -> dict[str, dict]:
     return rows
 
 
+def _part_tags(corpus: Path, block: list[Note]) -> list[str]:
+    """The change tag of each note file of ``block`` (:func:`_tag`: size and mtime); "" for a missing file."""
+    tags = []
+    for n in block:
+        try:
+            tags.append(_tag(corpus, n))
+        except OSError:
+            tags.append("")
+    return tags
+
+
+def _part_name(k: int, block: list[Note], tags: list[str]) -> str:
+    """``part-<k>-<hash>``: the hash names the part's notes and their tags (same notes, same files: same name)."""
+    ident = "|".join(f"{n.path}:{t}" for n, t in zip(block, tags, strict=True))
+    return f"part-{k:05d}-{stable_hash(ident, 10)}"
+
+
+def _known_rows(old: dict[str, dict], finished: list[dict] | None, frames: Path) -> dict[str, dict]:
+    """The note rows a part may copy from: the previous build's, overridden by those of this very part finished
+    before (``finished``, its frames in ``frames``) when ``verify`` found it stale."""
+    known = dict(old)
+    for r in finished or []:
+        known[r["path"]] = {**r, "_file": frames, "_start": r.get("start", 0)}
+    return known
+
+
+def _plan_part(corpus: Path, cfg: PrepConfig, block: list[Note], tags: list[str], known: dict[str, dict],
+               contents: dict[str, str], readers: dict[Path, _NpyRows], report: BuildReport, rebuilt: list[str],
+               unverified: list[str]) -> tuple[list[dict], dict[str, np.ndarray], list[tuple[str, PrepConfig]]]:
+    """Sort the notes of one part: missing, copied from ``known`` (same tag and, when verifying, same
+    ``contents`` hash, given when verifying and empty otherwise: frames ``[n, F]`` read through ``readers``),
+    or to compute. Returns the part's note rows, the copied frames by path and the jobs of :func:`_compute`;
+    ``rebuilt`` / ``unverified`` get the notes whose content changed / had no recorded hash."""
+    rows, arrays, todo = [], {}, []
+    for n, tag in zip(block, tags, strict=True):
+        if not tag:
+            rows.append({"path": n.path, "tag": "", "reason": "file listed in metadata.csv is missing"})
+            continue
+        prev = known.get(n.path)
+        same = prev is not None and prev.get("tag") == tag
+        if same and contents and prev.get("content") != contents.get(n.path):
+            same = False  # no hash recorded (a cache of the earlier format): recomputed, not "changed"
+            (rebuilt if prev.get("content") else unverified).append(n.path)
+        if same and prev.get("reason"):
+            rows.append({"path": n.path, "tag": tag, "content": prev.get("content", ""), "reason": prev["reason"]})
+        elif same and prev.get("n_frames") not in (None, ""):
+            f = Path(prev["_file"])
+            reader = readers.get(f) or readers.setdefault(f, _NpyRows(f))
+            arrays[n.path] = reader.read(int(prev["_start"]), int(prev["n_frames"])).copy()
+            rows.append({"path": n.path, "tag": tag, "content": prev.get("content", "")})
+            report.kept += 1
+        else:
+            rows.append({"path": n.path, "tag": tag})
+            todo.append((str(corpus / n.path), cfg))
+    return rows, arrays, todo
+
+
+def _compute_jobs(todo: list[tuple[str, PrepConfig]], pools: list[ProcessPoolExecutor], workers: int,
+                  remaining: int) -> list:
+    """:func:`_compute` of every job, in order: in the pool (started at the first part with work when
+    ``workers > 1`` and more than one note remains, and put in ``pools`` for the caller to shut down) or here."""
+    if not pools and workers > 1 and remaining > 1:
+        # the first note runs here, before the fork: librosa's numba functions get compiled and the
+        # filter banks (CQT plan, mel bank) built once; the workers inherit them
+        results = [_compute(todo[0])]
+        pools.append(ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_one_thread))
+        return results + list(pools[0].map(_compute, todo[1:], chunksize=2))
+    if pools:
+        return list(pools[0].map(_compute, todo, chunksize=2))
+    return [_compute(job) for job in todo]
+
+
+def _merge_computed(corpus: Path, rows: list[dict], arrays: dict[str, np.ndarray],
+                    todo: list[tuple[str, PrepConfig]], results: list, report: BuildReport) -> None:
+    """Put the computed notes into ``rows`` (content hash, or the reason a note was skipped) and their frames
+    ``[n, F]`` into ``arrays``."""
+    computed = dict(zip((Path(src).relative_to(corpus).as_posix() for src, _ in todo), results, strict=True))
+    for r in rows:
+        if r["path"] in computed and "content" not in r and "reason" not in r:
+            x, r["content"] = computed[r["path"]]
+            if isinstance(x, str):
+                r["reason"] = x
+            else:
+                arrays[r["path"]] = x
+                report.built += 1
+
+
+def _write_part(out: Path, name: str, rows: list[dict], arrays: dict[str, np.ndarray], cfg: PrepConfig) -> int:
+    """Number the frames of ``rows`` (``start``, ``n_frames``), write ``parts/<name>.npy`` ``[frames, F]`` and
+    then ``parts/<name>.json`` (last: the part is done); returns the part's frame count."""
+    start = 0
+    for r in rows:
+        if r["path"] in arrays:
+            r["start"], r["n_frames"] = start, int(arrays[r["path"]].shape[0])
+            start += r["n_frames"]
+    feats = (np.concatenate([arrays[r["path"]] for r in rows if r["path"] in arrays])
+             if arrays else np.zeros((0, cfg.spec.n_bins), cfg.dtype))
+    buf = io.BytesIO()
+    np.save(buf, feats.astype(cfg.dtype, copy=False))
+    done = out / "parts" / f"{name}.json"
+    done.unlink(missing_ok=True)
+    atomic_write_bytes(out / "parts" / f"{name}.npy", buf.getvalue())
+    write_json(done, {"notes": rows})  # written last: the part is done
+    return start
+
+
+def _record_build(out: Path, parts: list[tuple[str, int, list[dict]]], notes: list[Note], report: BuildReport,
+                  rebuilt: list[str], unverified: list[str], fp: str, cfg: PrepConfig, t0: float) -> None:
+    """The skipped notes into ``report``; ``parts.json`` and the note tables, ``build_report.json``, and the
+    manifest (last: the cache is complete)."""
+    kept_notes = 0
+    for _, _, rows in parts:
+        for r in rows:
+            if r.get("reason"):
+                report.skip(r["path"], r["reason"])
+            else:
+                kept_notes += 1
+    _consolidate(out, parts, {n.path: n for n in notes}, cfg)
+    report.seconds = time.time() - t0
+    info = asdict(report)
+    info["rebuilt"] = sorted(set(rebuilt))  # notes whose content changed with size and mtime unchanged
+    info["unverified"] = len(set(unverified))  # recomputed: their earlier build recorded no content hash
+    write_json(out / "build_report.json", info)
+    write_json(out / "manifest.json", {"corpus": fp, "notes": kept_notes, "key": cfg.key(), "complete": True,
+                                       "format": _FORMAT})
+
+
+def _drop_stale(out: Path, parts: list[tuple[str, int, list[dict]]], old: dict[str, dict], changed: bool) -> None:
+    """Remove what the build left behind: parts of earlier corpora or part sizes, a converted format-1 cache, and
+    the stored splits when other notes or other frames were built (``changed``, or a different note set)."""
+    live = {f"{name}{ext}" for name, _, _ in parts for ext in (".npy", ".json")}
+    for f in (out / "parts").iterdir():  # parts of earlier corpora or part sizes
+        if f.name not in live:
+            f.unlink(missing_ok=True)
+    (out / "features.npy").unlink(missing_ok=True)  # a format-1 cache, now converted
+    shutil.rmtree(out / "shards", ignore_errors=True)
+    same = {p: r.get("tag") for p, r in old.items()} == {
+        r["path"]: r["tag"] for _, _, rows in parts for r in rows if not r.get("reason")}
+    if changed or not same:  # other notes or other frames: every stored split is stale
+        shutil.rmtree(out / "splits", ignore_errors=True)
+
+
 def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Path | None = None,
             splits: SplitConfig = SplitConfig(), workers: int = 2, quiet: bool = False, verify: bool = False,
             part_notes: int = PART_NOTES) -> Path:
@@ -314,124 +456,41 @@ def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Pat
     rebuilt: list[str] = []
     unverified: list[str] = []
     prog = Progress(len(notes), "prepare", every=1000, quiet=quiet)
-    pool, parts, part_notes = None, [], max(1, int(part_notes))
+    pools: list[ProcessPoolExecutor] = []
+    parts, part_notes = [], max(1, int(part_notes))
     try:
         for k, b0 in enumerate(range(0, len(notes), part_notes)):
             block = notes[b0:b0 + part_notes]
-            tags = []
-            for n in block:
-                try:
-                    tags.append(_tag(corpus, n))
-                except OSError:
-                    tags.append("")
-            ident = "|".join(f"{n.path}:{t}" for n, t in zip(block, tags, strict=True))
-            name = f"part-{k:05d}-{stable_hash(ident, 10)}"
-            contents = {}
-            if verify:
-                for n, tag in zip(block, tags, strict=True):
-                    if tag:
-                        contents[n.path] = content_hash(corpus / n.path)
-            known = dict(old)
+            tags = _part_tags(corpus, block)
+            name = _part_name(k, block, tags)
+            contents = ({n.path: content_hash(corpus / n.path) for n, tag in zip(block, tags, strict=True) if tag}
+                        if verify else {})
             done = out / "parts" / f"{name}.json"
-            if done.is_file():  # this very part (same notes, same files), finished before: kept as it is
-                prow = read_json(done)["notes"]
-                if not verify or all(r.get("content") == contents.get(r["path"]) for r in prow if r.get("tag")):
-                    parts.append((name, sum(int(r.get("n_frames", 0)) for r in prow if not r.get("reason")), prow))
-                    report.kept += sum(not r.get("reason") for r in prow)
-                    prog.update(len(block))
-                    continue
-                for r in prow:
-                    known[r["path"]] = {**r, "_file": out / "parts" / f"{name}.npy", "_start": r.get("start", 0)}
-            rows, arrays, todo = [], {}, []
-            for n, tag in zip(block, tags, strict=True):
-                if not tag:
-                    rows.append({"path": n.path, "tag": "", "reason": "file listed in metadata.csv is missing"})
-                    continue
-                prev = known.get(n.path)
-                same = prev is not None and prev.get("tag") == tag
-                if same and verify and prev.get("content") != contents.get(n.path):
-                    same = False  # no hash recorded (a cache of the earlier format): recomputed, not "changed"
-                    (rebuilt if prev.get("content") else unverified).append(n.path)
-                if same and prev.get("reason"):
-                    rows.append({"path": n.path, "tag": tag, "content": prev.get("content", ""),
-                                 "reason": prev["reason"]})
-                elif same and prev.get("n_frames") not in (None, ""):
-                    f = Path(prev["_file"])
-                    reader = readers.get(f) or readers.setdefault(f, _NpyRows(f))
-                    arrays[n.path] = reader.read(int(prev["_start"]), int(prev["n_frames"])).copy()
-                    rows.append({"path": n.path, "tag": tag, "content": prev.get("content", "")})
-                    report.kept += 1
-                else:
-                    rows.append({"path": n.path, "tag": tag})
-                    todo.append((str(corpus / n.path), cfg))
+            prow = read_json(done)["notes"] if done.is_file() else None
+            if prow is not None and (not verify or all(r.get("content") == contents.get(r["path"])
+                                                       for r in prow if r.get("tag"))):
+                # this very part (same notes, same files), finished before: kept as it is
+                parts.append((name, sum(int(r.get("n_frames", 0)) for r in prow if not r.get("reason")), prow))
+                report.kept += sum(not r.get("reason") for r in prow)
+                prog.update(len(block))
+                continue
+            known = _known_rows(old, prow, out / "parts" / f"{name}.npy")
+            rows, arrays, todo = _plan_part(corpus, cfg, block, tags, known, contents, readers, report, rebuilt,
+                                            unverified)
             if todo:
-                if pool is None and workers > 1 and len(notes) - b0 > 1:
-                    # the first note runs here, before the fork: librosa's numba functions get compiled and the
-                    # filter banks (CQT plan, mel bank) built once; the workers inherit them
-                    first = _compute(todo[0])
-                    results = [first]
-                    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_one_thread)
-                    results += list(pool.map(_compute, todo[1:], chunksize=2))
-                elif pool is not None:
-                    results = list(pool.map(_compute, todo, chunksize=2))
-                else:
-                    results = [_compute(job) for job in todo]
-                computed = dict(zip((Path(src).relative_to(corpus).as_posix() for src, _ in todo), results,
-                                    strict=True))
-                for r in rows:
-                    if r["path"] in computed and "content" not in r and "reason" not in r:
-                        x, r["content"] = computed[r["path"]]
-                        if isinstance(x, str):
-                            r["reason"] = x
-                        else:
-                            arrays[r["path"]] = x
-                            report.built += 1
-            start = 0
-            for r in rows:
-                if r["path"] in arrays:
-                    r["start"], r["n_frames"] = start, int(arrays[r["path"]].shape[0])
-                    start += r["n_frames"]
-            feats = (np.concatenate([arrays[r["path"]] for r in rows if r["path"] in arrays])
-                     if arrays else np.zeros((0, cfg.spec.n_bins), cfg.dtype))
-            buf = io.BytesIO()
-            np.save(buf, feats.astype(cfg.dtype, copy=False))
-            done.unlink(missing_ok=True)
-            atomic_write_bytes(out / "parts" / f"{name}.npy", buf.getvalue())
-            write_json(done, {"notes": rows})  # written last: the part is done
-            del feats, buf, arrays
-            parts.append((name, start, rows))
+                results = _compute_jobs(todo, pools, workers, len(notes) - b0)
+                _merge_computed(corpus, rows, arrays, todo, results, report)
+            parts.append((name, _write_part(out, name, rows, arrays, cfg), rows))
+            del arrays
             prog.update(len(block))
     finally:
-        if pool is not None:
+        for pool in pools:
             pool.shutdown()
         for r in readers.values():
             r.close()
         prog.close()
-    by_path = {n.path: n for n in notes}
-    kept_notes = 0
-    for _, _, rows in parts:
-        for r in rows:
-            if r.get("reason"):
-                report.skip(r["path"], r["reason"])
-            else:
-                kept_notes += 1
-    _consolidate(out, parts, by_path, cfg)
-    report.seconds = time.time() - t0
-    info = asdict(report)
-    info["rebuilt"] = sorted(set(rebuilt))  # notes whose content changed with size and mtime unchanged
-    info["unverified"] = len(set(unverified))  # recomputed: their earlier build recorded no content hash
-    write_json(out / "build_report.json", info)
-    write_json(manifest, {"corpus": fp, "notes": kept_notes, "key": cfg.key(), "complete": True, "format": _FORMAT})
-    live = {f"{name}{ext}" for name, _, _ in parts for ext in (".npy", ".json")}
-    for f in (out / "parts").iterdir():  # parts of earlier corpora or part sizes
-        if f.name not in live:
-            f.unlink(missing_ok=True)
-    (out / "features.npy").unlink(missing_ok=True)  # a format-1 cache, now converted
-    shutil.rmtree(out / "shards", ignore_errors=True)
-    same = {p: r.get("tag") for p, r in old.items()} == {
-        r["path"]: r["tag"] for _, _, rows in parts for r in rows if not r.get("reason")}
-    if report.built or rebuilt or not same:  # other notes or other frames: every stored split is stale
-        shutil.rmtree(out / "splits", ignore_errors=True)
+    _record_build(out, parts, notes, report, rebuilt, unverified, fp, cfg, t0)
+    _drop_stale(out, parts, old, bool(report.built or rebuilt))
     write_splits(out, splits)
     return out
 
