@@ -207,6 +207,96 @@ def estimate_pitch(y: np.ndarray, sr: int, seconds: float = 2.0) -> PitchEstimat
 # ------------------------------------------------------------------------------------------ import
 
 
+def _audio_files(src: Path, table: dict, table_path: Path | None, report: BuildReport) -> list[Path]:
+    """The WAV/FLAC/AIFF files under ``src``, sorted; every other file (but the label CSV) and every CSV row
+    whose file is missing is a skip in ``report``; no audio file at all -> ``DataError``."""
+    files = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
+    audio = [p for p in files if p.suffix.lower() in FOLDER_EXT]
+    for p in files:
+        if p.suffix.lower() not in FOLDER_EXT and p != table_path:
+            report.skip(p.relative_to(src).as_posix(), f"not a WAV/FLAC/AIFF file (extension {p.suffix or 'none'!r})")
+    if not audio:
+        raise DataError(f"{src}: no WAV, FLAC or AIFF file found (searched every subfolder)")
+    if table:
+        found = {p.relative_to(src).as_posix() for p in audio} | {p.name for p in audio}
+        for key in table:
+            if key not in found:
+                report.skip(key, f"listed in {table_path.name} but missing from the folder")
+    return audio
+
+
+def _note_labels(rel: str, file_name: str, pattern: str, regex, table: dict, report: BuildReport) -> dict | None:
+    """The labels of the note file ``rel``: from its name (``pattern``), overridden by its row of the label CSV;
+    None (a skip in ``report``) when the name does not match or the CSV row is bad."""
+    try:
+        lab = labels_from_path(rel, pattern, regex)
+    except ValueError as err:
+        report.skip(rel, str(err))
+        return None
+    row = table.get(rel, table.get(file_name))
+    if row is not None:
+        if "error" in row:
+            report.skip(rel, row["error"])
+            return None
+        lab.update(row)  # the CSV beats the names
+    return lab
+
+
+def _read_note(p: Path, dst: Path, rel: str, checks: AudioChecks, report: BuildReport) -> tuple[np.ndarray, int] | None:
+    """The samples ``y [N]`` and rate of a note: its earlier output ``dst`` if there (a damaged one is removed
+    and made again from the source ``p``), else the source; conversions are warnings in ``report``, an
+    unreadable file a skip (None)."""
+    try:
+        y, sr, conv = read_audio(dst if dst.is_file() else p, checks)
+    except BadAudio as err:
+        if not dst.is_file():
+            report.skip(rel, str(err))
+            return None
+        dst.unlink()  # a damaged output of an earlier run: made again from the source
+        try:
+            y, sr, conv = read_audio(p, checks)
+        except BadAudio as err2:
+            report.skip(rel, str(err2))
+            return None
+    for c in conv:
+        report.warn(rel, c)
+    return y, sr
+
+
+def _estimate_note_pitch(rel: str, y: np.ndarray, sr: int, unsure: str, estimates: list[dict],
+                         report: BuildReport) -> int | None:
+    """pYIN's MIDI pitch of a note ``y [N]`` with no pitch label (its reading appended to ``estimates``); None
+    (a skip in ``report``) when no pitch is found, or it is unsure and ``unsure`` is "skip"."""
+    est = estimate_pitch(y, sr)
+    estimates.append({"file": rel, "midi": est.midi if est.midi is not None else "", "hz": round(est.hz, 2),
+                      "voiced": round(est.voiced, 3), "prob": round(est.prob, 3),
+                      "spread": round(est.spread, 3), "unsure": est.reason})
+    if est.midi is None:
+        report.skip(rel, f"no pitch: {est.reason}; name it in the file name (C4, 60) or a CSV")
+        return None
+    if est.unsure:
+        msg = f"pitch {pitch_name(est.midi)} estimated by pYIN is unsure ({est.reason})"
+        if unsure == "skip":
+            report.skip(rel, msg)
+            return None
+        report.warn(rel, msg + "; check it or label the file")
+    return est.midi
+
+
+def _write_corpus(out: Path, src: Path, notes: list[Note], estimates: list[dict], pattern: str,
+                  table_path: Path | None, seed: int) -> None:
+    """The imported corpus's tables: the notes with their splits (``metadata.csv``), the pitch estimates, and
+    ``corpus.json`` (where it came from)."""
+    for n, s in zip(notes, assign_splits(notes, seed=seed), strict=True):
+        n.split = s
+    write_metadata(out, notes)
+    if estimates:
+        write_csv(out / "pitch_estimates.csv", estimates)
+    write_json(out / "corpus.json", {"source": "folder", "from": str(src), "pattern": pattern,
+                                     "labels": table_path.name if table_path else "names",
+                                     "pitch_estimated": len(estimates)})
+
+
 def import_folder(src: str | Path, out: str | Path, pattern: str = DEFAULT_PATTERN, unsure: str = "keep",
                   checks: AudioChecks = AudioChecks(), seed: int = 0, quiet: bool = False) -> BuildReport:
     """Import every WAV/FLAC/AIFF note under ``src`` into the corpus folder ``out`` (see the module text).
@@ -223,70 +313,29 @@ def import_folder(src: str | Path, out: str | Path, pattern: str = DEFAULT_PATTE
         raise DataError(f"--out {out}: must not lie inside the imported folder {src}")
     report = BuildReport(kind="import-folder")
     table, table_path = read_label_csv(src)
-    files = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
-    audio = [p for p in files if p.suffix.lower() in FOLDER_EXT]
-    for p in files:
-        if p.suffix.lower() not in FOLDER_EXT and p != table_path:
-            report.skip(p.relative_to(src).as_posix(), f"not a WAV/FLAC/AIFF file (extension {p.suffix or 'none'!r})")
-    if not audio:
-        raise DataError(f"{src}: no WAV, FLAC or AIFF file found (searched every subfolder)")
-    if table:
-        found = {p.relative_to(src).as_posix() for p in audio} | {p.name for p in audio}
-        for key in table:
-            if key not in found:
-                report.skip(key, f"listed in {table_path.name} but missing from the folder")
+    audio = _audio_files(src, table, table_path, report)
     notes, estimates, seen = [], [], set()
     prog = Progress(len(audio), "import-folder", every=200, quiet=quiet)
     for p in audio:
         prog.update()
         rel = p.relative_to(src).as_posix()
-        try:
-            lab = labels_from_path(rel, pattern, regex)
-        except ValueError as err:
-            report.skip(rel, str(err))
+        lab = _note_labels(rel, p.name, pattern, regex, table, report)
+        if lab is None:
             continue
-        row = table.get(rel, table.get(p.name))
-        if row is not None:
-            if "error" in row:
-                report.skip(rel, row["error"])
-                continue
-            lab.update(row)  # the CSV beats the names
         name = Path(rel).with_suffix("").as_posix().replace("/", "-") + ".wav"
         if name in seen:
             report.skip(rel, f"another file has the same output name {name}")
             continue
         seen.add(name)
         dst = out / "wav" / name
-        try:
-            y, sr, conv = read_audio(dst if dst.is_file() else p, checks)
-        except BadAudio as err:
-            if dst.is_file():  # a damaged output of an earlier run: made again from the source
-                dst.unlink()
-                try:
-                    y, sr, conv = read_audio(p, checks)
-                except BadAudio as err2:
-                    report.skip(rel, str(err2))
-                    continue
-            else:
-                report.skip(rel, str(err))
-                continue
-        for c in conv:
-            report.warn(rel, c)
+        read = _read_note(p, dst, rel, checks, report)
+        if read is None:
+            continue
+        y, sr = read
         if "pitch" not in lab:
-            est = estimate_pitch(y, sr)
-            estimates.append({"file": rel, "midi": est.midi if est.midi is not None else "", "hz": round(est.hz, 2),
-                              "voiced": round(est.voiced, 3), "prob": round(est.prob, 3),
-                              "spread": round(est.spread, 3), "unsure": est.reason})
-            if est.midi is None:
-                report.skip(rel, f"no pitch: {est.reason}; name it in the file name (C4, 60) or a CSV")
+            lab["pitch"] = _estimate_note_pitch(rel, y, sr, unsure, estimates, report)
+            if lab["pitch"] is None:
                 continue
-            if est.unsure:
-                msg = f"pitch {pitch_name(est.midi)} estimated by pYIN is unsure ({est.reason})"
-                if unsure == "skip":
-                    report.skip(rel, msg)
-                    continue
-                report.warn(rel, msg + "; check it or label the file")
-            lab["pitch"] = est.midi
         if dst.is_file():
             report.kept += 1
         else:
@@ -301,14 +350,7 @@ def import_folder(src: str | Path, out: str | Path, pattern: str = DEFAULT_PATTE
         report.write(out / "build_report.json")
         raise DataError(f"{src}: none of the {len(audio)} sound files could be used; the reasons are in "
                         f"{out / 'build_report.json'}")
-    for n, s in zip(notes, assign_splits(notes, seed=seed), strict=True):
-        n.split = s
-    write_metadata(out, notes)
-    if estimates:
-        write_csv(out / "pitch_estimates.csv", estimates)
-    write_json(out / "corpus.json", {"source": "folder", "from": str(src), "pattern": pattern,
-                                     "labels": table_path.name if table_path else "names",
-                                     "pitch_estimated": len(estimates)})
+    _write_corpus(out, src, notes, estimates, pattern, table_path, seed)
     report.seconds = time.time() - t0
     report.write(out / "build_report.json")
     return report
