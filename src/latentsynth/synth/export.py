@@ -164,6 +164,103 @@ def _io(name: str, shape: list[Any], doc: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ export
 
 
+# entry point -> (module, example args, inputs, outputs, doc)
+Entry = tuple[nn.Module, tuple[Tensor, ...], list[dict], list[dict], str]
+
+
+def _frozen_copy(model: AutoEncoder) -> AutoEncoder:
+    """A CPU copy of ``model`` in eval mode with no gradients: what is traced (the model itself is not changed)."""
+    m = copy.deepcopy(model).cpu().eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
+def _coding_entries(m: AutoEncoder) -> dict[str, Entry]:
+    """The ``encode`` (``x [B, *shape]`` (+ ``c [B, L]``) -> ``z [B, d]`` (+ ``detune [B]``)) and ``decode``
+    (``z`` (+ ``c``) -> ``frames [B, *shape]`` (+ linear ``magnitudes``)) entry points, with example args of
+    :data:`EXAMPLE_BATCH` rows; a harmonic model adds :func:`_harmonic_entries`."""
+    frames = m.db is not None
+    labels = m.conditioning
+    enc_labels = labels if m.cfg.model.conditioning.encoder or m.pitch_view is not None else None
+    magnitudes = frames and m.audio is not None
+    d, shape, b = m.latent_dim, list(m.data_shape), "batch"
+
+    c_in = _io("c", [b, len(LABELS)], f"labels, columns {', '.join(LABELS)} (pitch: MIDI float; others: vocabulary "
+                                      "indices as floats)")
+    data_doc = "normalised dB frames" if frames else "images in [0, 1]" if m.cfg.likelihood.output == "sigmoid" \
+        or m.cfg.likelihood.kind == "bernoulli" else "data"
+    g = torch.Generator().manual_seed(0)
+    c_ex = torch.tensor([[60.0] + [0.0] * (len(LABELS) - 1)] * EXAMPLE_BATCH)
+    x_ex = torch.rand(EXAMPLE_BATCH, *shape, generator=g)
+    z_ex = torch.randn(EXAMPLE_BATCH, d, generator=g)
+
+    entries: dict[str, Entry] = {}
+    enc_out = [_io("z", [b, d], "latent code: the posterior mean")]
+    if m.has_detune:
+        enc_out.append(_io("detune", [b], f"detune estimate in semitones (+-{DETUNE_RANGE}); add it to the pitch "
+                                          "column of c before decode to reconstruct"))
+    enc_in = [_io("x", [b, *shape], data_doc)] + ([c_in] if enc_labels is not None else [])
+    entries["encode"] = (_Encode(m), (x_ex, c_ex)[:len(enc_in)], enc_in, enc_out,
+                         "data (and labels) -> latent code")
+    dec_needs_c = labels is not None
+    dec_out = [_io("frames", [b, *shape], data_doc + " (the model's mean reconstruction)")]
+    if magnitudes:
+        dec_out.append(_io("magnitudes", [b, *shape], f"linear {m.audio.spec.representation} magnitudes of the "
+                                                      "frames (no dB scale needed)"))
+    dec_in = [_io("z", [b, d], "latent code")] + ([c_in] if dec_needs_c else [])
+    entries["decode"] = (_Decode(m, magnitudes), (z_ex, c_ex)[:len(dec_in)], dec_in, dec_out,
+                         "latent code (and labels) -> frames")
+    if m.harmonic:
+        entries.update(_harmonic_entries(m, dec_in, z_ex, c_ex))
+    return entries
+
+
+def _harmonic_entries(m: AutoEncoder, dec_in: list[dict], z_ex: Tensor, c_ex: Tensor) -> dict[str, Entry]:
+    """A harmonic model's ``harmonic_params`` (``z [B, d]``, ``c [B, L]`` -> ``f0 [B, W]``, ``amps [B, W, K]``,
+    ``noise [B, W, N]``) and ``render_magnitudes`` (those -> STFT magnitudes ``[B, W, n_fft // 2 + 1]``)."""
+    b = "batch"
+    w, k, n = m.decoder.window, m.decoder.k, m.decoder.n
+    hp_out = [_io("f0", [b, w], "fundamental per frame in Hz (midi_to_hz of the pitch column)"),
+              _io("amps", [b, w, k], "time-domain sine amplitudes of the partials k * f0, k = 1..K"),
+              _io("noise", [b, w, n], "noise band levels (STFT magnitudes), bands linear over 0..Nyquist")]
+    entries: dict[str, Entry] = {}
+    entries["harmonic_params"] = (_HarmonicParams(m), (z_ex, c_ex), dec_in, hp_out,
+                                  "controls of a harmonic-plus-noise synthesizer")
+    with torch.no_grad():
+        f0_ex, amps_ex, noise_ex = m.harmonic_params(z_ex, c_ex)
+    n_stft = m.audio.spec.n_fft // 2 + 1
+    entries["render_magnitudes"] = (_Render(m.audio.spec), (f0_ex, amps_ex, noise_ex), hp_out,
+                                    [_io("magnitudes", [b, w, n_stft], "linear STFT magnitudes (n_fft // 2 + 1 "
+                                                                       "bins, whatever the representation)")],
+                                    "harmonic_params -> the STFT magnitude frames such a tone has")
+    return entries
+
+
+def _write_entries(entries: dict[str, Entry], formats: tuple[str, ...], out: Path
+                   ) -> tuple[dict[str, Path], dict[str, Any], dict[str, Any]]:
+    """Trace every entry point into ``out`` in each format; returns the files written ``{name: path}``, the
+    manifest's entries and the ONNX facts (opset, ...; empty without ONNX)."""
+    written: dict[str, Path] = {}
+    manifest_entries: dict[str, Any] = {}
+    onnx_facts: dict[str, Any] = {}
+    with torch.no_grad():
+        for name, (module, args, inputs, outputs, doc) in entries.items():
+            files = {}
+            for fmt in formats:
+                fname = FILES[name] + SUFFIX[fmt]
+                path = out / fname
+                if fmt == "onnx":
+                    onnx_facts = _write_onnx(path, module, args, [i["name"] for i in inputs],
+                                             [o["name"] for o in outputs])
+                else:
+                    _write_torchscript(path, module, args)
+                files[fmt] = fname
+                written[fname] = path
+            manifest_entries[name] = {"doc": doc, "files": files, "inputs": inputs, "outputs": outputs}
+    return written, manifest_entries, onnx_facts
+
+
 def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = FORMATS,
                  sounding: bool = False) -> dict[str, Path]:
     """Write ``model``'s entry points (see module doc) as ONNX (``"onnx"``) and/or TorchScript (``"torchscript"``)
@@ -182,74 +279,8 @@ def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = F
     if bad or not formats:
         raise ExportError(f"formats: choose from {', '.join(FORMATS)}, got {list(formats) or 'nothing'}")
     out = Path(out)
-    m = copy.deepcopy(model).cpu().eval()
-    for p in m.parameters():
-        p.requires_grad_(False)
-    frames = m.db is not None
-    labels = m.conditioning
-    enc_labels = labels if m.cfg.model.conditioning.encoder or m.pitch_view is not None else None
-    magnitudes = frames and m.audio is not None
-    d, shape, b = m.latent_dim, list(m.data_shape), "batch"
-
-    c_in = _io("c", [b, len(LABELS)], f"labels, columns {', '.join(LABELS)} (pitch: MIDI float; others: vocabulary "
-                                      "indices as floats)")
-    data_doc = "normalised dB frames" if frames else "images in [0, 1]" if m.cfg.likelihood.output == "sigmoid" \
-        or m.cfg.likelihood.kind == "bernoulli" else "data"
-    g = torch.Generator().manual_seed(0)
-    c_ex = torch.tensor([[60.0] + [0.0] * (len(LABELS) - 1)] * EXAMPLE_BATCH)
-    x_ex = torch.rand(EXAMPLE_BATCH, *shape, generator=g)
-    z_ex = torch.randn(EXAMPLE_BATCH, d, generator=g)
-
-    # entry point -> (module, example args, inputs, outputs, doc)
-    entries: dict[str, tuple[nn.Module, tuple[Tensor, ...], list[dict], list[dict], str]] = {}
-    enc_out = [_io("z", [b, d], "latent code: the posterior mean")]
-    if m.has_detune:
-        enc_out.append(_io("detune", [b], f"detune estimate in semitones (+-{DETUNE_RANGE}); add it to the pitch "
-                                          "column of c before decode to reconstruct"))
-    enc_in = [_io("x", [b, *shape], data_doc)] + ([c_in] if enc_labels is not None else [])
-    entries["encode"] = (_Encode(m), (x_ex, c_ex)[:len(enc_in)], enc_in, enc_out,
-                         "data (and labels) -> latent code")
-    dec_needs_c = labels is not None
-    dec_out = [_io("frames", [b, *shape], data_doc + " (the model's mean reconstruction)")]
-    if magnitudes:
-        dec_out.append(_io("magnitudes", [b, *shape], f"linear {m.audio.spec.representation} magnitudes of the "
-                                                      "frames (no dB scale needed)"))
-    dec_in = [_io("z", [b, d], "latent code")] + ([c_in] if dec_needs_c else [])
-    entries["decode"] = (_Decode(m, magnitudes), (z_ex, c_ex)[:len(dec_in)], dec_in, dec_out,
-                         "latent code (and labels) -> frames")
-    if m.harmonic:
-        w, k, n = m.decoder.window, m.decoder.k, m.decoder.n
-        hp_out = [_io("f0", [b, w], "fundamental per frame in Hz (midi_to_hz of the pitch column)"),
-                  _io("amps", [b, w, k], "time-domain sine amplitudes of the partials k * f0, k = 1..K"),
-                  _io("noise", [b, w, n], "noise band levels (STFT magnitudes), bands linear over 0..Nyquist")]
-        entries["harmonic_params"] = (_HarmonicParams(m), (z_ex, c_ex), dec_in, hp_out,
-                                      "controls of a harmonic-plus-noise synthesizer")
-        with torch.no_grad():
-            f0_ex, amps_ex, noise_ex = m.harmonic_params(z_ex, c_ex)
-        n_stft = m.audio.spec.n_fft // 2 + 1
-        entries["render_magnitudes"] = (_Render(m.audio.spec), (f0_ex, amps_ex, noise_ex), hp_out,
-                                        [_io("magnitudes", [b, w, n_stft], "linear STFT magnitudes (n_fft // 2 + 1 "
-                                                                           "bins, whatever the representation)")],
-                                        "harmonic_params -> the STFT magnitude frames such a tone has")
-
-    written: dict[str, Path] = {}
-    manifest_entries: dict[str, Any] = {}
-    onnx_facts: dict[str, Any] = {}
-    with torch.no_grad():
-        for name, (module, args, inputs, outputs, doc) in entries.items():
-            files = {}
-            for fmt in formats:
-                fname = FILES[name] + SUFFIX[fmt]
-                path = out / fname
-                if fmt == "onnx":
-                    onnx_facts = _write_onnx(path, module, args, [i["name"] for i in inputs],
-                                             [o["name"] for o in outputs])
-                else:
-                    _write_torchscript(path, module, args)
-                files[fmt] = fname
-                written[fname] = path
-            manifest_entries[name] = {"doc": doc, "files": files, "inputs": inputs, "outputs": outputs}
-
+    m = _frozen_copy(model)
+    written, manifest_entries, onnx_facts = _write_entries(_coding_entries(m), formats, out)
     manifest = _manifest(m, manifest_entries, formats, onnx_facts)
     if sounding and m.harmonic and "onnx" in formats:
         from .sounding import export_sounding
