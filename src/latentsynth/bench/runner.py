@@ -226,6 +226,62 @@ def _ray_results(jobs: list[tuple], threads: int | None, address: str | None):
             yield names[done[0]], "failed", f"Ray task failed: {type(err).__name__}: {err}".splitlines()[0][:300], 0.0
 
 
+def _check_data(spec: SweepSpec, runs: list[PlannedRun], stream) -> None:
+    """Every data set the runs read is there (one clear error, not N failed runs); an audio corpus the sweep
+    says how to render (``spec.render``) is rendered first when missing."""
+    from ..data.idx import SPECS, DataError, locate
+
+    for name, data_dir in sorted({(r.config.data.name, r.config.data.data_dir or "") for r in runs}):
+        if name != "frames":
+            locate(SPECS[name], data_dir or None)  # missing data is one clear error, not N failed runs
+    for corpus in sorted({r.config.data.corpus for r in runs if r.config.data.kind == "frames"}):
+        if not (Path(corpus) / "metadata.csv").is_file() and spec.render is not None:
+            from ..data.audio import render_corpus
+
+            print(f"sweep {spec.name}: rendering the corpus {corpus} ({spec.render})", file=stream, flush=True)
+            render_corpus(corpus, **spec.render, quiet=True)
+        if not (Path(corpus) / "metadata.csv").is_file():
+            raise DataError(f"data.corpus: {corpus} is not an audio corpus (no metadata.csv); make one with "
+                            f"`latentsynth audio render --out {corpus}` or pass data.corpus=FOLDER")
+
+
+def _classifiers(runs: list[PlannedRun], generation: bool) -> dict[str, str | None]:
+    """The domain classifier folder of each image data set of the runs (trained now if the user cache has none)
+    when ``generation`` scores are asked for; None for the others."""
+    classifiers: dict[str, str | None] = {}
+    for name, data_dir in sorted({(r.config.data.name, r.config.data.data_dir) for r in runs}):
+        if generation and name != "frames":  # generation scores need an image classifier
+            from ..evaluation.classifier import default_classifier_dir, ensure_classifier
+
+            ensure_classifier(name, None, data_dir)
+            classifiers[name] = str(default_classifier_dir(name))
+        else:
+            classifiers[name] = None
+    return classifiers
+
+
+def _train_all(todo: list[PlannedRun], runs_dir: Path, threads: int | None, classifiers: dict[str, str | None],
+               backend: str, workers: int, address: str | None, record) -> None:
+    """Train the ``todo`` runs on ``backend`` (Ray tasks, this process, or ``workers`` spawned processes) and
+    ``record`` each ``(name, status, error, seconds)`` as it finishes."""
+    if backend == "ray":
+        for result in _ray_results([(to_dict(r.config), str(runs_dir.resolve()), threads,
+                                     classifiers[r.config.data.name]) for r in todo], threads, address):
+            record(result)
+    elif workers <= 1:
+        for r in todo:
+            record(run_one(to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name]))
+    else:
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, _workers_die_with(pool):
+            pending = {pool.submit(run_one, to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name])
+                       for r in todo}
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    record(fut.result())
+
+
 def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers: int = 1,
               stream=sys.stdout, generation: bool = True, threads: int | None = None, backend: str = "local",
               address: str | None = None, shard: tuple[int, int] | None = None) -> Path:
@@ -244,34 +300,14 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
     lists every run of the sweep)."""
     if backend not in ("local", "ray"):
         raise ConfigError(f"--backend: 'local' or 'ray', got {backend!r}")
-    from ..data.idx import SPECS, DataError, locate
     from .report import write_report
 
-    for name, data_dir in sorted({(r.config.data.name, r.config.data.data_dir or "") for r in runs}):
-        if name != "frames":
-            locate(SPECS[name], data_dir or None)  # missing data is one clear error, not N failed runs
-    for corpus in sorted({r.config.data.corpus for r in runs if r.config.data.kind == "frames"}):
-        if not (Path(corpus) / "metadata.csv").is_file() and spec.render is not None:
-            from ..data.audio import render_corpus
-
-            print(f"sweep {spec.name}: rendering the corpus {corpus} ({spec.render})", file=stream, flush=True)
-            render_corpus(corpus, **spec.render, quiet=True)
-        if not (Path(corpus) / "metadata.csv").is_file():
-            raise DataError(f"data.corpus: {corpus} is not an audio corpus (no metadata.csv); make one with "
-                            f"`latentsynth audio render --out {corpus}` or pass data.corpus=FOLDER")
+    _check_data(spec, runs, stream)
     root = Path(out) / spec.name
     runs_dir = root / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / "sweep.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-    classifiers: dict[str, str | None] = {}
-    for name, data_dir in sorted({(r.config.data.name, r.config.data.data_dir) for r in runs}):
-        if generation and name != "frames":  # generation scores need an image classifier
-            from ..evaluation.classifier import default_classifier_dir, ensure_classifier
-
-            ensure_classifier(name, None, data_dir)
-            classifiers[name] = str(default_classifier_dir(name))
-        else:
-            classifiers[name] = None
+    classifiers = _classifiers(runs, generation)
     seed_rank = {s: i for i, s in enumerate(dict.fromkeys(r.seed for r in runs))}
     mine = shard_runs(runs, shard)
     todo = sorted((r for r in mine if not is_finished(runs_dir / r.name)), key=lambda r: seed_rank[r.seed])
@@ -294,21 +330,6 @@ def run_sweep(spec: SweepSpec, runs: list[PlannedRun], out: str | Path, workers:
         progress.update(name, st, err, secs, load_metrics(runs_dir / name) if st == "ok" else {})
         write_report(spec, runs, root, status)  # partial results are always on disk
 
-    if backend == "ray":
-        for result in _ray_results([(to_dict(r.config), str(runs_dir.resolve()), threads,
-                                     classifiers[r.config.data.name]) for r in todo], threads, address):
-            record(result)
-    elif workers <= 1:
-        for r in todo:
-            record(run_one(to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name]))
-    else:
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, _workers_die_with(pool):
-            pending = {pool.submit(run_one, to_dict(r.config), str(runs_dir), threads, classifiers[r.config.data.name])
-                       for r in todo}
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    record(fut.result())
+    _train_all(todo, runs_dir, threads, classifiers, backend, workers, address, record)
     write_report(spec, runs, root, status)
     return root
