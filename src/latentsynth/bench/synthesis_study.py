@@ -133,33 +133,11 @@ def audio_reference(folder: str | Path, out: Path, n_real: int = 4000, seed: int
     return clf, real
 
 
-def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str, ...] = STUDY_KINDS,
-                seconds: float = 2.0, seed: int = 0, geodesic_steps: int = 100, figures: bool = True,
-                quiet: bool = False, reference=None) -> tuple[list[dict], list[dict]]:
-    """One model's rows (one per generator x pair) and predictability rows (one per descriptor). With
-    ``reference`` (:func:`audio_reference`), each generator's frames, pooled over its pairs, also get the
-    Fréchet distance of their classifier embeddings to real frames (``fad``, the same on every row of the
-    generator)."""
-    from ..evaluation.audio_classifier import embedding_frechet
-    from ..synth import Synth, make_path, render_path
-    from ..synth.descriptors import (
-        TORCH_DESCRIPTORS,
-        code_descriptors,
-        descriptor_curves,
-        descriptor_map,
-        path_descriptors,
-        path_report,
-        plot_descriptor_curves,
-        plot_descriptor_maps,
-    )
-    from ..synth.generators import label_fields
+def _predictability_rows(synth, real_d: dict[str, np.ndarray], run: str, group: str, seed: int) -> list[dict]:
+    """One row per torch descriptor: how well the model's training codes ``[N, d]`` predict its values
+    ``real_d[name] [N]`` (linear and k-NN R², the best single dimension's Pearson r, and every dimension's r)."""
+    from ..synth.descriptors import TORCH_DESCRIPTORS
 
-    folder = Path(folder)
-    run, t_model = folder.name, time.perf_counter()
-    group = group_name(run)
-    synth = Synth.load(folder)
-    real_d = code_descriptors(synth)
-    real = np.stack([real_d[n] for n in TORCH_DESCRIPTORS], 1)
     codes = synth.codes.codes.numpy()
     pred_rows = []
     for n in TORCH_DESCRIPTORS:
@@ -168,9 +146,61 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
         pred_rows.append({"run": run, "group": group, "descriptor": n, "r2_linear": p["r2_linear"],
                           "r2_knn": p["r2_knn"], "max_abs_pearson": float(r.max()), "best_dim": int(r.argmax()),
                           "n": p["n"], **{f"pearson_{i}": float(v) for i, v in enumerate(p["pearson"])}})
+    return pred_rows
+
+
+def _path_row(synth, pf, real: np.ndarray) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Render one path and score it: the path report (with absolute monotonicities), f0 stability and voicing of
+    its audio, and the distances of its descriptor frames to the training codes' ``real [N, D]``; returns the
+    scores and the path's codes ``z [T, d]`` and labels ``c [T, L]``."""
+    from ..synth import render_path
+    from ..synth.descriptors import TORCH_DESCRIPTORS, path_descriptors, path_report
+
+    y, z, c = render_path(synth, pf)
+    desc = path_descriptors(synth, z, c)
+    rep = path_report(synth, z, c, desc=desc)
+    rep.update({f"{n}_abs_monotonicity": abs(rep[f"{n}_monotonicity"]) for n in TORCH_DESCRIPTORS})
+    ad = frame_descriptors(y, synth.spec.sample_rate, synth.spec.n_fft, synth.spec.hop_length, f0_method="yin")
+    fake = np.stack([desc[n] for n in TORCH_DESCRIPTORS], 1)
+    dist = descriptor_distances(real, fake, TORCH_DESCRIPTORS)
+    return ({**rep, "f0_stability_cents": f0_stability_cents(ad["f0"]), "voiced": float(np.isfinite(ad["f0"]).mean()),
+             "frechet": dist["frechet"], "wasserstein_mean": dist["wasserstein_mean"]}, z, c)
+
+
+def _descriptor_figures(synth, note_sets: list, out: Path, run: str) -> None:
+    """``figures/map-<run>.png`` (descriptors over the PCA plane) and ``figures/curves-<run>.png`` (along the
+    principal directions), at the labels of the first note pair."""
+    from ..synth.descriptors import descriptor_curves, descriptor_map, plot_descriptor_curves, plot_descriptor_maps
+    from ..synth.generators import label_fields
+
+    lab = label_fields(note_sets[0][0])  # ignored by an unconditioned model
+    m = descriptor_map(synth, labels=lab)
+    plot_descriptor_maps(m, out / "figures" / f"map-{run}.png",
+                         f"{run}: descriptors over the PCA plane (contours: training codes' density)")
+    cv = descriptor_curves(synth, "pca", labels=lab, max_directions=6)
+    plot_descriptor_curves(cv, out / "figures" / f"curves-{run}.png", f"{run}: along the principal directions")
+
+
+def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str, ...] = STUDY_KINDS,
+                seconds: float = 2.0, seed: int = 0, geodesic_steps: int = 100, figures: bool = True,
+                quiet: bool = False, reference=None) -> tuple[list[dict], list[dict]]:
+    """One model's rows (one per generator x pair) and predictability rows (one per descriptor). With
+    ``reference`` (:func:`audio_reference`), each generator's frames, pooled over its pairs, also get the
+    Fréchet distance of their classifier embeddings to real frames (``fad``, the same on every row of the
+    generator)."""
+    from ..evaluation.audio_classifier import embedding_frechet
+    from ..synth import Synth, make_path
+    from ..synth.descriptors import TORCH_DESCRIPTORS, code_descriptors
+
+    folder = Path(folder)
+    run, t_model = folder.name, time.perf_counter()
+    group = group_name(run)
+    synth = Synth.load(folder)
+    real_d = code_descriptors(synth)
+    real = np.stack([real_d[n] for n in TORCH_DESCRIPTORS], 1)
+    pred_rows = _predictability_rows(synth, real_d, run, group, seed)
     note_sets = note_pairs(synth, pairs, seed)
     points = max(3, round(seconds / synth.hop_seconds))
-    sr, hop = synth.spec.sample_rate, synth.spec.hop_length
     rows = []
     for kind in kinds:
         t_kind = time.perf_counter()
@@ -179,18 +209,9 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
             t0 = time.perf_counter()
             opt = {"steps": geodesic_steps} if kind == "geodesic" else {}
             pf = make_path(synth, kind, [a, b], points=points, seed=seed + i, **opt)
-            y, z, c = render_path(synth, pf)
-            desc = path_descriptors(synth, z, c)
-            rep = path_report(synth, z, c, desc=desc)
-            rep.update({f"{n}_abs_monotonicity": abs(rep[f"{n}_monotonicity"]) for n in TORCH_DESCRIPTORS})
-            ad = frame_descriptors(y, sr, synth.spec.n_fft, hop, f0_method="yin")
-            fake = np.stack([desc[n] for n in TORCH_DESCRIPTORS], 1)
-            dist = descriptor_distances(real, fake, TORCH_DESCRIPTORS)
+            scores, z, c = _path_row(synth, pf, real)
             rows.append({"run": run, "group": group, "kind": kind, "pair": i, "note_a": a.meta["source"],
-                         "note_b": b.meta["source"], **rep, "f0_stability_cents": f0_stability_cents(ad["f0"]),
-                         "voiced": float(np.isfinite(ad["f0"]).mean()),
-                         "frechet": dist["frechet"], "wasserstein_mean": dist["wasserstein_mean"],
-                         "seconds": time.perf_counter() - t0})
+                         "note_b": b.meta["source"], **scores, "seconds": time.perf_counter() - t0})
             if reference is not None:
                 pooled.append(synth.magnitudes(z, c))
         if reference is not None:
@@ -200,12 +221,7 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
         if not quiet:
             print(f"[{run}] {kind}: {len(note_sets)} pairs ({time.perf_counter() - t_kind:.1f} s)", flush=True)
     if figures:
-        lab = label_fields(note_sets[0][0])  # ignored by an unconditioned model
-        m = descriptor_map(synth, labels=lab)
-        plot_descriptor_maps(m, out / "figures" / f"map-{run}.png",
-                             f"{run}: descriptors over the PCA plane (contours: training codes' density)")
-        cv = descriptor_curves(synth, "pca", labels=lab, max_directions=6)
-        plot_descriptor_curves(cv, out / "figures" / f"curves-{run}.png", f"{run}: along the principal directions")
+        _descriptor_figures(synth, note_sets, out, run)
     if not quiet:
         print(f"[{run}] done in {time.perf_counter() - t_model:.1f} s", flush=True)
     return rows, pred_rows
