@@ -81,7 +81,8 @@ def main() -> None:
     write_csv(args.out / "threads.csv", rows)
     base = {(r["other_core"]): r for r in rows if r["threads"] == 1}
     lines = ["# Torch threads on a shared CPU", "",
-             f"`python benchmarks/threads.py` on {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+             f"`python benchmarks/threads.py` on {os.cpu_count()} cores "
+             f"({platform.processor() or platform.machine()}), "
              f"torch defaults to one thread per core. Train step: the mnist-vae MLP (784-400-16, batch 100, Adam), "
              f"median of {args.steps} steps; Griffin-Lim: 32 iterations on one 2-s note (513 x 173 STFT "
              "magnitude), median of 3. Busy: a pure-Python busy loop holds one core. Each case runs in a fresh "

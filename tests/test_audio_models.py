@@ -10,8 +10,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from latentsynth.cli.audio import app as audio_app
 from latentsynth.bench import expand, load_sweep, run_sweep
+from latentsynth.cli.audio import app as audio_app
 from latentsynth.config import ConfigError, load_config
 from latentsynth.data import data_module
 from latentsynth.dsp import decompress, log_spectral_distance, spectral_convergence

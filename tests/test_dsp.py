@@ -72,7 +72,8 @@ def test_cqt_magnitude_is_librosa_cqt(n, dtype):
     cfg = SpecConfig(representation="cqt")
     rng = np.random.default_rng(n)
     t = np.arange(n) / SR
-    y = (harmonic(rng.uniform(60, 1500), (n + 1) / SR)[:n] + 0.01 * rng.standard_normal(n) * np.exp(-3 * t)).astype(dtype)
+    noise = 0.01 * rng.standard_normal(n) * np.exp(-3 * t)
+    y = (harmonic(rng.uniform(60, 1500), (n + 1) / SR)[:n] + noise).astype(dtype)
     ref = np.abs(librosa.cqt(y, sr=SR, hop_length=256, fmin=cfg.cqt_fmin, n_bins=168, bins_per_octave=24))
     got = cqt_magnitude(y, cfg)
     assert got.shape == ref.shape and got.dtype == np.float32

@@ -17,7 +17,6 @@ from latentsynth.models.regularizers import (
     mmd,
 )
 
-
 PAPER_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # Tolstikhin et al.'s multi-scale sum, written out here
 
 

@@ -16,8 +16,15 @@ from latentsynth.config import load_config
 from latentsynth.dsp.transforms import SpecConfig, mel_basis
 from latentsynth.folders import CodeSample
 from latentsynth.latent.paths import lerp
-from latentsynth.synth.descriptors import (descriptor_curves, descriptor_map, mel_spread_basis, path_descriptors,
-                                           path_report, plot_descriptor_curves, plot_descriptor_maps)
+from latentsynth.synth.descriptors import (
+    descriptor_curves,
+    descriptor_map,
+    mel_spread_basis,
+    path_descriptors,
+    path_report,
+    plot_descriptor_curves,
+    plot_descriptor_maps,
+)
 from latentsynth.synth.target import greedy_search, parse_curve, target_curves, targeted_path
 from latentsynth.training import train
 

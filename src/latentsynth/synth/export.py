@@ -94,8 +94,9 @@ class _Decode(nn.Module):
         return (frames, m.db.to_magnitude(frames, m.audio.spec)) if self.magnitudes else frames
 
 
-class _HarmonicParams(nn.Module):
-    """``harmonic_params(z, c) -> f0, amps, noise`` of a harmonic model."""
+class HarmonicParams(nn.Module):
+    """``harmonic_params(z, c) -> f0 [n, W], amps [n, W, K], noise [n, W, N]`` of a harmonic model, as a module to
+    trace (the ONNX/TorchScript export and the nn~ module share it)."""
 
     def __init__(self, model: AutoEncoder):
         super().__init__()
@@ -225,7 +226,7 @@ def _harmonic_entries(m: AutoEncoder, dec_in: list[dict], z_ex: Tensor, c_ex: Te
               _io("amps", [b, w, k], "time-domain sine amplitudes of the partials k * f0, k = 1..K"),
               _io("noise", [b, w, n], "noise band levels (STFT magnitudes), bands linear over 0..Nyquist")]
     entries: dict[str, Entry] = {}
-    entries["harmonic_params"] = (_HarmonicParams(m), (z_ex, c_ex), dec_in, hp_out,
+    entries["harmonic_params"] = (HarmonicParams(m), (z_ex, c_ex), dec_in, hp_out,
                                   "controls of a harmonic-plus-noise synthesizer")
     with torch.no_grad():
         f0_ex, amps_ex, noise_ex = m.harmonic_params(z_ex, c_ex)

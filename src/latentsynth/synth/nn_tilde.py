@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from ..folders import atomic_write_bytes
 from ..models.autoencoder import AutoEncoder
 from ..models.conditioning import LABELS, NAMED
+from .export import HarmonicParams
 from .streaming import StreamingSynth, lookahead
 
 TEST_BUFFER = 8192  # nn~'s registration test: a buffer of zeros of this many samples, batch 1 and 4
@@ -52,17 +53,6 @@ SILENCE_DB = -60.0  # frames whose loudest bin is below this keep the previous t
 
 class NnTildeError(ValueError):
     """A model nn~ export cannot serve (not a harmonic frame model, frames of more than one STFT frame)."""
-
-
-class _Params(nn.Module):
-    """Traced: ``z [n, d], c [n, 4] -> f0 [n, W], amps [n, W, K], noise [n, W, N]``."""
-
-    def __init__(self, model: AutoEncoder):
-        super().__init__()
-        self.model = model
-
-    def forward(self, z: Tensor, c: Tensor):
-        return self.model.harmonic_params(z, c)
 
 
 class _Encoder(nn.Module):
@@ -163,7 +153,7 @@ class NnTilde(nn.Module):
         c_ex = torch.tensor([[60.0] + [0.0] * (len(LABELS) - 1)] * 2)
         x_ex = torch.rand(2, 1, spec.n_bins, generator=g)
         with torch.no_grad(), _quiet():
-            self.params = torch.jit.trace(_Params(m), (z_ex, c_ex), check_trace=False)
+            self.params = torch.jit.trace(HarmonicParams(m), (z_ex, c_ex), check_trace=False)
             self.encoder = torch.jit.trace(_Encoder(m), (x_ex, c_ex), check_trace=False)
         self.dec_synth = StreamingSynth(spec, self.k, self.n)
         self.fwd_synth = StreamingSynth(spec, self.k, self.n, core=self.dec_synth.core)
