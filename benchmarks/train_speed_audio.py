@@ -16,7 +16,9 @@ process at the thread count, interleaved, best of ``--repeats``:
 Then a profile of one thread: each part of the step timed alone over the same batch (forward and backward where
 it has a gradient): the encoder's pitch view, the encoder MLP, the decoder trunk, rendering the partials and the
 noise into bins, the dB mapping, the spectral loss, the backward pass and the optimizer step; and
-``torch.profiler``'s top operators of the whole step.
+``torch.profiler``'s top operators of the whole step. And, per thread count, one more ``train`` run with its
+calls timed by wrappers (:func:`overhead_split`): where latentsynth's time over the plain loop goes (Lightning's
+loop between batches, its backward/optimizer wrappers, logging, the module's bookkeeping).
 
     .venv/bin/python benchmarks/train_speed_audio.py [--epochs 3] [--repeats 2] [--threads 1,2]
 
@@ -220,6 +222,107 @@ def profile(reps: int = 20) -> dict:
     return {"parts": parts, "top": top, "indexing": indexing_ab()}
 
 
+def overhead_split(epochs: int) -> dict:
+    """Milliseconds per training batch of ``latentsynth.training.train`` by part, from wrappers timing the
+    calls during a real run (each wrapper adds a few microseconds): Lightning's loop between batches (the data
+    loader, the hooks and callbacks, logging), the module's ``training_step`` and inside it the model's forward,
+    ``manual_backward`` (and the ``Tensor.backward`` it calls), ``LightningOptimizer.step`` (and the Adam step it
+    calls); the rest of ``training_step`` is the module's own bookkeeping."""
+    import collections
+
+    import lightning as L
+    import torch
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+    from latentsynth.data.audio.datamodule import FrameWindows
+    from latentsynth.models import AutoEncoder
+    from latentsynth.training import module as M
+    from latentsynth.training import train
+
+    acc: dict[str, float] = collections.defaultdict(float)
+    inside = [False]
+
+    def wrap(obj, name: str, key: str, step: bool = False) -> None:
+        f = getattr(obj, name)
+
+        def timed(*a, **k):
+            inside[0] = inside[0] or step
+            t0 = time.perf_counter()
+            r = f(*a, **k)
+            if inside[0]:
+                acc[key] += time.perf_counter() - t0
+            inside[0] = inside[0] and not step
+            return r
+        setattr(obj, name, timed)
+
+    wrap(M.LitAutoEncoder, "training_step", "training_step", step=True)
+    wrap(AutoEncoder, "forward", "  model forward (AutoEncoder.forward)")
+    wrap(M.LitAutoEncoder, "manual_backward", "  manual_backward")
+    wrap(torch.Tensor, "backward", "    of which Tensor.backward")
+    wrap(LightningOptimizer, "step", "  LightningOptimizer.step")
+    wrap(torch.optim.Adam, "step", "    of which Adam.step (fused)")
+    wrap(torch.optim.Optimizer, "zero_grad", "  zero_grad (as the plain loop)")
+    wrap(L.LightningModule, "log", "  self.log / log_dict (at the epoch's last batch and every 48th)")
+    wrap(L.LightningModule, "log_dict", "  self.log / log_dict (at the epoch's last batch and every 48th)")
+    data_t = [0.0]
+    get = FrameWindows.__getitems__
+
+    def getitems(self, idx):
+        t0 = time.perf_counter()
+        r = get(self, idx)
+        data_t[0] += time.perf_counter() - t0
+        return r
+    FrameWindows.__getitems__ = getitems
+
+    class Gaps(L.Callback):
+        """The time from one batch's end to the next one's start (the loop, the data loader, the hooks)."""
+
+        def __init__(self):
+            self.t, self.n = None, 0
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.t = None
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if self.t is not None:
+                acc["Lightning loop between batches (data loader, hooks, callbacks)"] += time.perf_counter() - self.t
+                acc["  of which the batch's frames (FrameWindows.__getitems__)"] += data_t[0]
+            data_t[0] = 0.0
+            self.n += 1
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.t = time.perf_counter()
+
+        def on_validation_epoch_start(self, trainer, pl_module):
+            self.t = None
+
+    class Done(Exception):
+        """The training epochs are over."""
+
+    class StopAfterFit(L.Callback):
+        def on_train_end(self, trainer, pl_module):
+            raise Done
+
+    gaps = Gaps()
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            train(config(epochs), tmp, quiet=True, extra_callbacks=[gaps, StopAfterFit()])
+        except Done:
+            pass
+    n, between = gaps.n, gaps.n - epochs  # batches; gaps between batches (none before an epoch's first)
+    out = {k: v * 1000 / (between if k.startswith(("Lightning", "  of which the batch")) else n)
+           for k, v in acc.items()}
+    step = out["training_step"]
+    logk = "  self.log / log_dict (at the epoch's last batch and every 48th)"
+    out["  the module's other bookkeeping (loss sum, non-finite check, epoch sums, hooks' lookups)"] = step - sum(
+        out.get(k, 0.0) for k in ("  model forward (AutoEncoder.forward)", "  manual_backward",
+                                  "  LightningOptimizer.step", "  zero_grad (as the plain loop)", logk))
+    out["  Lightning wrappers (manual_backward + LightningOptimizer.step - their torch calls)"] = (
+        out["  manual_backward"] - out["    of which Tensor.backward"] + out["  LightningOptimizer.step"]
+        - out["    of which Adam.step (fused)"])
+    return out
+
+
 def indexing_ab(reps: int = 50) -> dict:
     """The two gathers of the rendering at the model's batch shapes, before (advanced indexing ``t[i]``) and now,
     best of 5 x ``reps`` in ms, one process: the lobe-table lookup ``[256, 1, 64, 9]`` of ``harmonic_magnitudes``
@@ -267,7 +370,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--only", choices=["plain", "latentsynth", "profile"], help=argparse.SUPPRESS)
+    ap.add_argument("--only", choices=["plain", "latentsynth", "profile", "split"], help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = ap.parse_args()
     import torch
@@ -275,7 +378,7 @@ def main() -> None:
     if args.only:
         n = int(args.threads.split(",")[0])
         torch.set_num_threads(n)
-        res = (profile() if args.only == "profile" else
+        res = (profile() if args.only == "profile" else overhead_split(args.epochs) if args.only == "split" else
                (plain_loop if args.only == "plain" else latentsynth_trainer)(args.epochs))
         print(json.dumps({args.only: res}))
         return
@@ -296,6 +399,7 @@ def main() -> None:
                 runs.setdefault((which, n), []).append(v["steps"])
                 print(which, n, round(v["steps"]), round(v["cpu"]), flush=True)
     prof = _fresh("profile", 1, 1)
+    split = {n: _fresh("split", args.epochs, n) for n in threads}
     from latentsynth.folders import atomic_write_text, write_csv
 
     table = []
@@ -339,6 +443,30 @@ def main() -> None:
               "(best) | (mean of runs) |", "|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['threads']} | {r['plain_cpu_frames_per_s']:,} | {r['latentsynth_cpu_frames_per_s']:,} | "
               f"{r['ratio_cpu_best']:.2f}x | {r['ratio_cpu_mean']:.2f}x |" for r in table]
+    plain_ms = {r["threads"]: 256_000 / r["plain_frames_per_s"] for r in table}
+    lines += ["", "## Where latentsynth's time over the plain loop goes", "",
+              f"One more run of `latentsynth.training.train` per thread count ({args.epochs} epochs), each call "
+              "below timed by a wrapper during the run (mean ms per training batch; indented rows are parts of the "
+              "row above; the wrappers add a few microseconds). The plain loop's step, for scale: "
+              + ", ".join(f"{plain_ms[n]:.2f} ms at {n} thread{'s' if n > 1 else ''}" for n in threads) + ".", "",
+              "| part | " + " | ".join(f"{n} thread{'s' if n > 1 else ''} (ms)" for n in threads) + " |",
+              "|---|" + "---:|" * len(threads)]
+    order = ["Lightning loop between batches (data loader, hooks, callbacks)",
+             "  of which the batch's frames (FrameWindows.__getitems__)", "training_step",
+             "  model forward (AutoEncoder.forward)", "  manual_backward", "    of which Tensor.backward",
+             "  LightningOptimizer.step", "    of which Adam.step (fused)", "  zero_grad (as the plain loop)",
+             "  self.log / log_dict (at the epoch's last batch and every 48th)",
+             "  the module's other bookkeeping (loss sum, non-finite check, epoch sums, hooks' lookups)",
+             "  Lightning wrappers (manual_backward + LightningOptimizer.step - their torch calls)"]
+    lines += [f"| {'&nbsp;' * 4 * ((len(k) - len(k.lstrip())) // 2)}{k.strip()} | "
+              + " | ".join(f"{split[n].get(k, float('nan')):.3f}" for n in threads) + " |" for k in order]
+    lines += ["", "What is left between the two loops is Lightning's: its loop between batches (the data loader's "
+              "iterator, the batch hooks of every callback, the logger connector) and its wrappers around the "
+              "backward pass and the optimizer step (precision plugin, hooks, step counting that checkpoints and "
+              "resume rely on), and the logging at the epoch's end. The module's other bookkeeping is a few tenths "
+              "of a millisecond; the model's forward, backward and Adam step are the plain loop's work. "
+              "Removing Lightning's parts would mean replacing its loop (checkpoints, resume, DDP, logging), so "
+              "they are kept.", ""]
     lines += ["", "## Where the time of a step goes (1 thread, batch 256)", "",
               "Each part timed alone on the same batch (mean of 20 after 3 warm-up calls); the parts overlap "
               "(the decoder's whole includes its trunk and the rendering).", "", "| part | ms |", "|---|---:|"]
