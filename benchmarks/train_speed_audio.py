@@ -101,11 +101,31 @@ def plain_loop(epochs: int) -> dict:
     return {"steps": seen / seconds, "cpu": seen / cpu}
 
 
+def train_epochs(epochs: int, callback) -> None:
+    """``latentsynth.training.train`` for ``epochs`` in a temporary folder with ``callback`` attached; stops once
+    the training epochs are over (the test evaluation that follows is not timed, so skipped)."""
+    import lightning as L
+
+    from latentsynth.training import train
+
+    class Done(Exception):
+        """Raised once the training epochs are over."""
+
+    class StopAfterFit(L.Callback):
+        def on_train_end(self, trainer, pl_module):
+            raise Done
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            train(config(epochs), tmp, quiet=True, extra_callbacks=[callback, StopAfterFit()])
+        except Done:
+            pass
+
+
 def latentsynth_trainer(epochs: int) -> float:
     """Frames/s of ``latentsynth.training.train`` over its training epochs."""
     import lightning as L
 
-    from latentsynth.training import train
 
     class EpochClock(L.Callback):
         """The training batches of each epoch: from the epoch's start to its last batch's end (validation,
@@ -136,19 +156,8 @@ def latentsynth_trainer(epochs: int) -> float:
             self.cpu += self._clast - self._c0
             self.epoch_seconds += time.perf_counter() - self._t0 - self._v
 
-    class Done(Exception):
-        """Raised once the training epochs are over: the test evaluation that follows is not timed, so skipped."""
-
-    class StopAfterFit(L.Callback):
-        def on_train_end(self, trainer, pl_module):
-            raise Done
-
     clock = EpochClock()
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            train(config(epochs), tmp, quiet=True, extra_callbacks=[clock, StopAfterFit()])
-        except Done:
-            pass
+    train_epochs(epochs, clock)
     return {"steps": clock.seen / clock.seconds, "epochs": clock.seen / clock.epoch_seconds,
             "cpu": clock.seen / clock.cpu}
 
@@ -237,7 +246,6 @@ def overhead_split(epochs: int) -> dict:
     from latentsynth.data.audio.datamodule import FrameWindows
     from latentsynth.models import AutoEncoder
     from latentsynth.training import module as M
-    from latentsynth.training import train
 
     acc: dict[str, float] = collections.defaultdict(float)
     inside = [False]
@@ -296,19 +304,8 @@ def overhead_split(epochs: int) -> dict:
         def on_validation_epoch_start(self, trainer, pl_module):
             self.t = None
 
-    class Done(Exception):
-        """The training epochs are over."""
-
-    class StopAfterFit(L.Callback):
-        def on_train_end(self, trainer, pl_module):
-            raise Done
-
     gaps = Gaps()
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            train(config(epochs), tmp, quiet=True, extra_callbacks=[gaps, StopAfterFit()])
-        except Done:
-            pass
+    train_epochs(epochs, gaps)
     n, between = gaps.n, gaps.n - epochs  # batches; gaps between batches (none before an epoch's first)
     out = {k: v * 1000 / (between if k.startswith(("Lightning", "  of which the batch")) else n)
            for k, v in acc.items()}
