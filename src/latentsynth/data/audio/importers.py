@@ -43,21 +43,9 @@ NSYNTH_DYNAMICS = ((35, "pp"), (60, "p"), (85, "mf"), (110, "f"), (128, "ff"))  
 _PITCH = re.compile(r"[A-G][#b]?-?\d")
 
 
-def _col(row: dict[str, str], *prefixes: str) -> str:
-    """Value of the first column whose name starts with one of ``prefixes`` (header names vary by release)."""
-    for p in prefixes:  # exact name first ("Dynamics" before "Dynamics ID")
-        for k, v in row.items():
-            if k and k.strip().lower() == p.lower():
-                return (v or "").strip()
-    for p in prefixes:
-        for k, v in row.items():
-            if k and k.strip().lower().startswith(p.lower()):
-                return (v or "").strip()
-    return ""
-
-
 def _colname(fieldnames: list[str] | None, *prefixes: str) -> str | None:
-    """The file's own name of the column :func:`_col` reads (exact name first, then by prefix), or None."""
+    """The file's own name of the first column whose name starts with one of ``prefixes`` (header names vary by
+    release; an exact name first: "Dynamics" before "Dynamics ID"), or None."""
     names = [k for k in fieldnames or [] if k]
     for p in prefixes:
         for k in names:
@@ -68,6 +56,12 @@ def _colname(fieldnames: list[str] | None, *prefixes: str) -> str | None:
             if k.strip().lower().startswith(p.lower()):
                 return k
     return None
+
+
+def _col(row: dict[str, str], *prefixes: str) -> str:
+    """Value (stripped) of the column :func:`_colname` names, "" when there is none."""
+    k = _colname(list(row), *prefixes)
+    return (row.get(k) or "").strip() if k else ""
 
 
 def parse_sol_name(path: str | Path) -> dict[str, str | int]:
