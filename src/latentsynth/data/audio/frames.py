@@ -130,12 +130,12 @@ def content_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _compute(args: tuple[str, PrepConfig]) -> tuple[np.ndarray | str, str]:
+def _compute(args: tuple[str, PrepConfig, str]) -> tuple[np.ndarray | str, str]:
     """Worker: one note's frames ``[T, F]`` in the storage dtype (or the reason it is unusable) and the content
-    hash of its file."""
-    src, cfg = args
+    hash of its file (hashed here unless given: ``prepare(verify=True)`` has hashed it already)."""
+    src, cfg, content = args
     try:
-        content = content_hash(src)
+        content = content or content_hash(src)
         x = note_features(src, cfg)
     except BadAudio as err:
         return str(err), content
@@ -154,11 +154,12 @@ def _one_thread() -> None:
         pass
 
 
-def _fingerprint(corpus: Path) -> str:
-    """The metadata and the size and mtime of every listed file: a WAV changed in place (same name) makes a
-    finished cache stale, and the rebuild recomputes only the changed notes (same tag: :func:`_tag`)."""
+def _fingerprint(corpus: Path, notes: list[Note]) -> str:
+    """The metadata and the size and mtime of every listed file (``notes``: the corpus's metadata, read once by
+    the caller): a WAV changed in place (same name) makes a finished cache stale, and the rebuild recomputes only
+    the changed notes (same tag: :func:`_tag`)."""
     stats = []
-    for n in read_metadata(corpus):
+    for n in notes:
         try:
             st = (corpus / n.path).stat()
             stats.append(f"{n.path}:{st.st_size}:{st.st_mtime_ns}")
@@ -313,7 +314,7 @@ def _known_rows(old: dict[str, dict], finished: list[dict] | None, frames: Path)
 
 def _plan_part(corpus: Path, cfg: PrepConfig, block: list[Note], tags: list[str], known: dict[str, dict],
                contents: dict[str, str], readers: dict[Path, _NpyRows], report: BuildReport, rebuilt: list[str],
-               unverified: list[str]) -> tuple[list[dict], dict[str, np.ndarray], list[tuple[str, PrepConfig]]]:
+               unverified: list[str]) -> tuple[list[dict], dict[str, np.ndarray], list[tuple[str, PrepConfig, str]]]:
     """Sort the notes of one part: missing, copied from ``known`` (same tag and, when verifying, same
     ``contents`` hash, given when verifying and empty otherwise: frames ``[n, F]`` read through ``readers``),
     or to compute. Returns the part's note rows, the copied frames by path and the jobs of :func:`_compute`;
@@ -338,11 +339,11 @@ def _plan_part(corpus: Path, cfg: PrepConfig, block: list[Note], tags: list[str]
             report.kept += 1
         else:
             rows.append({"path": n.path, "tag": tag})
-            todo.append((str(corpus / n.path), cfg))
+            todo.append((str(corpus / n.path), cfg, contents.get(n.path, "")))
     return rows, arrays, todo
 
 
-def _compute_jobs(todo: list[tuple[str, PrepConfig]], pools: list[ProcessPoolExecutor], workers: int,
+def _compute_jobs(todo: list[tuple[str, PrepConfig, str]], pools: list[ProcessPoolExecutor], workers: int,
                   remaining: int) -> list:
     """:func:`_compute` of every job, in order: in the pool (started at the first part with work when
     ``workers > 1`` and more than one note remains, and put in ``pools`` for the caller to shut down) or here."""
@@ -358,10 +359,10 @@ def _compute_jobs(todo: list[tuple[str, PrepConfig]], pools: list[ProcessPoolExe
 
 
 def _merge_computed(corpus: Path, rows: list[dict], arrays: dict[str, np.ndarray],
-                    todo: list[tuple[str, PrepConfig]], results: list, report: BuildReport) -> None:
+                    todo: list[tuple[str, PrepConfig, str]], results: list, report: BuildReport) -> None:
     """Put the computed notes into ``rows`` (content hash, or the reason a note was skipped) and their frames
     ``[n, F]`` into ``arrays``."""
-    computed = dict(zip((Path(src).relative_to(corpus).as_posix() for src, _ in todo), results, strict=True))
+    computed = dict(zip((Path(src).relative_to(corpus).as_posix() for src, *_ in todo), results, strict=True))
     for r in rows:
         if r["path"] in computed and "content" not in r and "reason" not in r:
             x, r["content"] = computed[r["path"]]
@@ -443,7 +444,7 @@ def prepare(corpus: str | Path, cfg: PrepConfig = PrepConfig(), cache: str | Pat
     notes = read_metadata(corpus)
     out = Path(cache or corpus / "cache") / cfg.key()
     manifest = out / "manifest.json"
-    fp = _fingerprint(corpus)
+    fp = _fingerprint(corpus, notes)
     has_frames = (out / "parts.json").is_file() or (out / "features.npy").is_file()
     if (manifest.is_file() and read_json(manifest).get("corpus") == fp and has_frames and not verify):
         write_splits(out, splits)
