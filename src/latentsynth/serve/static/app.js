@@ -122,14 +122,18 @@ function dynamicsFromVelocity(vel) {
 }
 
 // ---------------------------------------------------------------------------------------------- geometry
-function lift(u, v) {  // plane point -> code, the other directions at the sliders' values
-  const p = S.plane, z = p.centre.slice();
-  for (let i = 0; i < z.length; i++) z[i] += u * p.basis[0][i] + v * p.basis[1][i];
+function addRest(z) {  // the other directions at the sliders' values, added to the code z in place
+  const p = S.plane;
   p.rest.forEach((dir, k) => {
     const a = (S.rest[k] || 0) * p.rest_scale[k];
     if (a) for (let i = 0; i < z.length; i++) z[i] += a * dir[i];
   });
   return z;
+}
+function lift(u, v) {  // plane point -> code, the other directions at the sliders' values
+  const p = S.plane, z = p.centre.slice();
+  for (let i = 0; i < z.length; i++) z[i] += u * p.basis[0][i] + v * p.basis[1][i];
+  return addRest(z);
 }
 function toPx([u, v]) {
   const [x0, x1, y0, y1] = S.plane.extent, c = $("pad");
@@ -410,10 +414,7 @@ function baseCode() {  // the pad's code: the plane point, or the bilinear blend
   const w = Live.bilinear((S.point[0] - x0) / (x1 - x0), (S.point[1] - y0) / (y1 - y0));
   const z = new Array(S.info.latent_dim).fill(0);
   corners.forEach((n, c) => n.code.forEach((v, i) => { z[i] += w[c] * v; }));
-  for (const [k, dir] of S.plane.rest.entries()) {  // the sliders still add their directions
-    const a = (S.rest[k] || 0) * S.plane.rest_scale[k];
-    if (a) for (let i = 0; i < z.length; i++) z[i] += a * dir[i];
-  }
+  addRest(z);  // the sliders still add their directions
   const mix = corners.map((n, c) => [labelRow(n.pitch, n), w[c]]);
   return { z, mix };
 }
