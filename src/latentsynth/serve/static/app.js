@@ -433,7 +433,7 @@ function liveNoteOn(key, pitch, dynamics, opts) {
   const v = { key, pitch, live: true, midi: !!opts.midi, channel: opts.channel, pressure: 0, names };
   S.voices.set(key, v);
   S.live.noteOn({ id: key, pitch, z: voiceCode(v, base), labels: labelRow(pitch, names), mix: base.mix,
-                  velocityGain: 0.25 + 0.75 * vel / 127, adsr: adsr(), seed: (S.seed = (S.seed || 0) + 1) });
+                  velocityGain: 0.25 + 0.75 * vel / 127, adsr: adsr(), seed: ++S.seed });
   const bend = opts.channel !== undefined && $("mpe").checked ? (S.chanBend[opts.channel] || 0) : S.bend;
   if (bend) S.live.bend(key, bend);
   if ($("loop").value !== "off" && !S.loop) startLoop();
@@ -519,7 +519,7 @@ function livePlayPath(codes, duration, what) {  // a path played by the worklet:
   const n = Math.max(2, Math.round(duration / S.info.hop_seconds)), id = `path${Math.random()}`;
   const pitch = typeof S.pitch === "number" ? S.pitch : 60;
   S.live.noteOn({ id, pitch, z: codes[0], path: resample(codes, n), labels: labelRow(pitch), adsr: adsr(),
-                  seed: (S.seed = (S.seed || 0) + 1), length: Math.round(duration * S.live.sr) });
+                  seed: ++S.seed, length: Math.round(duration * S.live.sr) });
   LS.blocksScheduled += 1;  // one "block": the whole path
   status(`${what}: ${duration.toFixed(2)} s (in the page)`);
 }
@@ -588,22 +588,16 @@ function download(name, blob) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
-function exportWav() {
-  if (S.live && S.lastTake) {  // the last take, as the worklet played it
-    const t = S.lastTake, wav = encodeWav(t.samples, S.live.sr), v = new DataView(wav);
-    LS.lastExport = { bytes: wav.byteLength, sampleRate: v.getUint32(24, true), dataBytes: v.getUint32(40, true),
-                      seconds: v.getUint32(40, true) / 2 / v.getUint32(24, true), source: "worklet" };
-    download(`latentsynth-${S.model}-take.wav`, new Blob([wav], { type: "audio/wav" }));
-    status(`exported the take: ${LS.lastExport.seconds.toFixed(2)} s`);
-    return;
-  }
-  const mix = mixRecording();
+function exportWav() {  // the last take as the worklet played it, or else the played blocks
+  const take = S.live && S.lastTake, mix = take ? { out: S.lastTake.samples, sr: S.live.sr } : mixRecording();
   if (!mix) { status("export: nothing played yet"); return; }
   const wav = encodeWav(mix.out, mix.sr), v = new DataView(wav);
   LS.lastExport = { bytes: wav.byteLength, sampleRate: v.getUint32(24, true), dataBytes: v.getUint32(40, true),
                     seconds: v.getUint32(40, true) / 2 / v.getUint32(24, true) };
-  download(`latentsynth-${S.model}.wav`, new Blob([wav], { type: "audio/wav" }));
-  status(`exported ${LS.lastExport.seconds.toFixed(2)} s of audio`);
+  if (take) LS.lastExport.source = "worklet";
+  download(`latentsynth-${S.model}${take ? "-take" : ""}.wav`, new Blob([wav], { type: "audio/wav" }));
+  status(take ? `exported the take: ${LS.lastExport.seconds.toFixed(2)} s`
+    : `exported ${LS.lastExport.seconds.toFixed(2)} s of audio`);
 }
 
 // ---------------------------------------------------------------------------------------------- paths
