@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import socket
 import tempfile
@@ -105,23 +106,27 @@ def model_names(folders: Sequence[str | Path]) -> list[str]:
     return out
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (loaded once), or None elsewhere."""
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    return trim
+
+
 def release_memory() -> None:
     """Give the memory freed by a long render back to the system (glibc ``malloc_trim``; nothing elsewhere): each
     threadpool thread allocates from its own arena, and without this every arena keeps its peak."""
-    global _LIBC
-    if _LIBC is None:
-        try:
-            import ctypes
-
-            _LIBC = ctypes.CDLL("libc.so.6")
-            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
-        except (OSError, AttributeError):
-            _LIBC = False
-    if _LIBC:
-        _LIBC.malloc_trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
-_LIBC = None
 LONG_RENDER_S = 0.25  # renders longer than this release their memory afterwards (a 0.5 s block takes ~12 ms)
 
 
