@@ -235,20 +235,12 @@ def add_model_routes(app: FastAPI, instruments: dict[str, Instrument], get: Call
 
 def add_web_model_routes(app: FastAPI, get: Callable[[str], Instrument]) -> None:
     """``GET /api/models/{name}/web.json`` and ``/weights.bin``: a harmonic model's decoder for the page's
-    AudioWorklet (made once per model)."""
-    web_cache: dict[str, tuple[dict, bytes]] = {}
-
+    AudioWorklet (made once per model: :meth:`Instrument.web_model`)."""
     def web(name: str) -> tuple[dict, bytes]:
-        """A harmonic model's web manifest and weights (made once): what the page's AudioWorklet runs."""
-        inst = get(name)
-        if name not in web_cache:
-            from ..synth.web import web_model
-
-            try:
-                web_cache[name] = web_model(inst.synth.model)
-            except ValueError as err:
-                raise HTTPException(404, str(err)) from None
-        return web_cache[name]
+        try:
+            return get(name).web_model()
+        except ValueError as err:  # not a harmonic model
+            raise HTTPException(404, str(err)) from None
 
     @app.get("/api/models/{name}/web.json", responses=BAD)
     def web_manifest(name: str):

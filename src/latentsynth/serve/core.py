@@ -31,6 +31,7 @@ class Instrument:
         self.name, self.folder = name, Path(folder)
         self.synth = Synth.load(folder)
         self._planes: dict[tuple, Plane] = {}
+        self._web: tuple[dict, bytes] | None = None
         self._lock = threading.Lock()
         s = self.synth
         codes = s.codes
@@ -47,6 +48,16 @@ class Instrument:
             harmonic=bool(s.model.harmonic), conditioned=bool(s.model.conditioned), vocab=s.info.vocab,
             pitch_range=tuple(s.info.pitch_range), codes=0 if s.codes is None else len(s.codes.codes),
             notes=0 if s.codes is None else len(s.codes.names))
+
+    def web_model(self) -> tuple[dict, bytes]:
+        """A harmonic model's web manifest and weights (:func:`latentsynth.synth.web.web_model`: what the page's
+        AudioWorklet runs), made once however many requests ask at the same time; ValueError for other models."""
+        with self._lock:
+            if self._web is None:
+                from ..synth.web import web_model
+
+                self._web = web_model(self.synth.model)
+            return self._web
 
     # -- planes -----------------------------------------------------------------------------------------------
     def plane(self, spec: api.PlaneSpec) -> Plane:
