@@ -293,6 +293,15 @@ class NnTilde(nn.Module):
         labels = x[:, d + 1:d + 1 + len(self.label_cols)].transpose(1, 2)
         return self._play(False, z, x[:, d], labels, x[:, self.n_in - 1])
 
+    def _attribute_labels(self) -> list[float]:
+        """The label attributes (``instrument``, ``dynamics``, ``style``) of the model's label columns, in
+        ``label_cols`` order, clamped to the model's vocabulary."""
+        values = [float(self.instrument[0]), float(self.dynamics[0]), float(self.style[0])]
+        out: list[float] = []
+        for i, col in enumerate(self.label_cols):
+            out.append(min(max(values[col - 1], 0.0), self.label_max[i]))
+        return out
+
     def _analyse(self, fwd: bool, x: Tensor) -> tuple[Tensor, Tensor]:
         """Audio ``[B, 1, T * hop]`` -> codes ``[B, T, d]`` and pitch ``[B, T]`` (tracked + detune)."""
         if fwd:
@@ -302,9 +311,8 @@ class NnTilde(nn.Module):
         b, t = pitch.shape[0], pitch.shape[1]
         c = torch.zeros(b * t, self.n_columns)
         c[:, 0] = pitch.reshape(-1)
-        values = [float(self.instrument[0]), float(self.dynamics[0]), float(self.style[0])]
-        for i, col in enumerate(self.label_cols):
-            c[:, col] = min(max(values[col - 1], 0.0), self.label_max[i])
+        for i, v in enumerate(self._attribute_labels()):
+            c[:, self.label_cols[i]] = v
         z, detune = self.encoder(frames.reshape(b * t, 1, frames.shape[-1]), c)
         return z.reshape(b, t, self.latent_dim), pitch + detune.reshape(b, t)
 
@@ -318,9 +326,8 @@ class NnTilde(nn.Module):
         """Audio ``[B, 1, T * hop]`` -> audio ``[B, 1, T * hop]``: encode, then decode at the tracked pitch."""
         z, pitch = self._analyse(True, x)
         labels = torch.zeros(pitch.shape[0], pitch.shape[1], len(self.label_cols))
-        values = [float(self.instrument[0]), float(self.dynamics[0]), float(self.style[0])]
-        for i, col in enumerate(self.label_cols):
-            labels[:, :, i] = values[col - 1]
+        for i, v in enumerate(self._attribute_labels()):
+            labels[:, :, i] = v
         return self._play(True, z, pitch, labels, torch.ones_like(pitch))
 
 
