@@ -103,6 +103,10 @@ class Analysis(nn.Module):
         self.register_buffer("prev", torch.zeros(0, spec.n_fft - spec.hop_length), persistent=False)
         self.register_buffer("pitch", torch.zeros(0), persistent=False)
 
+    def reset(self) -> None:
+        """Start the stream afresh (the next call sizes the carried samples and pitch to its batch)."""
+        self.prev = torch.zeros(0, self.n_fft - self.hop)
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         b = x.shape[0]
         if self.prev.shape[0] != b:
@@ -258,8 +262,8 @@ class NnTilde(nn.Module):
         """Start every method's stream afresh."""
         self.dec_synth.reset()
         self.fwd_synth.reset()
-        self.enc_analysis.prev = torch.zeros(0, self.enc_analysis.n_fft - self.hop)
-        self.fwd_analysis.prev = torch.zeros(0, self.fwd_analysis.n_fft - self.hop)
+        self.enc_analysis.reset()
+        self.fwd_analysis.reset()
 
     # ------------------------------------------------------------------------------------------ methods
 
