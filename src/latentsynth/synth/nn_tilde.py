@@ -31,7 +31,6 @@ and the module around them is scripted (``torch.jit.script``).
 
 from __future__ import annotations
 
-import copy
 import io
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from torch import Tensor, nn
 from ..folders import atomic_write_bytes
 from ..models.autoencoder import AutoEncoder
 from ..models.conditioning import LABELS, NAMED
-from .export import HarmonicParams
+from .export import HarmonicParams, frozen_copy
 from .streaming import StreamingSynth, lookahead
 
 TEST_BUFFER = 8192  # nn~'s registration test: a buffer of zeros of this many samples, batch 1 and 4
@@ -361,9 +360,7 @@ def build(model: AutoEncoder) -> torch.jit.ScriptModule:
     if model.audio.spec.representation == "cqt":
         raise NnTildeError(f"{model.cfg.name}: nn~ export analyses stft or mel frames, not cqt")
     lookahead(model.audio.spec)  # the streaming synthesizer's condition on the hop
-    m = copy.deepcopy(model).cpu().eval()
-    for p in m.parameters():
-        p.requires_grad_(False)
+    m = frozen_copy(model)
     with _quiet():
         return torch.jit.script(NnTilde(m))
 
