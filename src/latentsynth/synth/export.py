@@ -169,7 +169,7 @@ def _io(name: str, shape: list[Any], doc: str) -> dict[str, Any]:
 Entry = tuple[nn.Module, tuple[Tensor, ...], list[dict], list[dict], str]
 
 
-def _frozen_copy(model: AutoEncoder) -> AutoEncoder:
+def frozen_copy(model: AutoEncoder) -> AutoEncoder:
     """A CPU copy of ``model`` in eval mode with no gradients: what is traced (the model itself is not changed)."""
     m = copy.deepcopy(model).cpu().eval()
     for p in m.parameters():
@@ -280,7 +280,7 @@ def export_model(model: AutoEncoder, out: str | Path, formats: Iterable[str] = F
     if bad or not formats:
         raise ExportError(f"formats: choose from {', '.join(FORMATS)}, got {list(formats) or 'nothing'}")
     out = Path(out)
-    m = _frozen_copy(model)
+    m = frozen_copy(model)
     written, manifest_entries, onnx_facts = _write_entries(_coding_entries(m), formats, out)
     manifest = _manifest(m, manifest_entries, formats, onnx_facts)
     if sounding and m.harmonic and "onnx" in formats:
@@ -349,4 +349,4 @@ def _manifest(m: AutoEncoder, entries: dict[str, Any], formats: tuple[str, ...],
     return man
 
 
-__all__ = ["ExportError", "export_model", "host_manifest", "FORMATS", "MANIFEST"]
+__all__ = ["ExportError", "export_model", "frozen_copy", "host_manifest", "FORMATS", "MANIFEST"]

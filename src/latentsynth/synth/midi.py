@@ -171,7 +171,7 @@ def render_notes(synth: Synth, notes: list[Note], timbre=None, sweep: str = "non
         held = note.end - note.start
         n = max(int(round((held + release) * sr)), fade_n * 2)
         t = n // hop + 2  # frames covering the note (frame i centred at sample i * hop)
-        c = None
+        c, dyn = None, None
         if synth.model.conditioned:
             name = programs.get(str(note.program)) or programs.get(note.track) or instrument
             dyn = _dynamics_index(synth, note.velocity) if velocity != "gain" else None
@@ -180,8 +180,7 @@ def render_notes(synth: Synth, notes: list[Note], timbre=None, sweep: str = "non
             c = synth.labels(1, float(note.pitch), instrument=name)
             if dyn is not None:
                 c[:, LABELS.index("dynamics")] = float(dyn)
-        gain = note.velocity / 127 if velocity == "gain" or c is None or \
-            _dynamics_index(synth, note.velocity) is None else 1.0
+        gain = note.velocity / 127 if dyn is None else 1.0  # velocity as a gain unless it chose a dynamics label
         if sweep == "none" or len(codes) == 1:  # one timbre for the whole note: decode one frame (cached)
             key = (None if c is None else tuple(c[0].tolist()),)
             if key not in cache:

@@ -31,7 +31,6 @@ and the module around them is scripted (``torch.jit.script``).
 
 from __future__ import annotations
 
-import copy
 import io
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from torch import Tensor, nn
 from ..folders import atomic_write_bytes
 from ..models.autoencoder import AutoEncoder
 from ..models.conditioning import LABELS, NAMED
-from .export import HarmonicParams
+from .export import HarmonicParams, frozen_copy
 from .streaming import StreamingSynth, lookahead
 
 TEST_BUFFER = 8192  # nn~'s registration test: a buffer of zeros of this many samples, batch 1 and 4
@@ -102,6 +101,10 @@ class Analysis(nn.Module):
         self.silence_db = SILENCE_DB
         self.register_buffer("prev", torch.zeros(0, spec.n_fft - spec.hop_length), persistent=False)
         self.register_buffer("pitch", torch.zeros(0), persistent=False)
+
+    def reset(self) -> None:
+        """Start the stream afresh (the next call sizes the carried samples and pitch to its batch)."""
+        self.prev = torch.zeros(0, self.n_fft - self.hop)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         b = x.shape[0]
@@ -258,8 +261,8 @@ class NnTilde(nn.Module):
         """Start every method's stream afresh."""
         self.dec_synth.reset()
         self.fwd_synth.reset()
-        self.enc_analysis.prev = torch.zeros(0, self.enc_analysis.n_fft - self.hop)
-        self.fwd_analysis.prev = torch.zeros(0, self.fwd_analysis.n_fft - self.hop)
+        self.enc_analysis.reset()
+        self.fwd_analysis.reset()
 
     # ------------------------------------------------------------------------------------------ methods
 
@@ -293,6 +296,15 @@ class NnTilde(nn.Module):
         labels = x[:, d + 1:d + 1 + len(self.label_cols)].transpose(1, 2)
         return self._play(False, z, x[:, d], labels, x[:, self.n_in - 1])
 
+    def _attribute_labels(self) -> list[float]:
+        """The label attributes (``instrument``, ``dynamics``, ``style``) of the model's label columns, in
+        ``label_cols`` order, clamped to the model's vocabulary."""
+        values = [float(self.instrument[0]), float(self.dynamics[0]), float(self.style[0])]
+        out: list[float] = []
+        for i, col in enumerate(self.label_cols):
+            out.append(min(max(values[col - 1], 0.0), self.label_max[i]))
+        return out
+
     def _analyse(self, fwd: bool, x: Tensor) -> tuple[Tensor, Tensor]:
         """Audio ``[B, 1, T * hop]`` -> codes ``[B, T, d]`` and pitch ``[B, T]`` (tracked + detune)."""
         if fwd:
@@ -302,9 +314,8 @@ class NnTilde(nn.Module):
         b, t = pitch.shape[0], pitch.shape[1]
         c = torch.zeros(b * t, self.n_columns)
         c[:, 0] = pitch.reshape(-1)
-        values = [float(self.instrument[0]), float(self.dynamics[0]), float(self.style[0])]
-        for i, col in enumerate(self.label_cols):
-            c[:, col] = min(max(values[col - 1], 0.0), self.label_max[i])
+        for i, v in enumerate(self._attribute_labels()):
+            c[:, self.label_cols[i]] = v
         z, detune = self.encoder(frames.reshape(b * t, 1, frames.shape[-1]), c)
         return z.reshape(b, t, self.latent_dim), pitch + detune.reshape(b, t)
 
@@ -318,9 +329,8 @@ class NnTilde(nn.Module):
         """Audio ``[B, 1, T * hop]`` -> audio ``[B, 1, T * hop]``: encode, then decode at the tracked pitch."""
         z, pitch = self._analyse(True, x)
         labels = torch.zeros(pitch.shape[0], pitch.shape[1], len(self.label_cols))
-        values = [float(self.instrument[0]), float(self.dynamics[0]), float(self.style[0])]
-        for i, col in enumerate(self.label_cols):
-            labels[:, :, i] = values[col - 1]
+        for i, v in enumerate(self._attribute_labels()):
+            labels[:, :, i] = v
         return self._play(True, z, pitch, labels, torch.ones_like(pitch))
 
 
@@ -350,9 +360,7 @@ def build(model: AutoEncoder) -> torch.jit.ScriptModule:
     if model.audio.spec.representation == "cqt":
         raise NnTildeError(f"{model.cfg.name}: nn~ export analyses stft or mel frames, not cqt")
     lookahead(model.audio.spec)  # the streaming synthesizer's condition on the hop
-    m = copy.deepcopy(model).cpu().eval()
-    for p in m.parameters():
-        p.requires_grad_(False)
+    m = frozen_copy(model)
     with _quiet():
         return torch.jit.script(NnTilde(m))
 

@@ -152,12 +152,9 @@ class StreamingSynth(nn.Module):
     def forward(self, f0: Tensor, amps: Tensor, noise: Tensor) -> Tensor:
         b = f0.shape[0]
         if self.phase.shape[0] != b:
-            c = self.core
-            self.hist_f0 = f0[:, :1].expand(b, c.lookback).contiguous()
-            self.hist_amps = torch.zeros(b, c.lookback, c.n_harmonics, dtype=amps.dtype)
-            self.tail = torch.zeros(b, c.n_fft - c.hop, dtype=amps.dtype)
-            self.phase = torch.zeros(b, dtype=torch.float64)
-            self.frame = torch.zeros(1, dtype=torch.long)
+            fresh = self.core.initial_state(f0[:, 0])
+            self.hist_f0, self.hist_amps, self.tail = fresh[0], fresh[1], fresh[2]
+            self.phase, self.frame = fresh[3], fresh[4]
         y, self.hist_f0, self.hist_amps, self.tail, self.phase, self.frame = self.core(
             f0, amps, noise, self.hist_f0, self.hist_amps, self.tail, self.phase, self.frame)
         return y
