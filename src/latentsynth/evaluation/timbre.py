@@ -56,19 +56,14 @@ def balanced_accuracy(y_true, y_pred) -> float:
 def probe_scores(z_train: np.ndarray, y_train, z_test: np.ndarray, y_test, k: int = 10) -> dict[str, float]:
     """Balanced accuracy of a logistic regression (standardised codes) and of a ``k``-NN vote fitted on
     ``z_train [N, d]`` / ``y_train [N]`` and tested on ``z_test [M, d]`` / ``y_test [M]``: ``{linear, knn}``
-    (None when the train labels have one class)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    (None when the train labels have one class); the predictors of :mod:`.probes`."""
+    from .probes import knn_predict, linear_predict
 
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     if len(np.unique(y_train)) < 2 or len(y_test) == 0:
         return {"linear": None, "knn": None}
-    lin = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(z_train, y_train)
-    knn = KNeighborsClassifier(n_neighbors=min(k, len(z_train))).fit(z_train, y_train)
-    return {"linear": balanced_accuracy(y_test, lin.predict(z_test)),
-            "knn": balanced_accuracy(y_test, knn.predict(z_test))}
+    return {"linear": balanced_accuracy(y_test, linear_predict(z_train, y_train, z_test)),
+            "knn": balanced_accuracy(y_test, knn_predict(z_train, y_train, z_test, k))}
 
 
 def pitch_invariance(z: np.ndarray, instrument, pitch) -> float | None:
