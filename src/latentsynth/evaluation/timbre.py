@@ -306,11 +306,12 @@ def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: b
 
 
 @torch.no_grad()
-def foreign_frames(model, data, path: Path) -> Tensor:
-    """Normalised frames ``[T, F]`` of a WAV analysed as the data's notes were."""
+def foreign_frames(model, data, path: Path, db: DbScale | None = None) -> Tensor:
+    """Normalised frames ``[T, F]`` of a WAV analysed as the data's notes were (``db``: the data's
+    :class:`DbScale`, built here when not given)."""
     from ..data.audio.frames import note_features
 
-    db = DbScale.from_info(data.audio_info())
+    db = DbScale.from_info(data.audio_info()) if db is None else db
     return db.from_db(torch.from_numpy(note_features(path, data.prep)).float())
 
 
@@ -352,7 +353,7 @@ def source_scores(model, data, corpus: str | Path, n_notes: int = 48) -> dict[st
              and all(getattr(n, key) in info.vocab[key] for key in NAMED if info.vocab.get(key))]
     ref_in, est, twins = [], [], []
     for n in spread(cands, n_notes):
-        x = foreign_frames(model, data, corpus / n.path)
+        x = foreign_frames(model, data, corpus / n.path, db)
         lab = torch.tensor(info.label_row(float(n.pitch), n.instrument, n.dynamics, n.style))
         y = reconstruct_frames(model, x, data.cfg.window, lab)
         ref_in.append(db.to_magnitude(x, data.spec).T)
