@@ -81,8 +81,9 @@ WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQU
 
 def os_error_message(err: OSError) -> str:
     """One line for an ``OSError`` of the file system: the path, the reason and what to do (the message of
-    :func:`latentsynth.folders.not_writable` as it is)."""
-    if not err.filename:
+    :func:`latentsynth.folders.not_writable`, the one wording of it)."""
+    from ..folders import NotWritableError, not_writable
+
+    if isinstance(err, NotWritableError) or not err.filename:
         return str(err)
-    return (f"{err.filename}: cannot create or write it ({err.strerror}); choose a folder you can write to (e.g. "
-            "another --out), or fix its permissions or free space")
+    return str(not_writable(err.filename, err))

@@ -25,14 +25,19 @@ def _flat(z: torch.Tensor | np.ndarray) -> np.ndarray:
     return z.reshape(len(z), -1)
 
 
+def knn_predict(z_train, y_train, z_test, k: int = 10) -> np.ndarray:
+    """The majority vote of the ``k`` nearest train codes ``[N, d]`` (labels ``[N]``; ``k`` is capped at N) for
+    each test code ``[M, d]`` -> labels ``[M]``."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    zt = _flat(z_train)
+    return KNeighborsClassifier(n_neighbors=min(k, len(zt))).fit(zt, np.asarray(y_train)).predict(_flat(z_test))
+
+
 def knn_accuracy(z_train, y_train, z_test, y_test, k: int = 10) -> float:
     """Accuracy of the majority vote of the ``k`` nearest train codes ``[N, d]`` for test codes ``[M, d]``
     (labels ``[N]`` / ``[M]``; ``k`` is capped at N)."""
-    from sklearn.neighbors import KNeighborsClassifier
-
-    zt, y = _flat(z_train), np.asarray(y_train)
-    pred = KNeighborsClassifier(n_neighbors=min(k, len(zt))).fit(zt, y).predict(_flat(z_test))
-    return float(np.mean(pred == np.asarray(y_test)))
+    return float(np.mean(knn_predict(z_train, y_train, z_test, k) == np.asarray(y_test)))
 
 
 def knn_mae(z_train, v_train, z_test, v_test, k: int = 10) -> float:
@@ -55,15 +60,20 @@ def median_chance_mae(v_train, v_test) -> float:
     return float(np.mean(np.abs(np.median(np.asarray(v_train, dtype=float)) - np.asarray(v_test, dtype=float))))
 
 
-def linear_accuracy(z_train, y_train, z_test, y_test) -> float:
-    """Test accuracy of a multinomial logistic regression fitted on standardised train codes."""
+def linear_predict(z_train, y_train, z_test) -> np.ndarray:
+    """Labels ``[M]`` of test codes ``[M, d]`` by a multinomial logistic regression fitted on standardised train
+    codes ``[N, d]`` / labels ``[N]``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    clf.fit(_flat(z_train), np.asarray(y_train))
-    return float(np.mean(clf.predict(_flat(z_test)) == np.asarray(y_test)))
+    return clf.fit(_flat(z_train), np.asarray(y_train)).predict(_flat(z_test))
+
+
+def linear_accuracy(z_train, y_train, z_test, y_test) -> float:
+    """Test accuracy of a multinomial logistic regression fitted on standardised train codes."""
+    return float(np.mean(linear_predict(z_train, y_train, z_test) == np.asarray(y_test)))
 
 
 @torch.no_grad()

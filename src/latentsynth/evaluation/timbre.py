@@ -36,7 +36,7 @@ from torch import Tensor
 from ..dsp import invert, spectral_convergence
 from ..dsp.griffinlim import stft
 from ..dsp.harmonic import midi_to_hz
-from ..dsp.metrics import MR_EPS, MR_RESOLUTIONS
+from ..dsp.metrics import MR_EPS, MR_RESOLUTIONS, log_magnitude_l1
 from ..models.conditioning import NAMED, DbScale, mix_labels
 
 MORPH_INSTRUMENTS = ("Fl", "TpC", "Vc", "Vn")  # the pairs of the morph score, where the vocabulary has them
@@ -56,19 +56,14 @@ def balanced_accuracy(y_true, y_pred) -> float:
 def probe_scores(z_train: np.ndarray, y_train, z_test: np.ndarray, y_test, k: int = 10) -> dict[str, float]:
     """Balanced accuracy of a logistic regression (standardised codes) and of a ``k``-NN vote fitted on
     ``z_train [N, d]`` / ``y_train [N]`` and tested on ``z_test [M, d]`` / ``y_test [M]``: ``{linear, knn}``
-    (None when the train labels have one class)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    (None when the train labels have one class); the predictors of :mod:`.probes`."""
+    from .probes import knn_predict, linear_predict
 
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     if len(np.unique(y_train)) < 2 or len(y_test) == 0:
         return {"linear": None, "knn": None}
-    lin = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(z_train, y_train)
-    knn = KNeighborsClassifier(n_neighbors=min(k, len(z_train))).fit(z_train, y_train)
-    return {"linear": balanced_accuracy(y_test, lin.predict(z_test)),
-            "knn": balanced_accuracy(y_test, knn.predict(z_test))}
+    return {"linear": balanced_accuracy(y_test, linear_predict(z_train, y_train, z_test)),
+            "knn": balanced_accuracy(y_test, knn_predict(z_train, y_train, z_test, k))}
 
 
 def pitch_invariance(z: np.ndarray, instrument, pitch) -> float | None:
@@ -191,9 +186,8 @@ def mrstft_split(x: Tensor, y: Tensor, sample_rate: int, f0: float) -> tuple[flo
         for j, sel in enumerate((m, ~m)):
             if not bool(sel.any()):  # a low note at a coarse resolution: every bin is near a partial
                 continue
-            a, b = mx[sel], my[sel]
-            sc = float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(a).clamp_min(1e-12))
-            parts[j].append(sc + float((torch.log(a + MR_EPS) - torch.log(b + MR_EPS)).abs().mean()))
+            a, b = mx[sel], my[sel]  # [K, T]
+            parts[j].append(float(spectral_convergence(a, b) + log_magnitude_l1(a, b, MR_EPS)))
     return tuple(float(np.mean(p)) if p else float("nan") for p in parts)  # type: ignore[return-value]
 
 
@@ -218,8 +212,12 @@ def _note_attrs(data, notes: list[int], key: str) -> np.ndarray:
     return np.array([str(data.notes[k][key]) for k in notes])
 
 
+def _note_code(model, data, note: int) -> Tensor:
+    return note_code(model, data.note_tensor(note), data.note_labels[note])
+
+
 def _codes(model, data, notes: list[int]) -> np.ndarray:
-    return torch.stack([note_code(model, data.note_tensor(k), data.note_labels[k]) for k in notes]).numpy()
+    return torch.stack([_note_code(model, data, k) for k in notes]).numpy()
 
 
 def code_probes(model, data, max_train: int = 1200) -> dict[str, float | None]:
@@ -261,10 +259,6 @@ def frame_classifier(data, n_frames: int = 30000, epochs: int = 4, seed: int = 0
     return clf
 
 
-def _sustain_code(model, data, note: int) -> Tensor:
-    return note_code(model, data.note_tensor(note), data.note_labels[note])
-
-
 def morph_pairs(data, per_pair: int = 3) -> list[tuple[int, int]]:
     """Note pairs ``(A, B)`` of different instruments among :data:`MORPH_INSTRUMENTS` (else the first four of
     the vocabulary) at one pitch, same dynamics (mf if there, else the first), ordinary style and one source,
@@ -290,13 +284,6 @@ def morph_pairs(data, per_pair: int = 3) -> list[tuple[int, int]]:
     return pairs
 
 
-def path_labels(la: Tensor, lb: Tensor, t: Tensor) -> Tensor:
-    """Mixed labels ``[T, 10]`` along a path from a note with labels ``la [4]`` to one with ``lb [4]`` at
-    ``t [T]`` (:func:`~latentsynth.models.conditioning.mix_labels`: the pitch glides, label weights move from A
-    to B; a pitch-only model reads the pitch alone)."""
-    return mix_labels(la, lb, t)
-
-
 @torch.no_grad()
 def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: bool = False
                  ) -> dict[str, float | None]:
@@ -306,10 +293,10 @@ def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: b
     t = torch.linspace(0, 1, steps)
     curves = []
     for a, b in morph_pairs(data):
-        za, zb = _sustain_code(model, data, a), _sustain_code(model, data, b)
+        za, zb = _note_code(model, data, a), _note_code(model, data, b)
         ia, ib = int(data.note_labels[a][1]), int(data.note_labels[b][1])
         z = za[None] + t[:, None] * (zb - za)[None]
-        c = path_labels(data.note_labels[a], data.note_labels[b], t * (0.0 if hold_labels else 1.0))
+        c = mix_labels(data.note_labels[a], data.note_labels[b], t * (0.0 if hold_labels else 1.0))  # [T, 10]
         mag = model.to_magnitude(model.likelihood.mean(model.decode(z, c))).mean(1)  # [T, F]
         prob = torch.softmax(clf(mag)["instrument"], dim=1)
         if int(prob[0].argmax()) != ia or int(prob[-1].argmax()) != ib:
@@ -319,11 +306,12 @@ def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: b
 
 
 @torch.no_grad()
-def foreign_frames(model, data, path: Path) -> Tensor:
-    """Normalised frames ``[T, F]`` of a WAV analysed as the data's notes were."""
+def foreign_frames(model, data, path: Path, db: DbScale | None = None) -> Tensor:
+    """Normalised frames ``[T, F]`` of a WAV analysed as the data's notes were (``db``: the data's
+    :class:`DbScale`, built here when not given)."""
     from ..data.audio.frames import note_features
 
-    db = DbScale.from_info(data.audio_info())
+    db = DbScale.from_info(data.audio_info()) if db is None else db
     return db.from_db(torch.from_numpy(note_features(path, data.prep)).float())
 
 
@@ -356,7 +344,8 @@ def source_scores(model, data, corpus: str | Path, n_notes: int = 48) -> dict[st
     from .audio import reconstruct_frames
 
     corpus = Path(corpus)
-    info, db = data.audio_info(), DbScale.from_info(data.audio_info())
+    info = data.audio_info()
+    db = DbScale.from_info(info)
     by_key: dict[tuple, list[int]] = {}
     for k, r in enumerate(data.notes):
         by_key.setdefault((r["instrument"], r.get("style", ""), int(r["pitch"]), r["dynamics"]), []).append(k)
@@ -364,7 +353,7 @@ def source_scores(model, data, corpus: str | Path, n_notes: int = 48) -> dict[st
              and all(getattr(n, key) in info.vocab[key] for key in NAMED if info.vocab.get(key))]
     ref_in, est, twins = [], [], []
     for n in spread(cands, n_notes):
-        x = foreign_frames(model, data, corpus / n.path)
+        x = foreign_frames(model, data, corpus / n.path, db)
         lab = torch.tensor(info.label_row(float(n.pitch), n.instrument, n.dynamics, n.style))
         y = reconstruct_frames(model, x, data.cfg.window, lab)
         ref_in.append(db.to_magnitude(x, data.spec).T)

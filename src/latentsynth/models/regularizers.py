@@ -95,9 +95,9 @@ def mmd(x: Tensor, y: Tensor, kind: str = "imq", c: float | Tensor = 1.0,
 
 
 def kl_gaussian_analytic(mu: Tensor, logvar: Tensor, prior_std: float = 1.0) -> Tensor:
-    """KL(N(mu, diag exp(logvar)) || N(0, prior_std^2 I)) per sample: ``[B, d]`` -> ``[B]``."""
-    var_ratio = logvar.exp() / prior_std**2
-    return 0.5 * (var_ratio + mu**2 / prior_std**2 - 1.0 - var_ratio.log()).sum(-1)
+    """KL(N(mu, diag exp(logvar)) || N(0, prior_std^2 I)) per sample: ``[B, d]`` -> ``[B]`` (the sum over
+    dimensions of :func:`kl_gaussian_per_dim`)."""
+    return kl_gaussian_per_dim(mu, logvar, prior_std).sum(-1)
 
 
 def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:

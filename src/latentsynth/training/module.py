@@ -124,8 +124,8 @@ class LitAutoEncoder(L.LightningModule):
                 f"The run stopped before applying this update; the last good checkpoint is in {ckpt}. "
                 "Try a lower optim.lr, optim.grad_clip=1.0 or a smaller regularizer.weight."
             )
-        diag = {}
-        if self._log_this_step() and not isinstance(self.model.regularizer, NoRegularizer) and out.enc.z.requires_grad:
+        diag, log_now = {}, self._log_this_step()
+        if log_now and not isinstance(self.model.regularizer, NoRegularizer) and out.enc.z.requires_grad:
             # the pull of each term on the codes (norm of d term / d z over the batch): which term moves the encoder
             g_rec, g_reg = (torch.autograd.grad(t, out.enc.z, retain_graph=True, allow_unused=True)[0]
                             for t in (recon, weight * out.penalty))
@@ -155,7 +155,7 @@ class LitAutoEncoder(L.LightningModule):
         values = torch.stack([v.detach().float() for v in logs.values()])
         self._epoch_sums = values * len(x) + (0 if self._epoch_sums is None else self._epoch_sums)
         self._epoch_samples += len(x)
-        if self._log_this_step():
+        if log_now:
             self.log_dict({f"{k}_step": v for k, v in zip(logs, values, strict=True)}, on_step=True, on_epoch=False,
                           batch_size=len(x))
             self.log("train/reg_weight", weight, on_step=True, on_epoch=False, batch_size=len(x))
