@@ -145,6 +145,12 @@ METRICS: tuple[Metric, ...] = (
     _m("frechet", "Fréchet (descriptors)", kind="frames", group="path", views="study"),
     _m("wasserstein_mean", "Wasserstein (descriptors)", kind="frames", group="path", views="study"),
     _m("fad", "FAD (frame classifier)", kind="frames", group="path", views="study"),
+    # morphs between notes of two instruments (evaluation.timbre's per-path measures of P(B) along the path)
+    _m("morph_path_rho", "morph rho (path)", direction="higher", kind="frames", group="path", views="study"),
+    _m("morph_path_cross", "morph crossing (path)", direction=None, kind="frames", group="path", views="study"),
+    _m("morph_path_ramp", "morph ramp dist. (path)", kind="frames", group="path", views="study"),
+    _m("morph_path_recognised", "endpoints recognised", direction="higher", kind="frames", group="path",
+       views="study"),
 )
 
 METRIC: dict[str, Metric] = {m.key: m for m in METRICS}

@@ -2,10 +2,14 @@
 
 ``run_study(models, out, pairs=8)`` (``latentsynth synth study MODEL... --pairs 8 --out DIR``) does, per model:
 
-* ``pairs`` note pairs: two training notes of different instruments from the model's code sample (seeded; each
-  note's sampled codes in time order, as the gallery's ``sample_notes``);
+* ``pairs`` note pairs: two training notes of different instruments from the model's code sample (seeded,
+  going through every ordered pair of instruments in turn; each note's sampled codes in time order, as the
+  gallery's ``sample_notes``);
 * for each generator of :data:`STUDY_KINDS` and each pair: the path (:func:`~latentsynth.synth.make_path`, 2 s;
-  note-free generators start from the first note with its labels), its rendered audio, and
+  the blends lerp / slerp / expressive sweep their fraction from the first note to the second over the path, as
+  the geodesic goes from one to the other, with the label weights and the pitch glide of the generators, so a
+  pitch-only model's path glides in pitch while its codes morph; note-free generators start from the first note
+  with its labels), its rendered audio, and
   :func:`~latentsynth.synth.descriptors.path_report` of the decoded-magnitude descriptor trajectories
   (smoothness, monotonicity, total-variation ratio per descriptor, latent and decoded lengths) plus, on the audio
   (YIN), ``f0_stability_cents`` and the voiced fraction;
@@ -15,6 +19,13 @@
   generator's score alike, and the models' folders carry no corpus; the decoded training codes are what the
   model makes of its data, so the distance measures where a generator leads the decoder: to sounds like the
   model's own notes or away from them. Reconstruction quality is scored separately (``test_spec_sc``);
+* the timbre morph (blends and geodesic, between notes of two instruments): the corpus's frame classifier (the
+  FAD stand-in's, below) gives the instrument posteriors of the path's decoded frames, and
+  :func:`~latentsynth.evaluation.timbre.morph_curve` / :func:`~latentsynth.evaluation.timbre.morph_path_scores`
+  (the measures of the timbre morph score, per path) give ``morph_path_rho`` (Spearman rho of
+  ``p_B = P(B) / (P(A) + P(B))`` with time), ``morph_path_cross`` (where ``p_B`` first reaches 1/2),
+  ``morph_path_ramp`` (mean ``|p_B(t) - t|``) and ``morph_path_recognised`` (1 when the mean posterior over the
+  first / last :data:`MORPH_ENDS` of the points names A / B);
 * latent -> descriptor predictability on the model's codes
   (:func:`~latentsynth.evaluation.descriptors.predictability`: held-out R^2 of linear and k-NN regression, and
   the per-dimension Pearson correlations) for each descriptor of the decoded training codes;
@@ -26,7 +37,8 @@ std over pairs per generator and model group) and ``report.md``: tables of mean 
 (:func:`latentsynth.bench.report.welch`) between model groups per generator and between generators (geodesic,
 every other one, against lerp) per model group. Runs of one variation with different seeds (``harmonic-vae-s0``,
 ``harmonic-vae-s1``) form one group; between groups, the unit of a test is the run (mean over its pairs) when
-both groups have at least 2 runs, else the note pair.
+both groups have at least 2 runs, else the note pair. A finished model's rows are kept in ``done/<run>.json``: the
+same command run again resumes after the last finished model.
 """
 
 from __future__ import annotations
@@ -42,12 +54,13 @@ import torch
 
 from ..config import load_config
 from ..evaluation.descriptors import descriptor_distances, f0_stability_cents, frame_descriptors, predictability
-from ..folders import atomic_write_text, write_csv, write_json
+from ..folders import atomic_write_text, read_json, write_csv, write_json
 from ..metric_table import view
 from .report import P_SIGNIFICANT, mean_std, welch, welch_cell
 from .sweep import SEED_SUFFIX, group_name
 
 STUDY_KINDS: tuple[str, ...] = ("lerp", "slerp", "expressive", "geodesic", "traversal", "walk", "circle", "spiral")
+MORPH_ENDS = 0.05  # the fraction of a path's points at each end whose mean posterior must name its note's instrument
 KEY_METRICS: tuple[str, ...] = tuple(m.key for m in view("study"))  # the study's columns: rows of metric_table
 DIRECTION = {m.key: m.direction for m in view("study") if m.direction}
 
@@ -69,8 +82,10 @@ def expand_seeds(models: list[str | Path]) -> list[Path]:
 
 
 def note_pairs(synth, n_pairs: int, seed: int = 0) -> list[tuple[Any, Any]]:
-    """``n_pairs`` pairs of training notes (path files) of different instruments (any two notes when the sample
-    has one instrument), drawn with ``seed`` from the notes of the model's code sample with >= 4 codes."""
+    """``n_pairs`` pairs of training notes (path files) drawn with ``seed`` from the notes of the model's code
+    sample with >= 4 codes. The pairs go through every ordered pair of instruments in turn (shuffled once; so 6
+    pairs over 3 instruments hold each direction once), each with two random notes of those instruments, no pair
+    twice while others are left; with one instrument, any two notes."""
     from ..synth.notes import code_sample_note
 
     cs = synth.codes
@@ -81,16 +96,23 @@ def note_pairs(synth, n_pairs: int, seed: int = 0) -> list[tuple[Any, Any]]:
     if len(notes) < 2:
         raise ValueError("the code sample holds fewer than 2 notes")
     inst = {k: int(cs.labels[cs.note == k][0, 1]) for k in notes}
+    by_inst: dict[int, list[int]] = defaultdict(list)
+    for k in notes:
+        by_inst[inst[k]].append(k)
     rng = np.random.default_rng(seed)
-    pairs, seen, tries = [], set(), 0
-    while len(pairs) < n_pairs and tries < 100 * n_pairs:
-        tries += 1
-        a, b = (int(v) for v in rng.choice(notes, 2, replace=False))
-        if (inst[a] == inst[b] and len(set(inst.values())) > 1) or ((a, b) in seen and tries < 50 * n_pairs):
-            continue
-        seen.add((a, b))
+    combos = [(i, j) for i in sorted(by_inst) for j in sorted(by_inst) if i != j]
+    combos = [combos[k] for k in rng.permutation(len(combos))] if combos else [(None, None)]
+    pairs: list[tuple[int, int]] = []
+    for n in range(n_pairs):
+        ia, ib = combos[n % len(combos)]
+        for _ in range(50):  # a pair not drawn yet, when there is one
+            if ia is None:
+                a, b = (int(v) for v in rng.choice(notes, 2, replace=False))
+            else:
+                a, b = int(rng.choice(by_inst[ia])), int(rng.choice(by_inst[ib]))
+            if (a, b) not in pairs:
+                break
         pairs.append((a, b))
-
     return [(code_sample_note(synth, a), code_sample_note(synth, b)) for a, b in pairs]
 
 
@@ -149,6 +171,27 @@ def _predictability_rows(synth, real_d: dict[str, np.ndarray], run: str, group: 
     return pred_rows
 
 
+def morph_row(prob: np.ndarray, ia: int, ib: int, ends: int) -> dict[str, float | None]:
+    """The morph measures of one path from an instrument-``ia`` note to an instrument-``ib`` note, from the
+    frame classifier's instrument posteriors ``prob [T, K]`` along it (:func:`~latentsynth.evaluation.timbre.
+    morph_curve` with ``ends`` points averaged at each end, :func:`~latentsynth.evaluation.timbre.
+    morph_path_scores`): the study's ``morph_path_*`` columns."""
+    from ..evaluation.timbre import morph_curve, morph_path_scores
+
+    p_b, recognised = morph_curve(prob, ia, ib, ends)
+    m = morph_path_scores(p_b)
+    return {"morph_path_rho": m["rho"], "morph_path_cross": m["cross"], "morph_path_ramp": m["ramp"],
+            "morph_path_recognised": float(recognised)}
+
+
+def _instrument_posteriors(clf, mag: torch.Tensor, points: int) -> np.ndarray:
+    """The classifier's instrument posteriors ``[T, K]`` of a path's decoded magnitudes ``[T * W, F]`` (the
+    ``W`` frames of a point averaged, as the timbre morph score does)."""
+    with torch.no_grad():
+        m = mag.reshape(points, -1, mag.shape[-1]).mean(1)
+        return torch.softmax(clf(m)["instrument"], dim=1).numpy()
+
+
 def _path_row(synth, pf, real: np.ndarray) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """Render one path and score it: the path report (with absolute monotonicities), f0 stability and voicing of
     its audio, and the distances of its descriptor frames to the training codes' ``real [N, D]``; returns the
@@ -191,6 +234,7 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
     from ..evaluation.audio_classifier import embedding_frechet
     from ..synth import Synth, make_path
     from ..synth.descriptors import TORCH_DESCRIPTORS, code_descriptors
+    from ..synth.generators import BLENDS
 
     folder = Path(folder)
     run, t_model = folder.name, time.perf_counter()
@@ -201,19 +245,25 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
     pred_rows = _predictability_rows(synth, real_d, run, group, seed)
     note_sets = note_pairs(synth, pairs, seed)
     points = max(3, round(seconds / synth.hop_seconds))
+    vocab = synth.info.vocab["instrument"]
     rows = []
     for kind in kinds:
         t_kind = time.perf_counter()
         pooled = []
         for i, (a, b) in enumerate(note_sets):
             t0 = time.perf_counter()
-            opt = {"steps": geodesic_steps} if kind == "geodesic" else {}
+            opt = {"steps": geodesic_steps} if kind == "geodesic" else {"alpha": "sweep"} if kind in BLENDS else {}
             pf = make_path(synth, kind, [a, b], points=points, seed=seed + i, **opt)
             scores, z, c = _path_row(synth, pf, real)
-            rows.append({"run": run, "group": group, "kind": kind, "pair": i, "note_a": a.meta["source"],
-                         "note_b": b.meta["source"], **scores, "seconds": time.perf_counter() - t0})
             if reference is not None:
-                pooled.append(synth.magnitudes(z, c))
+                mag = synth.magnitudes(z, c)
+                pooled.append(mag)
+                if kind in BLENDS and a.instrument != b.instrument:  # a morph from one instrument to another
+                    scores.update(morph_row(_instrument_posteriors(reference[0], mag, len(z)), vocab.index(
+                        a.instrument), vocab.index(b.instrument), max(1, round(MORPH_ENDS * len(z)))))
+            rows.append({"run": run, "group": group, "kind": kind, "pair": i, "note_a": a.meta["source"],
+                         "note_b": b.meta["source"], "instrument_a": a.instrument, "instrument_b": b.instrument,
+                         **scores, "seconds": time.perf_counter() - t0})
         if reference is not None:
             fad = embedding_frechet(reference[0], reference[1], torch.cat(pooled))
             for r in rows[-len(note_sets):]:
@@ -238,18 +288,29 @@ def run_study(models: list[str | Path], out: str | Path, pairs: int = 8, kinds: 
     if not folders:
         raise ValueError("no model folders to study")
     rows, pred, t0 = [], [], time.perf_counter()
+    settings = {"pairs": pairs, "kinds": list(kinds), "seconds": seconds, "seed": seed,
+                "geodesic_steps": geodesic_steps, "blend_alpha": "sweep", "morph_ends": MORPH_ENDS}
     references: dict[str, object] = {}
     for f in folders:
+        done = out / "done" / f"{f.name}.json"  # a finished model's rows: a study run again resumes after it
+        if done.is_file() and (saved := read_json(done)).get("settings") == settings \
+                and saved.get("folder") == str(f.resolve()):
+            rows += [dict(r) for r in saved["rows"]]
+            pred += [dict(r) for r in saved["pred"]]
+            if not quiet:
+                print(f"[{f.name}] done before: {done}", flush=True)
+            continue
         corpus = str(load_config(f).data.corpus)
         if corpus not in references:
             references[corpus] = audio_reference(f, out, seed=seed, quiet=quiet)
         r, p = study_model(f, out, pairs, kinds, seconds, seed, geodesic_steps, figures, quiet, references[corpus])
+        write_json(done, {"folder": str(f.resolve()), "settings": settings,  # rows as (key, value) lists: in order
+                          "rows": [list(x.items()) for x in r], "pred": [list(x.items()) for x in p]})
         rows += r
         pred += p
     write_csv(out / "results.csv", rows)
     write_csv(out / "predictability.csv", pred)
-    write_json(out / "study.json", {"models": [str(f) for f in folders], "pairs": pairs, "kinds": list(kinds),
-                                    "seconds": seconds, "seed": seed, "geodesic_steps": geodesic_steps,
+    write_json(out / "study.json", {"models": [str(f) for f in folders], **settings,
                                     "wall_seconds": round(time.perf_counter() - t0, 1)})
     if figures:
         plot_metric_bars(rows, out / "metrics.png")
@@ -310,7 +371,13 @@ def study_markdown(rows: list[dict], pred: list[dict], kinds: tuple[str, ...], p
              "audio (std of cents around the median, voiced frames). Frechet / Wasserstein: the path's decoded "
              "frames against the model's decoded training codes (5 descriptors, in real stds). Direction: lower "
              "is better for smoothness (mean |2nd difference| / range), tv ratio (1 = monotone), f0 stability "
-             "and the distances; abs monotonicity is |Spearman correlation with time| (1 for a sweep either way).", ""]
+             "and the distances; abs monotonicity is |Spearman correlation with time| (1 for a sweep either way). "
+             "Blends (lerp, slerp, expressive) sweep from the first note to the second over the path. Morph "
+             "(blends and geodesic between two instruments; evaluation/timbre.py's measures per path): "
+             "p_B = P(B) / (P(A) + P(B)) of the frame classifier along the path; morph_path_rho its Spearman "
+             "rho with time (higher is better), morph_path_cross where it first reaches 1/2, morph_path_ramp "
+             "its mean distance from the ramp t (lower is better), morph_path_recognised the fraction of "
+             f"paths whose first / last {MORPH_ENDS:.0%} of points the classifier names A / B.", ""]
     lines += ["## Mean ± std over pairs (and seeds)", "",
               "| generator | model | " + " | ".join(metrics) + " |", "|---|---|" + "---:|" * len(metrics)]
     for k in kinds:

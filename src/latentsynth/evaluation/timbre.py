@@ -17,7 +17,8 @@ frame data module (:func:`timbre_scores`, the keys of ``metrics.json``; definiti
 * **morph** (:func:`morph_curve_scores`): along straight lines between the codes of two notes of different
   instruments at one pitch, a frame classifier trained on real frames gives ``p_B(t) = P(B) / (P(A) + P(B))``;
   a pair counts when the endpoints are recognised (argmax A at t = 0, B at t = 1); per pair the Spearman rho
-  of p_B with t, where p_B first crosses 1/2, and the mean |p_B(t) - t| (distance from a straight ramp).
+  of p_B with t, where p_B first crosses 1/2, and the mean |p_B(t) - t| (distance from a straight ramp). The
+  per-path measures (:func:`morph_curve`, :func:`morph_path_scores`) also score the synthesis study's paths.
 * **loudness and f0** (:func:`loudness_db`, :func:`f0_errors`): DDSP's loudness L1 (A-weighted power in dB per
   frame, frames within 60 dB of the note's loudest) and, on Griffin-Lim audio of a few notes, the YIN f0 error
   in cents (median over voiced frames) and the outlier rate (frames off by more than 50 cents).
@@ -101,22 +102,37 @@ def crossing(t: np.ndarray, p: np.ndarray, level: float = 0.5) -> float | None:
     return float(t[i - 1] + (level - p[i - 1]) / (p[i] - p[i - 1]) * (t[i] - t[i - 1]))
 
 
+def morph_curve(prob: np.ndarray, ia: int, ib: int, ends: int = 1) -> tuple[np.ndarray, bool]:
+    """Instrument posteriors ``prob [T, K]`` along a path from an instrument-``ia`` note to an instrument-``ib``
+    one -> ``p_B(t) = P(B) / (P(A) + P(B))`` ``[T]`` and whether both endpoints are recognised: the argmax of
+    the mean posterior over the first ``ends`` points is A, over the last ``ends`` points B."""
+    prob = np.asarray(prob, dtype=float)
+    ends = max(1, min(int(ends), len(prob)))
+    recognised = int(prob[:ends].mean(0).argmax()) == ia and int(prob[-ends:].mean(0).argmax()) == ib
+    return prob[:, ib] / np.maximum(prob[:, ia] + prob[:, ib], 1e-12), recognised
+
+
+def morph_path_scores(p: np.ndarray) -> dict[str, float | None]:
+    """One curve ``p_B(t)`` ``[T]`` (t evenly 0..1) -> its Spearman rho with t, where it first crosses 1/2
+    (None if never) and its mean distance from the straight ramp p = t: ``{rho, cross, ramp}``."""
+    p = np.asarray(p, dtype=float)
+    t = np.linspace(0.0, 1.0, len(p))
+    return {"rho": spearman(t, p), "cross": crossing(t, p), "ramp": float(np.mean(np.abs(p - t)))}
+
+
 def morph_curve_scores(curves: list[np.ndarray]) -> dict[str, float | None]:
     """Curves ``p_B(t)`` ``[T]`` (t evenly 0..1) of the counted pairs -> median Spearman rho with t, median
     crossing of 1/2, the fraction of pairs crossing within 30-70 % of the path, the mean distance from the
-    straight ramp p = t, and the number of pairs."""
+    straight ramp p = t (each curve's :func:`morph_path_scores`), and the number of pairs."""
     if not curves:
         return {"morph_rho": None, "morph_cross": None, "morph_even": None, "morph_ramp": None, "morph_pairs": 0}
-    rho, cross, ramp = [], [], []
-    for p in curves:
-        t = np.linspace(0.0, 1.0, len(p))
-        rho.append(spearman(t, p))
-        cross.append(crossing(t, p))
-        ramp.append(float(np.mean(np.abs(p - t))))
+    per = [morph_path_scores(p) for p in curves]
+    cross = [s["cross"] for s in per]
     known = [c for c in cross if c is not None]
-    return {"morph_rho": float(np.median(rho)), "morph_cross": float(np.median(known)) if known else None,
+    return {"morph_rho": float(np.median([s["rho"] for s in per])),
+            "morph_cross": float(np.median(known)) if known else None,
             "morph_even": float(np.mean([c is not None and 0.3 <= c <= 0.7 for c in cross])),
-            "morph_ramp": float(np.mean(ramp)), "morph_pairs": len(curves)}
+            "morph_ramp": float(np.mean([s["ramp"] for s in per])), "morph_pairs": len(curves)}
 
 
 def a_weighting(freqs: np.ndarray) -> np.ndarray:
@@ -298,10 +314,9 @@ def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: b
         z = za[None] + t[:, None] * (zb - za)[None]
         c = mix_labels(data.note_labels[a], data.note_labels[b], t * (0.0 if hold_labels else 1.0))  # [T, 10]
         mag = model.to_magnitude(model.likelihood.mean(model.decode(z, c))).mean(1)  # [T, F]
-        prob = torch.softmax(clf(mag)["instrument"], dim=1)
-        if int(prob[0].argmax()) != ia or int(prob[-1].argmax()) != ib:
-            continue
-        curves.append((prob[:, ib] / (prob[:, ia] + prob[:, ib]).clamp_min(1e-12)).numpy())
+        p_b, recognised = morph_curve(torch.softmax(clf(mag)["instrument"], dim=1).numpy(), ia, ib)
+        if recognised:
+            curves.append(p_b)
     return morph_curve_scores(curves)
 
 
