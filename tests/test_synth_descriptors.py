@@ -166,3 +166,69 @@ def test_target_and_study_commands(tiny, tmp_path):
                               "--out", str(tmp_path / "s")])
     assert res.exit_code == 0, res.output
     assert Path(res.output.split("study: ")[-1].strip()).is_file()
+
+
+@pytest.fixture(scope="module")
+def tiny_timbre(tmp_path_factory):
+    """A tiny pitch-only timbre WAE-MMD (2 epochs on the 3-instrument corpus): the instrument lives in its codes."""
+    root = tmp_path_factory.mktemp("synthtimbre")
+    corpus = make_corpus(root / "corpus", per_instrument=4)
+    cfg = load_config("sol-timbre-wae-mmd", [f"data.corpus={corpus}", "train.max_epochs=2", "data.batch_size=64",
+                                             "model.network.hidden=[32]", "model.network.n_harmonics=8",
+                                             "model.network.noise_bands=4", "train.eval_mmd_samples=50",
+                                             "train.eval_timbre=false", "name=timbre-s0"])
+    return train(cfg, root / "runs", quiet=True)
+
+
+def test_study_of_a_pitch_only_model_scores_morphs_across_instruments(tiny_timbre, tmp_path, monkeypatch):
+    """The study's CSV carries the morph columns on the paths from one instrument's note to another's (blends and
+    geodesic; empty on a note-free generator), its 6 pairs hold each ordered pair of the 3 instruments once, one
+    row's rho and ramp equal the textbook formulas on the classifier's posteriors along the re-made path, and a
+    second run with the same settings resumes from the finished models without studying them again."""
+    from itertools import permutations
+
+    import latentsynth.bench.synthesis_study as S
+    from latentsynth.evaluation.audio_classifier import load_frame_classifier
+    from latentsynth.synth import Synth, make_path, render_path
+
+    out = tmp_path / "study"
+    kw = dict(pairs=6, kinds=("lerp", "geodesic", "circle"), geodesic_steps=5, figures=False, quiet=True)
+    report = run_study([tiny_timbre], out, **kw)
+    text = (out / "results.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    assert {"morph_path_rho", "morph_path_cross", "morph_path_ramp", "morph_path_recognised"} <= set(rows[0])
+    lerp = [r for r in rows if r["kind"] == "lerp"]
+    assert sorted((r["instrument_a"], r["instrument_b"]) for r in lerp) == sorted(permutations(["Fl", "Tbn", "Vc"], 2))
+    for r in rows:
+        if r["kind"] == "circle":
+            assert r["morph_path_rho"] == r["morph_path_recognised"] == ""
+        else:
+            assert -1 <= float(r["morph_path_rho"]) <= 1 and 0 <= float(r["morph_path_ramp"]) <= 1
+            assert r["morph_path_recognised"] in ("0.0", "1.0")
+    assert "| lerp | timbre | " in report.read_text() and "morph_path_rho" in report.read_text()
+    # one row by hand: the same path again, the corpus classifier's posteriors, p_B, the textbook rho and ramp
+    synth = Synth.load(tiny_timbre)
+    a, b = S.note_pairs(synth, 6)[1]
+    pf = make_path(synth, "lerp", [a, b], points=max(3, round(2.0 / synth.hop_seconds)), seed=1, alpha="sweep")
+    _, z, c = render_path(synth, pf)
+    clf = load_frame_classifier(next(out.glob("classifier-*")))
+    with torch.no_grad():
+        prob = torch.softmax(clf(synth.magnitudes(z, c))["instrument"], 1).numpy()
+    vocab = synth.info.vocab["instrument"]
+    pb = [p[vocab.index(b.instrument)] / (p[vocab.index(a.instrument)] + p[vocab.index(b.instrument)]) for p in prob]
+    n, t = len(pb), np.linspace(0, 1, len(pb))
+    rank = lambda v: [sorted(v).index(e) + 1 for e in v]  # noqa: E731 - tie-free
+    rho = 1 - 6 * sum((i - j) ** 2 for i, j in zip(rank(list(t)), rank(pb), strict=True)) / (n * (n * n - 1))
+    assert float(lerp[1]["morph_path_rho"]) == pytest.approx(rho, abs=1e-6)
+    ramp = sum(abs(p - s) for p, s in zip(pb, t, strict=True)) / n
+    assert float(lerp[1]["morph_path_ramp"]) == pytest.approx(ramp, abs=1e-6)
+    # resume: the finished model is read back, not studied again; other settings study it again
+
+    def refuse(*a, **k):
+        raise AssertionError("studied again")
+
+    monkeypatch.setattr(S, "study_model", refuse)
+    run_study([tiny_timbre], out, **kw)
+    assert (out / "results.csv").read_text() == text
+    with pytest.raises(AssertionError, match="studied again"):
+        run_study([tiny_timbre], out, **{**kw, "pairs": 5})

@@ -252,3 +252,38 @@ def test_loudness_normalize_sets_the_level_and_keeps_the_peak_below_its_limit():
     spiky = np.zeros(22050)
     spiky[100] = 0.5
     assert np.abs(loudness_normalize(spiky)).max() == pytest.approx(10 ** (-1 / 20), rel=1e-3)
+
+
+def _naive_spearman(x, y) -> float:
+    """Spearman's rho of two tie-free sequences by its textbook formula: 1 - 6 sum d^2 / (n (n^2 - 1))."""
+    rank = lambda v: [sorted(v).index(e) + 1 for e in v]  # noqa: E731 - tie-free: each value's place
+    rx, ry = rank(list(x)), rank(list(y))
+    n = len(rx)
+    return 1 - 6 * sum((a - b) ** 2 for a, b in zip(rx, ry, strict=True)) / (n * (n * n - 1))
+
+
+def test_morph_path_measures_of_a_hand_made_posterior():
+    """Posteriors over 3 instruments along a path from A (index 2) to B (index 0): p_B rises as a clipped ramp
+    from t = 0.2 to 0.6 (so it reaches 1/2 at t = 0.4 exactly), with a wiggle that breaks ties; the third
+    instrument takes a constant share. Rho against the textbook formula, the crossing by hand, the ramp
+    distance by a naive loop, and the endpoint rule over the first / last points."""
+    n = 41
+    t = np.linspace(0, 1, n)
+    pb = np.clip((t - 0.2) / 0.4, 0, 1) * 0.98 + 0.01 + 1e-4 * np.sin(37 * t)  # distinct values, p_B(0.4) = 0.5
+    other = 0.1
+    prob = np.zeros((n, 3))
+    prob[:, 0], prob[:, 2], prob[:, 1] = (1 - other) * pb, (1 - other) * (1 - pb), other
+    curve, ok = T.morph_curve(prob, 2, 0)
+    assert ok and np.allclose(curve, pb)
+    m = T.morph_path_scores(curve)
+    assert m["rho"] == pytest.approx(_naive_spearman(t, pb), abs=1e-12)
+    assert m["cross"] == pytest.approx(0.4, abs=2e-4)  # the wiggle moves it by < 1e-4 / slope
+    assert m["ramp"] == pytest.approx(sum(abs(p - ti) for p, ti in zip(pb, t, strict=True)) / n)
+    # endpoints: the path's last point names the third instrument, the mean of its last 5 points still B
+    spoiled = prob.copy()
+    spoiled[-1] = [0.2, 0.7, 0.1]
+    assert not T.morph_curve(spoiled, 2, 0)[1] and T.morph_curve(spoiled, 2, 0, ends=5)[1]
+    assert not T.morph_curve(prob, 0, 2)[1]  # the other direction: neither end recognised
+    falling = T.morph_path_scores(1 - t)
+    assert falling["rho"] == pytest.approx(-1.0) and falling["cross"] == 0.0  # at 1/2 from the start
+    assert T.morph_path_scores(np.full(n, 0.2))["cross"] is None  # never reaches 1/2
