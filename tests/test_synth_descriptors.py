@@ -3,6 +3,7 @@ synthesis, and the synthesis study runner (toy decoders with closed-form descrip
 
 import csv
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +233,7 @@ def test_study_of_a_pitch_only_model_scores_morphs_across_instruments(tiny_timbr
     assert (out / "results.csv").read_text() == text
     with pytest.raises(AssertionError, match="studied again"):
         run_study([tiny_timbre], out, **{**kw, "pairs": 5})
+    w = tiny_timbre / "model.safetensors"  # new weights in the same folder (a run trained again)
+    os.utime(w, ns=(w.stat().st_atime_ns, w.stat().st_mtime_ns + 10**9))
+    with pytest.raises(AssertionError, match="studied again"):
+        run_study([tiny_timbre], out, **kw)

@@ -38,7 +38,7 @@ std over pairs per generator and model group) and ``report.md``: tables of mean 
 every other one, against lerp) per model group. Runs of one variation with different seeds (``harmonic-vae-s0``,
 ``harmonic-vae-s1``) form one group; between groups, the unit of a test is the run (mean over its pairs) when
 both groups have at least 2 runs, else the note pair. A finished model's rows are kept in ``done/<run>.json``: the
-same command run again resumes after the last finished model.
+same command run again reads them back (for the same folder, weights and settings) instead of studying it again.
 """
 
 from __future__ import annotations
@@ -293,8 +293,10 @@ def run_study(models: list[str | Path], out: str | Path, pairs: int = 8, kinds: 
     references: dict[str, object] = {}
     for f in folders:
         done = out / "done" / f"{f.name}.json"  # a finished model's rows: a study run again resumes after it
-        if done.is_file() and (saved := read_json(done)).get("settings") == settings \
-                and saved.get("folder") == str(f.resolve()):
+        w = (f / "model.safetensors").stat() if (f / "model.safetensors").is_file() else None
+        key = {"folder": str(f.resolve()), "settings": settings, "weights": w and [w.st_size, w.st_mtime_ns]}
+        saved = read_json(done) if done.is_file() and w else {}
+        if all(saved.get(k) == v for k, v in key.items()):
             rows += [dict(r) for r in saved["rows"]]
             pred += [dict(r) for r in saved["pred"]]
             if not quiet:
@@ -304,8 +306,8 @@ def run_study(models: list[str | Path], out: str | Path, pairs: int = 8, kinds: 
         if corpus not in references:
             references[corpus] = audio_reference(f, out, seed=seed, quiet=quiet)
         r, p = study_model(f, out, pairs, kinds, seconds, seed, geodesic_steps, figures, quiet, references[corpus])
-        write_json(done, {"folder": str(f.resolve()), "settings": settings,  # rows as (key, value) lists: in order
-                          "rows": [list(x.items()) for x in r], "pred": [list(x.items()) for x in p]})
+        write_json(done, {**key, "rows": [list(x.items()) for x in r],  # rows as (key, value) lists: in order
+                          "pred": [list(x.items()) for x in p]})
         rows += r
         pred += p
     write_csv(out / "results.csv", rows)
