@@ -212,7 +212,7 @@ def test_study_of_a_pitch_only_model_scores_morphs_across_instruments(tiny_timbr
     a, b = S.note_pairs(synth, 6)[1]
     pf = make_path(synth, "lerp", [a, b], points=max(3, round(2.0 / synth.hop_seconds)), seed=1, alpha="sweep")
     _, z, c = render_path(synth, pf)
-    clf = load_frame_classifier(next(out.glob("classifier-*")))
+    clf = load_frame_classifier(next(out.glob("morph-classifier-*")))
     with torch.no_grad():
         prob = torch.softmax(clf(synth.magnitudes(z, c))["instrument"], 1).numpy()
     vocab = synth.info.vocab["instrument"]

@@ -19,8 +19,9 @@
   generator's score alike, and the models' folders carry no corpus; the decoded training codes are what the
   model makes of its data, so the distance measures where a generator leads the decoder: to sounds like the
   model's own notes or away from them. Reconstruction quality is scored separately (``test_spec_sc``);
-* the timbre morph (blends and geodesic, between notes of two instruments): the corpus's frame classifier (the
-  FAD stand-in's, below) gives the instrument posteriors of the path's decoded frames, and
+* the timbre morph (blends and geodesic, between notes of two instruments): the morph score's instrument
+  classifier (:func:`morph_classifier`: ``evaluation.timbre.frame_classifier`` on the model's corpus, trained
+  longer) gives the posteriors of the path's decoded frames, and
   :func:`~latentsynth.evaluation.timbre.morph_curve` / :func:`~latentsynth.evaluation.timbre.morph_path_scores`
   (the measures of the timbre morph score, per path) give ``morph_path_rho`` (Spearman rho of
   ``p_B = P(B) / (P(A) + P(B))`` with time), ``morph_path_cross`` (where ``p_B`` first reaches 1/2),
@@ -61,6 +62,7 @@ from .sweep import SEED_SUFFIX, group_name
 
 STUDY_KINDS: tuple[str, ...] = ("lerp", "slerp", "expressive", "geodesic", "traversal", "walk", "circle", "spiral")
 MORPH_ENDS = 0.05  # the fraction of a path's points at each end whose mean posterior must name its note's instrument
+MORPH_CLASSIFIER_EPOCHS = 30  # the morph score's classifier at its 4 epochs confuses flute and trumpet frames
 KEY_METRICS: tuple[str, ...] = tuple(m.key for m in view("study"))  # the study's columns: rows of metric_table
 DIRECTION = {m.key: m.direction for m in view("study") if m.direction}
 
@@ -155,6 +157,43 @@ def audio_reference(folder: str | Path, out: Path, n_real: int = 4000, seed: int
     return clf, real
 
 
+def morph_classifier(folder: str | Path, out: Path, seed: int = 0, quiet: bool = False):
+    """The instrument classifier of the morph measures: :func:`latentsynth.evaluation.timbre.frame_classifier`
+    (the morph score's, on non-silent train frames) trained for :data:`MORPH_CLASSIFIER_EPOCHS` epochs on the
+    model's corpus, cached in ``out/morph-classifier-<corpus>`` with its recall per instrument on the non-silent
+    test frames; None when the corpus is not here or not STFT frames."""
+    from ..data import data_module
+    from ..evaluation.audio_classifier import load_frame_classifier, save_frame_classifier
+    from ..evaluation.timbre import frame_classifier
+    from ..folders import load
+    from ..models.conditioning import DbScale
+
+    model = load(folder)
+    if model.cfg.data.representation != "stft":
+        return None
+    cache = out / f"morph-classifier-{Path(model.cfg.data.corpus).name}"
+    if (cache / "classifier.safetensors").is_file():
+        return load_frame_classifier(cache)
+    try:
+        data = data_module(model.cfg)
+    except (FileNotFoundError, ValueError):
+        return None
+    clf = frame_classifier(data, epochs=MORPH_CLASSIFIER_EPOCHS, seed=seed)
+    db = DbScale.from_info(data.audio_info())
+    x, y = data.test.__getitems__(list(range(len(data.test))))
+    loud = db.to_db(x[:, 0]).amax(1)
+    keep = loud > loud.max() - 50  # the frames it was trained on: within 50 dB of the loudest
+    with torch.no_grad():
+        pred = clf(db.to_magnitude(x[keep][:, 0], data.spec))["instrument"].argmax(1)
+    truth = y[keep][:, 1].long()
+    recall = {f"test_recall_{name}": float((pred[truth == i] == i).float().mean())
+              for i, name in enumerate(data.vocab["instrument"]) if bool((truth == i).any())}
+    save_frame_classifier(clf, cache, {"epochs": MORPH_CLASSIFIER_EPOCHS, **recall})
+    if not quiet:
+        print(f"morph classifier on {model.cfg.data.corpus}: {recall}", flush=True)
+    return clf
+
+
 def _predictability_rows(synth, real_d: dict[str, np.ndarray], run: str, group: str, seed: int) -> list[dict]:
     """One row per torch descriptor: how well the model's training codes ``[N, d]`` predict its values
     ``real_d[name] [N]`` (linear and k-NN R², the best single dimension's Pearson r, and every dimension's r)."""
@@ -226,11 +265,12 @@ def _descriptor_figures(synth, note_sets: list, out: Path, run: str) -> None:
 
 def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str, ...] = STUDY_KINDS,
                 seconds: float = 2.0, seed: int = 0, geodesic_steps: int = 100, figures: bool = True,
-                quiet: bool = False, reference=None) -> tuple[list[dict], list[dict]]:
+                quiet: bool = False, reference=None, morph_clf=None) -> tuple[list[dict], list[dict]]:
     """One model's rows (one per generator x pair) and predictability rows (one per descriptor). With
     ``reference`` (:func:`audio_reference`), each generator's frames, pooled over its pairs, also get the
     Fréchet distance of their classifier embeddings to real frames (``fad``, the same on every row of the
-    generator)."""
+    generator); with ``morph_clf`` (:func:`morph_classifier`), each path between two instruments' notes its
+    morph measures (:func:`morph_row`)."""
     from ..evaluation.audio_classifier import embedding_frechet
     from ..synth import Synth, make_path
     from ..synth.descriptors import TORCH_DESCRIPTORS, code_descriptors
@@ -255,12 +295,12 @@ def study_model(folder: str | Path, out: Path, pairs: int = 8, kinds: tuple[str,
             opt = {"steps": geodesic_steps} if kind == "geodesic" else {"alpha": "sweep"} if kind in BLENDS else {}
             pf = make_path(synth, kind, [a, b], points=points, seed=seed + i, **opt)
             scores, z, c = _path_row(synth, pf, real)
+            mag = synth.magnitudes(z, c) if reference is not None or morph_clf is not None else None
             if reference is not None:
-                mag = synth.magnitudes(z, c)
                 pooled.append(mag)
-                if kind in BLENDS and a.instrument != b.instrument:  # a morph from one instrument to another
-                    scores.update(morph_row(_instrument_posteriors(reference[0], mag, len(z)), vocab.index(
-                        a.instrument), vocab.index(b.instrument), max(1, round(MORPH_ENDS * len(z)))))
+            if morph_clf is not None and kind in BLENDS and a.instrument != b.instrument:  # a morph A -> B
+                scores.update(morph_row(_instrument_posteriors(morph_clf, mag, len(z)), vocab.index(a.instrument),
+                                        vocab.index(b.instrument), max(1, round(MORPH_ENDS * len(z)))))
             rows.append({"run": run, "group": group, "kind": kind, "pair": i, "note_a": a.meta["source"],
                          "note_b": b.meta["source"], "instrument_a": a.instrument, "instrument_b": b.instrument,
                          **scores, "seconds": time.perf_counter() - t0})
@@ -289,8 +329,10 @@ def run_study(models: list[str | Path], out: str | Path, pairs: int = 8, kinds: 
         raise ValueError("no model folders to study")
     rows, pred, t0 = [], [], time.perf_counter()
     settings = {"pairs": pairs, "kinds": list(kinds), "seconds": seconds, "seed": seed,
-                "geodesic_steps": geodesic_steps, "blend_alpha": "sweep", "morph_ends": MORPH_ENDS}
+                "geodesic_steps": geodesic_steps, "blend_alpha": "sweep", "morph_ends": MORPH_ENDS,
+                "morph_classifier_epochs": MORPH_CLASSIFIER_EPOCHS}
     references: dict[str, object] = {}
+    morph_clfs: dict[str, object] = {}
     for f in folders:
         done = out / "done" / f"{f.name}.json"  # a finished model's rows: a study run again resumes after it
         w = (f / "model.safetensors").stat() if (f / "model.safetensors").is_file() else None
@@ -305,7 +347,9 @@ def run_study(models: list[str | Path], out: str | Path, pairs: int = 8, kinds: 
         corpus = str(load_config(f).data.corpus)
         if corpus not in references:
             references[corpus] = audio_reference(f, out, seed=seed, quiet=quiet)
-        r, p = study_model(f, out, pairs, kinds, seconds, seed, geodesic_steps, figures, quiet, references[corpus])
+            morph_clfs[corpus] = morph_classifier(f, out, seed=seed, quiet=quiet)
+        r, p = study_model(f, out, pairs, kinds, seconds, seed, geodesic_steps, figures, quiet, references[corpus],
+                           morph_clfs[corpus])
         write_json(done, {**key, "rows": [list(x.items()) for x in r],  # rows as (key, value) lists: in order
                           "pred": [list(x.items()) for x in p]})
         rows += r
@@ -376,7 +420,9 @@ def study_markdown(rows: list[dict], pred: list[dict], kinds: tuple[str, ...], p
              "and the distances; abs monotonicity is |Spearman correlation with time| (1 for a sweep either way). "
              "Blends (lerp, slerp, expressive) sweep from the first note to the second over the path. Morph "
              "(blends and geodesic between two instruments; evaluation/timbre.py's measures per path): "
-             "p_B = P(B) / (P(A) + P(B)) of the frame classifier along the path; morph_path_rho its Spearman "
+             "p_B = P(B) / (P(A) + P(B)) of the morph score's instrument classifier (evaluation.timbre."
+             f"frame_classifier, {MORPH_CLASSIFIER_EPOCHS} epochs; its test recall per instrument in "
+             "morph-classifier-*/) along the path; morph_path_rho its Spearman "
              "rho with time (higher is better), morph_path_cross where it first reaches 1/2, morph_path_ramp "
              "its mean distance from the ramp t (lower is better), morph_path_recognised the fraction of "
              f"paths whose first / last {MORPH_ENDS:.0%} of points the classifier names A / B.", ""]
