@@ -205,6 +205,10 @@ def test_f0_stability_of_a_synthetic_vibrato():
     assert f0_stability_cents(f0) == pytest.approx(depth / math.sqrt(2), rel=0.02)
     assert f0_stability_cents(np.full(10, 330.0)) == 0.0
     assert math.isnan(f0_stability_cents(np.full(10, np.nan)))
+    # the same vibrato around an octave glide, against the glide: the vibrato alone (the median would see the glide)
+    glide = 220 * 2 ** (t / t[-1])
+    assert f0_stability_cents(f0 / 220 * glide, glide) == pytest.approx(depth / math.sqrt(2), rel=0.02)
+    assert f0_stability_cents(f0 / 220 * glide) > 300
 
 
 def test_path_metrics_keys():

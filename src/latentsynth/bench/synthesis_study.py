@@ -12,7 +12,8 @@
   with its labels), its rendered audio, and
   :func:`~latentsynth.synth.descriptors.path_report` of the decoded-magnitude descriptor trajectories
   (smoothness, monotonicity, total-variation ratio per descriptor, latent and decoded lengths) plus, on the audio
-  (YIN), ``f0_stability_cents`` and the voiced fraction;
+  (YIN), ``f0_stability_cents`` (around the pitch the path asks for: a glide between two notes is followed,
+  only the wobble around it counts) and the voiced fraction;
 * realism: :func:`~latentsynth.evaluation.descriptors.descriptor_distances` (Frechet, mean 1-D Wasserstein in
   real stds) between the path's decoded frames and the **decoded training codes** (each with its own labels), in
   the five torch descriptors. Real recordings would mix the decoder's reconstruction error into every
@@ -54,13 +55,16 @@ import numpy as np
 import torch
 
 from ..config import load_config
+from ..dsp.harmonic import midi_to_hz
 from ..evaluation.descriptors import descriptor_distances, f0_stability_cents, frame_descriptors, predictability
 from ..folders import atomic_write_text, read_json, write_csv, write_json
 from ..metric_table import view
+from ..models.conditioning import LABELS
 from .report import P_SIGNIFICANT, mean_std, welch, welch_cell
 from .sweep import SEED_SUFFIX, group_name
 
 STUDY_KINDS: tuple[str, ...] = ("lerp", "slerp", "expressive", "geodesic", "traversal", "walk", "circle", "spiral")
+STUDY_VERSION = 2  # bump when a score changes its definition: a resumed study never mixes two definitions
 MORPH_ENDS = 0.05  # the fraction of a path's points at each end whose mean posterior must name its note's instrument
 MORPH_CLASSIFIER_EPOCHS = 30  # the morph score's classifier at its 4 epochs confuses flute and trumpet frames
 KEY_METRICS: tuple[str, ...] = tuple(m.key for m in view("study"))  # the study's columns: rows of metric_table
@@ -243,10 +247,16 @@ def _path_row(synth, pf, real: np.ndarray) -> tuple[dict, torch.Tensor, torch.Te
     rep = path_report(synth, z, c, desc=desc)
     rep.update({f"{n}_abs_monotonicity": abs(rep[f"{n}_monotonicity"]) for n in TORCH_DESCRIPTORS})
     ad = frame_descriptors(y, synth.spec.sample_rate, synth.spec.n_fft, synth.spec.hop_length, f0_method="yin")
+    target = None  # the pitch the path asks for (a glide between two notes), on the audio's frames
+    if c is not None:
+        pitch = c[:, LABELS.index("pitch")].numpy()
+        target = midi_to_hz(torch.from_numpy(np.interp(np.linspace(0, 1, len(ad["f0"])), np.linspace(0, 1, len(
+            pitch)), pitch))).numpy()
     fake = np.stack([desc[n] for n in TORCH_DESCRIPTORS], 1)
     dist = descriptor_distances(real, fake, TORCH_DESCRIPTORS)
-    return ({**rep, "f0_stability_cents": f0_stability_cents(ad["f0"]), "voiced": float(np.isfinite(ad["f0"]).mean()),
-             "frechet": dist["frechet"], "wasserstein_mean": dist["wasserstein_mean"]}, z, c)
+    return ({**rep, "f0_stability_cents": f0_stability_cents(ad["f0"], target),
+             "voiced": float(np.isfinite(ad["f0"]).mean()), "frechet": dist["frechet"],
+             "wasserstein_mean": dist["wasserstein_mean"]}, z, c)
 
 
 def _descriptor_figures(synth, note_sets: list, out: Path, run: str) -> None:
@@ -328,7 +338,7 @@ def run_study(models: list[str | Path], out: str | Path, pairs: int = 8, kinds: 
     if not folders:
         raise ValueError("no model folders to study")
     rows, pred, t0 = [], [], time.perf_counter()
-    settings = {"pairs": pairs, "kinds": list(kinds), "seconds": seconds, "seed": seed,
+    settings = {"version": STUDY_VERSION, "pairs": pairs, "kinds": list(kinds), "seconds": seconds, "seed": seed,
                 "geodesic_steps": geodesic_steps, "blend_alpha": "sweep", "morph_ends": MORPH_ENDS,
                 "morph_classifier_epochs": MORPH_CLASSIFIER_EPOCHS}
     references: dict[str, object] = {}
@@ -414,10 +424,11 @@ def study_markdown(rows: list[dict], pred: list[dict], kinds: tuple[str, ...], p
              f"{len(groups)} model group(s) ({', '.join(f'{g}: {len(runs[g])} run(s)' for g in groups)}), "
              f"{len(kinds)} generators, {pairs} note pairs per run, {seconds:g} s paths. Trajectories: torch "
              "descriptors of the decoded linear STFT magnitudes per frame; f0 stability: YIN on the rendered "
-             "audio (std of cents around the median, voiced frames). Frechet / Wasserstein: the path's decoded "
-             "frames against the model's decoded training codes (5 descriptors, in real stds). Direction: lower "
-             "is better for smoothness (mean |2nd difference| / range), tv ratio (1 = monotone), f0 stability "
-             "and the distances; abs monotonicity is |Spearman correlation with time| (1 for a sweep either way). "
+             "audio (std of cents around the path's pitch curve, voiced frames). Frechet / Wasserstein: the "
+             "path's decoded frames against the model's decoded training codes (5 descriptors, in real stds). "
+             "Direction: lower is better for smoothness (mean |2nd difference| / range), tv ratio (1 = "
+             "monotone), f0 stability and the distances; abs monotonicity is |Spearman correlation with time| "
+             "(1 for a sweep either way). "
              "Blends (lerp, slerp, expressive) sweep from the first note to the second over the path. Morph "
              "(blends and geodesic between two instruments; evaluation/timbre.py's measures per path): "
              "p_B = P(B) / (P(A) + P(B)) of the morph score's instrument classifier (evaluation.timbre."

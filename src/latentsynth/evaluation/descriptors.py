@@ -269,16 +269,20 @@ def tv_ratio(x: np.ndarray) -> float:
     return tv / net if net > 0 else math.inf
 
 
-def f0_stability_cents(f0: np.ndarray) -> float:
-    """Standard deviation (ddof 0) of ``1200 log2(f0 / median f0)`` over voiced frames (finite, > 0) of ``[T]``.
+def f0_stability_cents(f0: np.ndarray, target: np.ndarray | None = None) -> float:
+    """Standard deviation (ddof 0) of ``1200 log2(f0 / median f0)`` over voiced frames (finite, > 0) of ``[T]``;
+    with ``target`` (Hz ``[T]``: the pitch the frames were asked for, e.g. a glide), of ``1200 log2(f0 / target)``
+    instead, so a followed glide is stable and only the wobble around it counts.
 
     A sinusoidal vibrato of depth ``D`` cents (peak deviation) gives ``D / sqrt(2)``. NaN with no voiced frame.
     """
-    f = _finite(f0)
-    f = f[f > 0]
+    f0 = np.asarray(f0, dtype=float)
+    ref = np.full_like(f0, np.nan) if target is None else np.asarray(target, dtype=float)
+    ok = np.isfinite(f0) & (f0 > 0) & (np.isfinite(ref) & (ref > 0) if target is not None else True)
+    f = f0[ok]
     if f.size == 0:
         return math.nan
-    return float(np.std(1200 * np.log2(f / np.median(f))))
+    return float(np.std(1200 * np.log2(f / (np.median(f) if target is None else ref[ok]))))
 
 
 def path_metrics(desc: dict[str, np.ndarray]) -> dict[str, float]:
