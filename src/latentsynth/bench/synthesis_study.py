@@ -69,6 +69,7 @@ MORPH_ENDS = 0.05  # the fraction of a path's points at each end whose mean post
 MORPH_CLASSIFIER_EPOCHS = 30  # the morph score's classifier at its 4 epochs confuses flute and trumpet frames
 KEY_METRICS: tuple[str, ...] = tuple(m.key for m in view("study"))  # the study's columns: rows of metric_table
 DIRECTION = {m.key: m.direction for m in view("study") if m.direction}
+RUN_LEVEL = ("fad",)  # one value per run and generator (its pairs pooled): Welch over runs, never over pairs
 
 
 def expand_seeds(models: list[str | Path]) -> list[Path]:
@@ -447,14 +448,15 @@ def study_markdown(rows: list[dict], pred: list[dict], kinds: tuple[str, ...], p
         ref = groups[0]
         lines += ["", f"## Between models, per generator: group - {ref} (Welch)", "",
                   f"Δ ± SE (p), * p < {P_SIGNIFICANT}. Unit: the run (mean over its pairs) when both groups have "
-                  "≥ 2 runs, else the note pair.", "", "| generator | model | unit | " + " | ".join(metrics) + " |",
+                  f"≥ 2 runs, else the note pair ({', '.join(RUN_LEVEL)}: always the run).", "",
+                  "| generator | model | unit | " + " | ".join(metrics) + " |",
                   "|---|---|---|" + "---:|" * len(metrics)]
         for k in kinds:
             for g in groups[1:]:
                 by_run = len(runs[g]) >= 2 and len(runs[ref]) >= 2
                 cells = []
                 for m in metrics:
-                    if by_run:
+                    if by_run or m in RUN_LEVEL:
                         a, b = _run_means(rows, m, g, k), _run_means(rows, m, ref, k)
                     else:
                         a, b = _vals(rows, m, group=g, kind=k), _vals(rows, m, group=ref, kind=k)
@@ -462,11 +464,14 @@ def study_markdown(rows: list[dict], pred: list[dict], kinds: tuple[str, ...], p
                 lines.append(f"| {k} | {g} | {'run' if by_run else 'pair'} | " + " | ".join(cells) + " |")
     if "lerp" in kinds and len(kinds) > 1:
         lines += ["", "## Between generators, per model: generator - lerp (Welch over note pairs and seeds)", "",
+                  f"{', '.join(m for m in RUN_LEVEL if m in metrics) or 'none'}: over runs (one value per run "
+                  "and generator).", "",
                   "| model | generator | " + " | ".join(metrics) + " |", "|---|---|" + "---:|" * len(metrics)]
         order = ["geodesic"] + [k for k in kinds if k not in ("lerp", "geodesic")]
         for g in groups:
             for k in (k for k in order if k in kinds):
                 lines.append(f"| {g} | {k} | " + " | ".join(
+                    _test_cell(_run_means(rows, m, g, k), _run_means(rows, m, g, "lerp")) if m in RUN_LEVEL else
                     _test_cell(_vals(rows, m, group=g, kind=k), _vals(rows, m, group=g, kind="lerp"))
                     for m in metrics) + " |")
     if pred:
