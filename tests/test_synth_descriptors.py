@@ -2,8 +2,10 @@
 synthesis, and the synthesis study runner (toy decoders with closed-form descriptors, plus one tiny trained model)."""
 
 import csv
+import json
 import math
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +122,11 @@ def test_group_names_and_seed_expansion(tmp_path):
         (tmp_path / n / "model.safetensors").write_bytes(b"")
     assert [p.name for p in expand_seeds([tmp_path / "a-s0", tmp_path / "b-s0"])] == ["a-s0", "a-s1", "b-s0"]
     assert [p.name for p in expand_seeds([tmp_path / "a"])] == ["a-s0", "a-s1"]
+    # a sibling a sweep still holds (a live claim: this process, fresh heartbeat) is left out and named
+    (tmp_path / "a-s1" / "claim.json").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    training = []
+    assert [p.name for p in expand_seeds([tmp_path / "a-s0"], training)] == ["a-s0"]
+    assert [p.name for p in training] == ["a-s1"]
 
 
 @pytest.fixture(scope="module")

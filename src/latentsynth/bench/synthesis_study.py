@@ -72,16 +72,24 @@ DIRECTION = {m.key: m.direction for m in view("study") if m.direction}
 RUN_LEVEL = ("fad",)  # one value per run and generator (its pairs pooled): Welch over runs, never over pairs
 
 
-def expand_seeds(models: list[str | Path]) -> list[Path]:
+def expand_seeds(models: list[str | Path], training: list[Path] | None = None) -> list[Path]:
     """Each model folder plus its sibling runs of the same variation with other seeds (``<group>-s<k>`` with
-    saved weights); a folder named without a seed suffix expands to its ``-s<k>`` siblings. Order kept, no
-    duplicates."""
+    saved weights and no live claim: a sweep still training or scoring it; those are appended to ``training``);
+    a folder named without a seed suffix expands to its ``-s<k>`` siblings. Order kept, no duplicates."""
+    from .claims import is_stale, read_claim
+
+    def live(p: Path) -> bool:
+        claim = read_claim(p)
+        if claim is not None and not is_stale(claim) and training is not None and p not in training:
+            training.append(p)
+        return claim is not None and not is_stale(claim)
+
     out: list[Path] = []
     for m in models:
         m = Path(m)
         group = group_name(m.name)
         sibs = sorted(p for p in m.parent.glob(f"{group}-s*") if SEED_SUFFIX.search(p.name)
-                      and group_name(p.name) == group and (p / "model.safetensors").is_file())
+                      and group_name(p.name) == group and (p / "model.safetensors").is_file() and not live(p))
         for p in ([m] if (m / "model.safetensors").is_file() else []) + sibs:
             if p not in out:
                 out.append(p)
@@ -335,7 +343,10 @@ def run_study(models: list[str | Path], out: str | Path, pairs: int = 8, kinds: 
     variation, :func:`expand_seeds`) and write ``out/{results.csv, predictability.csv, metrics.png,
     report.md, study.json}`` and ``out/figures/``; returns the report's path."""
     out = Path(out)
-    folders = expand_seeds(models) if seeds_from_runs else [Path(m) for m in models]
+    training: list[Path] = []
+    folders = expand_seeds(models, training) if seeds_from_runs else [Path(m) for m in models]
+    if training and not quiet:
+        print("left out, still claimed by a sweep: " + ", ".join(p.name for p in training), flush=True)
     if not folders:
         raise ValueError("no model folders to study")
     rows, pred, t0 = [], [], time.perf_counter()
