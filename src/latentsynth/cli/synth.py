@@ -344,8 +344,9 @@ def study(
                                          help="add every other seed of each model's variation (<name>-s<k>)"),
     threads: int = THREADS,
 ) -> None:
-    """The synthesis study of Exercise 5: models x generators x note pairs, scored by audio descriptors; writes
-    results.csv, predictability.csv, figures and report.md (mean ± std, Welch tests)."""
+    """The synthesis study of Exercise 5: models x generators x note pairs, scored by audio descriptors and, on
+    paths from one instrument's note to another's, the timbre morph; writes results.csv, predictability.csv,
+    figures and report.md (mean ± std, Welch tests). Run again, it reads back the models it finished (done/)."""
     use_threads(threads)
     from ..bench.synthesis_study import run_study
 
