@@ -61,12 +61,17 @@ def _mean_std(entry: dict[str, Any], key: str) -> tuple[float, float]:
 
 def family(row: dict[str, Any]) -> str:
     """A run's regularizer family, the colour of its points: 'none', 'kl', 'adversarial', 'mmd imq', 'mmd rbf'
-    (a results row carries the config's regularizer and kernel), else its variation."""
+    (a results row carries the config's regularizer and kernel), with ' free bits' for a KL with free bits and
+    ', <prior>' for a prior other than the Gaussian (their own fronts); else its variation."""
     reg = row.get("regularizer")
     if not reg:
         return str(row.get("variation", row["group"]))
     kernel = str(row.get("kernel") or "").split("-")[0]
-    return f"{reg} {kernel}" if kernel else str(reg)
+    name = f"{reg} {kernel}" if kernel else str(reg)
+    if float(row.get("free_bits") or 0) > 0:
+        name += " free bits"
+    prior = row.get("prior")
+    return f"{name}, {prior}" if prior and prior != "gaussian" else name
 
 
 def group_points(summary: list[dict[str, Any]], rows: list[dict[str, Any]], key: str

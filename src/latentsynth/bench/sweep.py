@@ -78,6 +78,17 @@ class SweepSpec(BaseModel):
             raise ValueError(f"baseline names no variation of this sweep: {', '.join(unknown)}")
         return v
 
+    @field_validator("pareto")
+    @classmethod
+    def _known_scores(cls, v: list[str]) -> list[str]:
+        from ..metric_table import METRIC
+
+        unknown = [k for k in v if k not in METRIC]
+        if unknown:
+            raise ValueError(f"pareto: {', '.join(unknown)} is not a score of metric_table.py (a metrics.json "
+                             "key such as test_latent_mmd, test_active_units, morph_ramp, path_smoothness)")
+        return v
+
     def baseline_of(self, var: Variation) -> str | None:
         """The variation ``var`` is compared with (None for the reference variations themselves)."""
         if var.baseline:

@@ -19,6 +19,12 @@ frame data module (:func:`timbre_scores`, the keys of ``metrics.json``; definiti
   a pair counts when the endpoints are recognised (argmax A at t = 0, B at t = 1); per pair the Spearman rho
   of p_B with t, where p_B first crosses 1/2, and the mean |p_B(t) - t| (distance from a straight ramp). The
   per-path measures (:func:`morph_curve`, :func:`morph_path_scores`) also score the synthesis study's paths.
+* **path smoothness** (:func:`path_smoothness`, issue #25): along the same lines (every pair, recognised or
+  not), the trajectories of the differentiable descriptors (centroid, bandwidth, flatness, rolloff, loudness) of
+  the decoded frames; per trajectory ``mean |x[t+1] - 2 x[t] + x[t-1]|`` (the unnormalised
+  :func:`~.descriptors.smoothness`) over that descriptor's standard deviation on the loud frames of the pairs'
+  real notes (a scale fixed by the data, so every model is measured in the same units); the mean over
+  descriptors and pairs. 0 for trajectories that change linearly along the line; lower is smoother.
 * **loudness and f0** (:func:`loudness_db`, :func:`f0_errors`): DDSP's loudness L1 (A-weighted power in dB per
   frame, frames within 60 dB of the note's loudest) and, on Griffin-Lim audio of a few notes, the YIN f0 error
   in cents (median over voiced frames) and the outlier rate (frames off by more than 50 cents).
@@ -41,7 +47,7 @@ from ..dsp.metrics import MR_EPS, MR_RESOLUTIONS, log_magnitude_l1
 from ..models.conditioning import NAMED, DbScale, mix_labels
 
 MORPH_INSTRUMENTS = ("Fl", "TpC", "Vc", "Vn")  # the pairs of the morph score, where the vocabulary has them
-MORPH_STEPS = 21  # points along each interpolation
+MORPH_STEPS = 21  # points along each interpolation (also of the path smoothness)
 SOURCE_MIN_SC = 0.2  # a source-test note counts when its input and nearest twin differ at least this much
 
 
@@ -133,6 +139,18 @@ def morph_curve_scores(curves: list[np.ndarray]) -> dict[str, float | None]:
             "morph_cross": float(np.median(known)) if known else None,
             "morph_even": float(np.mean([c is not None and 0.3 <= c <= 0.7 for c in cross])),
             "morph_ramp": float(np.mean([s["ramp"] for s in per])), "morph_pairs": len(curves)}
+
+
+def path_smoothness(paths: list[dict[str, np.ndarray]], scale: dict[str, float]) -> float | None:
+    """Descriptor trajectories of several paths (``{name: [T]}`` each) and one scale per descriptor (> 0) ->
+    the mean over paths and descriptors of ``mean_t |x[t+1] - 2 x[t] + x[t-1]| / scale[name]`` (None without
+    paths; descriptors without a positive finite scale are left out)."""
+    from .descriptors import smoothness
+
+    vals = [smoothness(x, normalise=False) / scale[name] for p in paths for name, x in p.items()
+            if name in scale and np.isfinite(scale[name]) and scale[name] > 0]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else None
 
 
 def a_weighting(freqs: np.ndarray) -> np.ndarray:
@@ -301,23 +319,59 @@ def morph_pairs(data, per_pair: int = 3) -> list[tuple[int, int]]:
 
 
 @torch.no_grad()
-def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: bool = False
-                 ) -> dict[str, float | None]:
-    """The morph score (module doc) over the pairs of :func:`morph_pairs` (``hold_labels``: a label model is
-    held at the first note's labels along the line, as paths were before label weights)."""
-    clf = clf or frame_classifier(data)
+def morph_lines(model, data, steps: int = MORPH_STEPS, hold_labels: bool = False
+                ) -> list[tuple[int, int, Tensor]]:
+    """``(A, B, magnitudes [steps, W, F])``: the decoded linear magnitudes along the straight line from note A's
+    code to note B's, for every pair of :func:`morph_pairs` (``hold_labels``: a label model is held at the first
+    note's labels along the line, as paths were before label weights)."""
     t = torch.linspace(0, 1, steps)
-    curves = []
+    lines = []
     for a, b in morph_pairs(data):
         za, zb = _note_code(model, data, a), _note_code(model, data, b)
-        ia, ib = int(data.note_labels[a][1]), int(data.note_labels[b][1])
         z = za[None] + t[:, None] * (zb - za)[None]
         c = mix_labels(data.note_labels[a], data.note_labels[b], t * (0.0 if hold_labels else 1.0))  # [T, 10]
-        mag = model.to_magnitude(model.likelihood.mean(model.decode(z, c))).mean(1)  # [T, F]
-        p_b, recognised = morph_curve(torch.softmax(clf(mag)["instrument"], dim=1).numpy(), ia, ib)
+        lines.append((a, b, model.to_magnitude(model.likelihood.mean(model.decode(z, c)))))
+    return lines
+
+
+@torch.no_grad()
+def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: bool = False,
+                 lines: list[tuple[int, int, Tensor]] | None = None) -> dict[str, float | None]:
+    """The morph score (module doc) over the pairs of :func:`morph_pairs` (``lines``: those of
+    :func:`morph_lines`, computed here when not given)."""
+    clf = clf or frame_classifier(data)
+    curves = []
+    for a, b, mags in lines if lines is not None else morph_lines(model, data, steps, hold_labels):
+        ia, ib = int(data.note_labels[a][1]), int(data.note_labels[b][1])
+        prob = torch.softmax(clf(mags.mean(1))["instrument"], dim=1)  # frames of a window averaged: [T, F]
+        p_b, recognised = morph_curve(prob.numpy(), ia, ib)
         if recognised:
             curves.append(p_b)
     return morph_curve_scores(curves)
+
+
+@torch.no_grad()
+def path_scores(data, lines: list[tuple[int, int, Tensor]], loud_db: float = 20.0) -> dict[str, float | None]:
+    """``path_smoothness`` (module doc) of :func:`morph_lines`' lines; STFT models only (the descriptors read
+    linear STFT bins), else ``{}``."""
+    from .descriptors import TORCH_DESCRIPTORS, torch_descriptors
+
+    spec = data.spec
+    if spec.representation != "stft" or not lines:
+        return {}
+    sr, n_fft = spec.sample_rate, spec.n_fft
+    db = DbScale.from_info(data.audio_info())
+    real: dict[str, list[Tensor]] = {n: [] for n in TORCH_DESCRIPTORS}
+    for k in sorted({k for a, b, _ in lines for k in (a, b)}):
+        x = data.note_tensor(k)  # [T, F] normalised
+        loud = db.to_db(x).amax(1)
+        d = torch_descriptors(db.to_magnitude(x[loud >= loud.max() - loud_db], spec), sr, n_fft)
+        for n in TORCH_DESCRIPTORS:
+            real[n].append(d[n])
+    scale = {n: float(torch.cat(v).double().std()) for n, v in real.items()}
+    paths = [{n: v.mean(1).double().numpy() for n, v in torch_descriptors(mags, sr, n_fft).items()}
+             for _, _, mags in lines]  # [T, W] per descriptor -> mean over a window's frames
+    return {"path_smoothness": path_smoothness(paths, scale)}
 
 
 @torch.no_grad()
@@ -418,7 +472,9 @@ def timbre_scores(model, data, source: str | Path | None = None, test_sc: float 
     model.eval()
     out: dict = {}
     out.update(code_probes(model, data))
-    out.update(morph_scores(model, data))
+    lines = morph_lines(model, data)
+    out.update(morph_scores(model, data, lines=lines))
+    out.update(path_scores(data, lines))
     out.update(sound_scores(model, data))
     if source:
         out.update(source_scores(model, data, source))
