@@ -74,3 +74,67 @@ def test_pareto_axes_must_be_known_scores(tmp_path):
     f.write_text("name: s\npareto: [test_latent_mmd, path_smoothnes]\nvariations: [{name: a, preset: mnist-vae}]\n")
     with pytest.raises(ConfigError, match=r"pareto: path_smoothnes is not a score of metric_table"):
         load_sweep(f)
+
+
+class _Info:
+    def __init__(self, spec):
+        self.spec = spec
+
+    def db_affine(self):  # normalised frames are dB here
+        import torch
+
+        return torch.zeros(self.spec.n_bins), torch.ones(self.spec.n_bins)
+
+
+class _Data:
+    """What path_scores reads of a frame data module: the spec, the dB scale and each note's frames [T, F]."""
+
+    def __init__(self, spec, notes):
+        self.spec, self.notes_db = spec, notes
+
+    def audio_info(self):
+        return _Info(self.spec)
+
+    def note_tensor(self, k):
+        return self.notes_db[k]
+
+
+def test_path_scores_against_a_naive_computation():
+    """The driver: descriptors of the decoded lines (mean over a window's frames), their second differences
+    over the std of each descriptor on the real notes' loud frames (within 20 dB of the note's loudest),
+    restated here frame by frame with plain loops."""
+    import torch
+
+    from latentsynth.dsp.transforms import SpecConfig
+    from latentsynth.evaluation.descriptors import TORCH_DESCRIPTORS, torch_descriptors
+
+    spec = SpecConfig(sample_rate=8000, n_fft=64, hop_length=16, fmax=4000.0)
+    F = spec.n_fft // 2 + 1
+    g = torch.Generator().manual_seed(0)
+    notes = {k: -60 + 50 * torch.rand(12, F, generator=g) for k in (3, 7, 9)}  # dB frames
+    notes[3][:4] -= 40  # a quiet attack: left out of the scale
+    lines = [(3, 7, torch.rand(21, 2, F, generator=g) + 0.01), (7, 9, torch.rand(21, 2, F, generator=g) + 0.01)]
+    got = T.path_scores(_Data(spec, notes), lines)["path_smoothness"]
+
+    def desc(frame):  # one frame [F] -> {name: float}
+        return {n: float(v) for n, v in torch_descriptors(frame[None], spec.sample_rate, spec.n_fft).items()}
+
+    real = {n: [] for n in TORCH_DESCRIPTORS}
+    for k in (3, 7, 9):
+        loudest = max(float(notes[k][t].max()) for t in range(len(notes[k])))
+        for t in range(len(notes[k])):
+            if float(notes[k][t].max()) >= loudest - 20:
+                for n, v in desc(10 ** (notes[k][t] / 20)).items():
+                    real[n].append(v)
+    scale = {n: float(np.std(v, ddof=1)) for n, v in real.items()}
+    paths = []
+    for _, _, mags in lines:
+        traj = {n: [] for n in TORCH_DESCRIPTORS}
+        for t in range(len(mags)):
+            per_frame = [desc(mags[t, w]) for w in range(mags.shape[1])]
+            for n in TORCH_DESCRIPTORS:
+                traj[n].append(sum(d[n] for d in per_frame) / len(per_frame))
+        paths.append({n: np.array(v) for n, v in traj.items()})
+    assert got == pytest.approx(_naive_smoothness(paths, scale), rel=1e-4)
+    mel = _Data(SpecConfig(representation="mel", sample_rate=8000, n_fft=64, hop_length=16, n_mels=8, fmax=4000.0), notes)
+    assert T.path_scores(mel, lines) == {}  # the descriptors read STFT bins
