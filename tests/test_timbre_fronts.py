@@ -136,5 +136,6 @@ def test_path_scores_against_a_naive_computation():
                 traj[n].append(sum(d[n] for d in per_frame) / len(per_frame))
         paths.append({n: np.array(v) for n, v in traj.items()})
     assert got == pytest.approx(_naive_smoothness(paths, scale), rel=1e-4)
-    mel = _Data(SpecConfig(representation="mel", sample_rate=8000, n_fft=64, hop_length=16, n_mels=8, fmax=4000.0), notes)
+    mel = _Data(SpecConfig(representation="mel", sample_rate=8000, n_fft=64, hop_length=16, n_mels=8, fmax=4000.0),
+                notes)
     assert T.path_scores(mel, lines) == {}  # the descriptors read STFT bins

@@ -34,7 +34,8 @@ def describe(cfg) -> dict[str, Any]:
     return {
         "dataset": cfg.data.name, **frames, "encoder": cfg.model.encoder, "network": cfg.model.network.kind,
         "latent_dim": cfg.model.latent_dim, "regularizer": reg.kind, "weight": reg.weight, "kernel": kernel,
-        "prior": cfg.prior.kind, "free_bits": reg.free_bits, "likelihood": cfg.likelihood.kind, "warmup": reg.schedule.kind != "constant",
+        "prior": cfg.prior.kind, "free_bits": reg.free_bits, "likelihood": cfg.likelihood.kind,
+        "warmup": reg.schedule.kind != "constant",
         "max_epochs": cfg.train.max_epochs,
     }
 
