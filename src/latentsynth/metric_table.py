@@ -113,7 +113,7 @@ METRICS: tuple[Metric, ...] = (
     _m("morph_cross", "morph crossing", "morph: median position where P(B) crosses 1/2", None, kind="frames",
        group="probe", views="card"),
     _m("morph_ramp", "morph ramp dist.", "morph: mean distance of P(B)(t) from the ramp t", kind="frames",
-       group="probe", views="report card"),
+       group="probe", views="report effect card"),
     _m("morph_pairs", "morph pairs", "morph: pairs whose endpoints are recognised", "higher", fmt=".0f",
        kind="frames", group="probe", views="card"),
     _m("path_smoothness", "path smoothness", "lerp paths across instruments: descriptor 2nd differences / "
