@@ -116,8 +116,8 @@ METRICS: tuple[Metric, ...] = (
        group="probe", views="report effect card"),
     _m("morph_pairs", "morph pairs", "morph: pairs whose endpoints are recognised", "higher", fmt=".0f",
        kind="frames", group="probe", views="card"),
-    _m("path_smoothness", "path smoothness", "lerp paths across instruments: descriptor 2nd differences / "
-       "real spread", kind="frames", group="probe", views="log report effect card"),
+    _m("path_smoothness", "path smoothness", "path smoothness: descriptor 2nd diff. along instrument lerps",
+       kind="frames", group="probe", views="log report effect card"),
     _m("source_closer", "source test", "source test: unseen-source notes closer to input than to twin", "higher",
        kind="frames", views="log report effect card"),
     _m("source_sc", "SC (unseen source)", "spectral convergence, notes of a never-trained source", kind="frames",

@@ -111,8 +111,12 @@ def plot_fronts(summary: list[dict[str, Any]], rows: list[dict[str, Any]], keys:
     panels = [(k, p) for k, p in panels if p]
     if not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
-    for ax, (key, pts) in zip(axes[0], panels, strict=True):
+    cols = min(len(panels), 3)  # three panels a row
+    nrows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(5.5 * cols, 4.5 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (key, pts) in zip(axes.flat, panels, strict=False):
         minimize = (direction(key) == "lower", True)
         variations = list(dict.fromkeys(p[1] for p in pts))
         for c, var in enumerate(variations):
@@ -130,6 +134,8 @@ def plot_fronts(summary: list[dict[str, Any]], rows: list[dict[str, Any]], keys:
         xs = [p[2] for p in pts if p[2] > 0]
         if key == "test_latent_mmd" and xs and max(xs) / min(xs) > 30:
             ax.set_xscale("symlog", linthresh=1e-3)  # the MMD estimate of a matched prior can be slightly < 0
+        elif xs and len(xs) == len(pts) and max(xs) / min(xs) > 30:
+            ax.set_xscale("log")  # e.g. a path smoothness an order of magnitude off for one collapsed decoder
         ax.set_xlabel(METRIC[key].card if key in METRIC else key)
         ax.set_ylabel(METRIC[Y_KEY].card)
         ax.set_title(f"{direction(key)} is better on x; lower on y", fontsize=9)
