@@ -57,6 +57,7 @@ import torch
 from ..config import load_config
 from ..dsp.harmonic import midi_to_hz
 from ..evaluation.descriptors import descriptor_distances, f0_stability_cents, frame_descriptors, predictability
+from ..evaluation.timbre import MORPH_CLASSIFIER_EPOCHS
 from ..folders import atomic_write_text, read_json, write_csv, write_json
 from ..metric_table import view
 from ..models.conditioning import LABELS
@@ -66,7 +67,6 @@ from .sweep import SEED_SUFFIX, group_name
 STUDY_KINDS: tuple[str, ...] = ("lerp", "slerp", "expressive", "geodesic", "traversal", "walk", "circle", "spiral")
 STUDY_VERSION = 2  # bump when a score changes its definition: a resumed study never mixes two definitions
 MORPH_ENDS = 0.05  # the fraction of a path's points at each end whose mean posterior must name its note's instrument
-MORPH_CLASSIFIER_EPOCHS = 30  # the morph score's classifier at its 4 epochs confuses flute and trumpet frames
 KEY_METRICS: tuple[str, ...] = tuple(m.key for m in view("study"))  # the study's columns: rows of metric_table
 DIRECTION = {m.key: m.direction for m in view("study") if m.direction}
 RUN_LEVEL = ("fad",)  # one value per run and generator (its pairs pooled): Welch over runs, never over pairs
@@ -172,9 +172,10 @@ def audio_reference(folder: str | Path, out: Path, n_real: int = 4000, seed: int
 
 def morph_classifier(folder: str | Path, out: Path, seed: int = 0, quiet: bool = False):
     """The instrument classifier of the morph measures: :func:`latentsynth.evaluation.timbre.frame_classifier`
-    (the morph score's, on non-silent train frames) trained for :data:`MORPH_CLASSIFIER_EPOCHS` epochs on the
-    model's corpus, cached in ``out/morph-classifier-<corpus>`` with its recall per instrument on the non-silent
-    test frames; None when the corpus is not here or not STFT frames."""
+    (the morph score's, on non-silent train frames) trained for its
+    :data:`~latentsynth.evaluation.timbre.MORPH_CLASSIFIER_EPOCHS` epochs on the model's corpus, cached in
+    ``out/morph-classifier-<corpus>`` with its recall per instrument on the non-silent test frames;
+    None when the corpus is not here or not STFT frames."""
     from ..data import data_module
     from ..evaluation.audio_classifier import load_frame_classifier, save_frame_classifier
     from ..evaluation.timbre import frame_classifier
