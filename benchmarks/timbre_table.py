@@ -19,7 +19,7 @@ KEYS = ("test_spec_sc", "test_pitch_spec_sc", "test_fit_spec_sc", "timbre_inst_l
         "timbre_dyn_linear", "timbre_style_linear", "timbre_inst_newpitch", "timbre_pitch_invariance",
         "morph_rho", "morph_cross", "morph_even", "morph_ramp", "morph_pairs", "source_closer", "source_counted",
         "source_sc", "source_sc_ratio", "loudness_l1", "f0_cents", "f0_outliers", "mrstft_partials",
-        "mrstft_floor_bins", "test_latent_mmd", "epochs")
+        "mrstft_floor_bins", "path_smoothness", "test_latent_mmd", "test_active_units", "epochs")
 
 
 def main() -> None:
