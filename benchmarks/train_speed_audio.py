@@ -101,33 +101,39 @@ def plain_loop(epochs: int) -> dict:
     return {"steps": seen / seconds, "cpu": seen / cpu}
 
 
-def train_epochs(epochs: int, callback) -> None:
-    """``latentsynth.training.train`` for ``epochs`` in a temporary folder with ``callback`` attached; stops once
-    the training epochs are over (the test evaluation that follows is not timed, so skipped)."""
+class Done(Exception):
+    """Raised once the training epochs are over."""
+
+
+def stopping_callback():
+    """The base class of the benchmark's callbacks: a Lightning callback that raises :class:`Done` at the end of
+    the fit (one callback, not two: Lightning calls every callback at every hook, about 6 per step)."""
     import lightning as L
-
-    from latentsynth.training import train
-
-    class Done(Exception):
-        """Raised once the training epochs are over."""
 
     class StopAfterFit(L.Callback):
         def on_train_end(self, trainer, pl_module):
             raise Done
 
+    return StopAfterFit
+
+
+def train_epochs(epochs: int, callback) -> None:
+    """``latentsynth.training.train`` for ``epochs`` in a temporary folder with ``callback`` (a
+    :func:`stopping_callback`) attached, which stops it once the training epochs are over (the test evaluation
+    that follows is not timed, so skipped)."""
+    from latentsynth.training import train
+
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            train(config(epochs), tmp, quiet=True, extra_callbacks=[callback, StopAfterFit()])
+            train(config(epochs), tmp, quiet=True, extra_callbacks=[callback])
         except Done:
             pass
 
 
 def latentsynth_trainer(epochs: int) -> float:
     """Frames/s of ``latentsynth.training.train`` over its training epochs."""
-    import lightning as L
 
-
-    class EpochClock(L.Callback):
+    class EpochClock(stopping_callback()):
         """The training batches of each epoch: from the epoch's start to its last batch's end (validation,
         checkpoint and epoch-end logging come after it); ``epoch_seconds``: to the epoch's end, validation
         excluded, checkpointing included."""
@@ -236,7 +242,9 @@ def overhead_split(epochs: int) -> dict:
     calls during a real run (each wrapper adds a few microseconds): Lightning's loop between batches (the data
     loader, the hooks and callbacks, logging), the module's ``training_step`` and inside it the model's forward,
     ``manual_backward`` (and the ``Tensor.backward`` it calls), ``LightningOptimizer.step`` (and the Adam step it
-    calls); the rest of ``training_step`` is the module's own bookkeeping."""
+    calls); the rest of ``training_step`` is the module's own bookkeeping. Each part by the wall clock
+    (``wall``) and by the process's CPU time (``cpu``, ``time.process_time``: on a shared machine the wall clock
+    also counts waiting for a core)."""
     import collections
 
     import lightning as L
@@ -247,18 +255,23 @@ def overhead_split(epochs: int) -> dict:
     from latentsynth.models import AutoEncoder
     from latentsynth.training import module as M
 
-    acc: dict[str, float] = collections.defaultdict(float)
+    acc: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])  # wall, cpu seconds
     inside = [False]
+    now = lambda: (time.perf_counter(), time.process_time())  # noqa: E731
+
+    def add(key: str, t0: tuple[float, float]) -> None:
+        t1, a = now(), acc[key]
+        a[0], a[1] = a[0] + t1[0] - t0[0], a[1] + t1[1] - t0[1]
 
     def wrap(obj, name: str, key: str, step: bool = False) -> None:
         f = getattr(obj, name)
 
         def timed(*a, **k):
             inside[0] = inside[0] or step
-            t0 = time.perf_counter()
+            t0 = now()
             r = f(*a, **k)
             if inside[0]:
-                acc[key] += time.perf_counter() - t0
+                add(key, t0)
             inside[0] = inside[0] and not step
             return r
         setattr(obj, name, timed)
@@ -270,19 +283,20 @@ def overhead_split(epochs: int) -> dict:
     wrap(LightningOptimizer, "step", "  LightningOptimizer.step")
     wrap(torch.optim.Adam, "step", "    of which Adam.step (fused)")
     wrap(torch.optim.Optimizer, "zero_grad", "  zero_grad (as the plain loop)")
-    wrap(L.LightningModule, "log", "  self.log / log_dict (at the epoch's last batch and every 48th)")
-    wrap(L.LightningModule, "log_dict", "  self.log / log_dict (at the epoch's last batch and every 48th)")
-    data_t = [0.0]
+    wrap(L.LightningModule, "log", LOGK)
+    wrap(L.LightningModule, "log_dict", LOGK)
+    data_t = [[0.0, 0.0]]
     get = FrameWindows.__getitems__
 
     def getitems(self, idx):
-        t0 = time.perf_counter()
+        t0 = now()
         r = get(self, idx)
-        data_t[0] += time.perf_counter() - t0
+        t1 = now()
+        data_t[0] = [data_t[0][0] + t1[0] - t0[0], data_t[0][1] + t1[1] - t0[1]]
         return r
     FrameWindows.__getitems__ = getitems
 
-    class Gaps(L.Callback):
+    class Gaps(stopping_callback()):
         """The time from one batch's end to the next one's start (the loop, the data loader, the hooks)."""
 
         def __init__(self):
@@ -293,13 +307,14 @@ def overhead_split(epochs: int) -> dict:
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             if self.t is not None:
-                acc["Lightning loop between batches (data loader, hooks, callbacks)"] += time.perf_counter() - self.t
-                acc["  of which the batch's frames (FrameWindows.__getitems__)"] += data_t[0]
-            data_t[0] = 0.0
+                add("Lightning loop between batches (data loader, hooks, callbacks)", self.t)
+                a = acc["  of which the batch's frames (FrameWindows.__getitems__)"]
+                a[0], a[1] = a[0] + data_t[0][0], a[1] + data_t[0][1]
+            data_t[0] = [0.0, 0.0]
             self.n += 1
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            self.t = time.perf_counter()
+            self.t = now()
 
         def on_validation_epoch_start(self, trainer, pl_module):
             self.t = None
@@ -307,17 +322,27 @@ def overhead_split(epochs: int) -> dict:
     gaps = Gaps()
     train_epochs(epochs, gaps)
     n, between = gaps.n, gaps.n - epochs  # batches; gaps between batches (none before an epoch's first)
-    out = {k: v * 1000 / (between if k.startswith(("Lightning", "  of which the batch")) else n)
-           for k, v in acc.items()}
-    step = out["training_step"]
-    logk = "  self.log / log_dict (at the epoch's last batch and every 48th)"
-    out["  the module's other bookkeeping (loss sum, non-finite check, epoch sums, hooks' lookups)"] = step - sum(
-        out.get(k, 0.0) for k in ("  model forward (AutoEncoder.forward)", "  manual_backward",
-                                  "  LightningOptimizer.step", "  zero_grad (as the plain loop)", logk))
-    out["  Lightning wrappers (manual_backward + LightningOptimizer.step - their torch calls)"] = (
-        out["  manual_backward"] - out["    of which Tensor.backward"] + out["  LightningOptimizer.step"]
-        - out["    of which Adam.step (fused)"])
-    return out
+    res = {}
+    for clock, i in (("wall", 0), ("cpu", 1)):
+        out = {k: v[i] * 1000 / (between if k.startswith(("Lightning", "  of which the batch")) else n)
+               for k, v in acc.items()}
+        out[OTHERK] = out["training_step"] - sum(
+            out.get(k, 0.0) for k in ("  model forward (AutoEncoder.forward)", "  manual_backward",
+                                      "  LightningOptimizer.step", "  zero_grad (as the plain loop)", LOGK))
+        out[WRAPK] = (out["  manual_backward"] - out["    of which Tensor.backward"] + out["  LightningOptimizer.step"]
+                      - out["    of which Adam.step (fused)"])
+        res[clock] = out
+    return res
+
+
+LOGK = "  self.log / log_dict (at the epoch's last batch and every 48th)"
+OTHERK = "  the module's other bookkeeping (loss sum, non-finite check, epoch sums, hooks' lookups)"
+WRAPK = "  Lightning wrappers (manual_backward + LightningOptimizer.step - their torch calls)"
+SPLIT_ORDER = ["Lightning loop between batches (data loader, hooks, callbacks)",
+               "  of which the batch's frames (FrameWindows.__getitems__)", "training_step",
+               "  model forward (AutoEncoder.forward)", "  manual_backward", "    of which Tensor.backward",
+               "  LightningOptimizer.step", "    of which Adam.step (fused)", "  zero_grad (as the plain loop)",
+               LOGK, OTHERK, WRAPK]
 
 
 def indexing_ab(reps: int = 50) -> dict:
@@ -353,8 +378,12 @@ def indexing_ab(reps: int = 50) -> dict:
                 lambda: noise_magnitudes(bands, 513).sum().backward())}
 
 
-def _fresh(which: str, epochs: int, threads: int):
+def _fresh(which: str, epochs: int, threads: int, src: Path | None = None):
+    """``which`` in a fresh process at ``threads`` threads; ``src``: the latentsynth sources it imports (the
+    ``--before`` revision), else this environment's."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), LATENTSYNTH_THREADS=str(threads))
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     out = subprocess.run([sys.executable, __file__, "--epochs", str(epochs), "--only", which, "--threads",
                           str(threads)], env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     if out.returncode:
@@ -362,11 +391,20 @@ def _fresh(which: str, epochs: int, threads: int):
     return json.loads(out.stdout.strip().splitlines()[-1])[which]
 
 
+def sources_at(rev: str, into: Path) -> Path:
+    """The ``src`` folder of this repository at git revision ``rev``, extracted into ``into``."""
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=tar, check=True)
+    return into / "src"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--before", metavar="REV", help="also time latentsynth at this git revision (its src, "
+                    "extracted by git archive) in the same run: the rows and the split before a change")
     ap.add_argument("--only", choices=["plain", "latentsynth", "profile", "split"], help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = ap.parse_args()
@@ -385,85 +423,101 @@ def main() -> None:
 
     frames = len(FrameDataModule.for_run(config(1)).train)  # prepares the cache once, before any timing
     threads = [int(t) for t in args.threads.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="train-speed-before-"))
+    old = sources_at(args.before, tmp) if args.before else None
+    rows = ["plain", "latentsynth"] + (["before"] if old else [])
     runs: dict[tuple[str, int], list[float]] = {}
-    for _ in range(args.repeats):
+    loads = []
+    for r in range(args.repeats):
         for n in threads:
-            for which in ("plain", "latentsynth"):
-                v = _fresh(which, args.epochs, n)
-                if which == "latentsynth":
-                    runs.setdefault(("latentsynth-epoch", n), []).append(v["epochs"])
+            for which in rows[r % len(rows):] + rows[:r % len(rows)]:  # the order rotates from repeat to repeat
+                v = _fresh("plain" if which == "plain" else "latentsynth", args.epochs, n,
+                           old if which == "before" else None)
+                loads.append(os.getloadavg()[0])
+                if which != "plain":
+                    runs.setdefault((which + "-epoch", n), []).append(v["epochs"])
                 runs.setdefault((which + "-cpu", n), []).append(v["cpu"])
                 runs.setdefault((which, n), []).append(v["steps"])
-                print(which, n, round(v["steps"]), round(v["cpu"]), flush=True)
+                print(which, n, round(v["steps"]), round(v["cpu"]), f"load {loads[-1]:.1f}", flush=True)
     prof = _fresh("profile", 1, 1)
-    split = {n: _fresh("split", args.epochs, n) for n in threads}
+    split = {(w, n): _fresh("split", args.epochs, n, old if w == "before" else None)
+             for n in threads for w in rows[1:]}
     from latentsynth.folders import atomic_write_text, write_csv
 
+    mean = lambda v: sum(v) / len(v)  # noqa: E731
     table = []
     for n in threads:
-        p, ls = max(runs[("plain", n)]), max(runs[("latentsynth", n)])
-        mean = lambda v: sum(v) / len(v)  # noqa: E731
-        table.append({"threads": n, "plain_frames_per_s": round(p), "latentsynth_frames_per_s": round(ls),
-                      "latentsynth_whole_epoch_frames_per_s": round(max(runs[("latentsynth-epoch", n)])),
-                      "plain_cpu_frames_per_s": round(max(runs[("plain-cpu", n)])),
-                      "latentsynth_cpu_frames_per_s": round(max(runs[("latentsynth-cpu", n)])),
-                      "ratio_cpu_best": round(max(runs[("latentsynth-cpu", n)]) / max(runs[("plain-cpu", n)]), 3),
-                      "ratio_cpu_mean": round(mean(runs[("latentsynth-cpu", n)]) / mean(runs[("plain-cpu", n)]), 3),
-                      "ratio_best": round(ls / p, 3),
-                      "ratio_mean": round(mean(runs[("latentsynth", n)]) / mean(runs[("plain", n)]), 3),
-                      "plain_runs": [round(v) for v in runs[("plain", n)]],
-                      "latentsynth_runs": [round(v) for v in runs[("latentsynth", n)]]})
+        r = {"threads": n}
+        for w in rows:
+            r[f"{w}_frames_per_s"] = round(max(runs[(w, n)]))
+            r[f"{w}_cpu_frames_per_s"] = round(max(runs[(w + "-cpu", n)]))
+        for w in rows[1:]:
+            r[f"{w}_whole_epoch_frames_per_s"] = round(max(runs[(w + "-epoch", n)]))
+            for clock, k in (("", ""), ("_cpu", "-cpu")):
+                r[f"{w}_ratio{clock}_best"] = round(max(runs[(w + k, n)]) / max(runs[("plain" + k, n)]), 3)
+                r[f"{w}_ratio{clock}_mean"] = round(mean(runs[(w + k, n)]) / mean(runs[("plain" + k, n)]), 3)
+        for w in rows:
+            r[f"{w}_runs"] = [round(v) for v in runs[(w, n)]]
+            r[f"{w}_cpu_runs"] = [round(v) for v in runs[(w + "-cpu", n)]]
+        table.append(r)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "train_speed_audio.csv", [{k: (json.dumps(v) if isinstance(v, list) else v)
                                                     for k, v in r.items()} for r in table])
-    env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared: 1-minute load average "
-           f"{load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end), torch {torch.__version__}")
+    env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
+           f"the machine was shared: 1-minute load average {load0:.1f} at the start, "
+           f"{min(loads):.1f}-{max(loads):.1f} after the rows, {os.getloadavg()[0]:.1f} at the end")
+    th = lambda n: f"{n} thread{'s' if n > 1 else ''}"  # noqa: E731
     lines = [f"# Training throughput: the harmonic audio model ({PRESET}), batch 256, single STFT frames", "",
              f"Measured by `python benchmarks/train_speed_audio.py --epochs {args.epochs} --repeats {args.repeats} "
-             f"--threads {args.threads}` on {env}; {frames} training frames (generated corpus: 10 timbres x 36 "
-             "pitches, 0.5 s notes); all rows in one run, each in a fresh process, interleaved, best of "
-             f"{args.repeats} (and the ratio of the means). Frames per second over the training batches (the plain "
-             "loop: its batches; latentsynth: from each epoch's start to its last batch's end, so the training step "
-             "with its data loading, Lightning's loop and logging); the last column: latentsynth over whole epochs, "
-             "validation excluded, the per-epoch checkpoint included.", "",
-             "| threads | plain loop (frames/s) | latentsynth (frames/s) | latentsynth / plain (best) | "
-             "(mean of runs) | runs: plain / latentsynth | latentsynth, whole epochs (frames/s) |",
-             "|---:|---:|---:|---:|---:|---|---:|"]
+             f"--threads {args.threads}{' --before ' + args.before if old else ''}` on {env}; {frames} training "
+             "frames (generated corpus: 10 timbres x 36 pitches, 0.5 s notes). All rows in one run, each in a fresh "
+             f"process, interleaved (the order rotating), best of {args.repeats} and the ratio of the means. "
+             "Frames per second over the training batches (the plain loop: its batches; latentsynth: from each "
+             "epoch's start to its last batch's end, so the training step with its data loading, Lightning's loop "
+             "and logging)" + (f"; `before`: latentsynth at revision {args.before} (its `src`, from git archive), "
+                               "the same benchmark" if old else "") + ".", "",
+             "By the CPU time of the process (`time.process_time`: user + system of all its threads), the figure "
+             "that holds on a shared machine (the wall clock also counts the time spent waiting for a core; at 2 "
+             "threads the CPU time also counts the worker threads' spinning, so the 2-thread rows are lower than "
+             "the wall clock's):", "",
+             "| threads | plain loop (frames per CPU s) | latentsynth | latentsynth / plain (best) | (mean of runs) |"
+             + (" before | before / plain (best) | (mean) |" if old else ""),
+             "|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if old else "")]
+    for r in table:
+        lines.append(f"| {r['threads']} | {r['plain_cpu_frames_per_s']:,} | {r['latentsynth_cpu_frames_per_s']:,} | "
+                     f"{r['latentsynth_ratio_cpu_best']:.3f}x | {r['latentsynth_ratio_cpu_mean']:.3f}x |"
+                     + (f" {r['before_cpu_frames_per_s']:,} | {r['before_ratio_cpu_best']:.3f}x | "
+                        f"{r['before_ratio_cpu_mean']:.3f}x |" if old else ""))
+    lines += ["", "By the wall clock (on this shared machine the rows' ratios move with the load of the other "
+              "processes, see the runs):", "",
+              "| threads | plain loop (frames/s) | latentsynth (frames/s) | latentsynth / plain (best) | (mean) |"
+              + (" before | before / plain (best) | (mean) |" if old else "")
+              + " runs: plain / latentsynth" + (" / before" if old else "") + " | latentsynth, whole epochs |",
+              "|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if old else "") + "---|---:|"]
     for r in table:
         lines.append(f"| {r['threads']} | {r['plain_frames_per_s']:,} | {r['latentsynth_frames_per_s']:,} | "
-                     f"{r['ratio_best']:.2f}x | {r['ratio_mean']:.2f}x | {r['plain_runs']} / "
-                     f"{r['latentsynth_runs']} | {r['latentsynth_whole_epoch_frames_per_s']:,} |")
-    lines += ["", "The same runs by the CPU time of the process (`time.process_time`: user + system of all its "
-              "threads) instead of the wall clock: on a shared machine the wall clock also counts the time spent "
-              "waiting for a core, the CPU time only the work done.", "",
-              "| threads | plain loop (frames per CPU s) | latentsynth (frames per CPU s) | latentsynth / plain "
-              "(best) | (mean of runs) |", "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['threads']} | {r['plain_cpu_frames_per_s']:,} | {r['latentsynth_cpu_frames_per_s']:,} | "
-              f"{r['ratio_cpu_best']:.2f}x | {r['ratio_cpu_mean']:.2f}x |" for r in table]
-    plain_ms = {r["threads"]: 256_000 / r["plain_frames_per_s"] for r in table}
+                     f"{r['latentsynth_ratio_best']:.3f}x | {r['latentsynth_ratio_mean']:.3f}x |"
+                     + (f" {r['before_frames_per_s']:,} | {r['before_ratio_best']:.3f}x | "
+                        f"{r['before_ratio_mean']:.3f}x |" if old else "")
+                     + f" {' / '.join(str(r[w + '_runs']) for w in rows)} | "
+                     f"{r['latentsynth_whole_epoch_frames_per_s']:,} |")
+    lines += ["", "The last column: latentsynth over whole epochs, validation excluded, the per-epoch checkpoint "
+              "included."]
+    plain_ms = {r["threads"]: 256_000 / r["plain_cpu_frames_per_s"] for r in table}
+    cols = [(w, n, c) for c in ("cpu", "wall") for n in threads for w in rows[1:]]
+    name = lambda w, n, c: (f"{'CPU' if c == 'cpu' else 'wall'} ms, {th(n)}"  # noqa: E731
+                            + (f", {'before' if w == 'before' else 'now'}" if old else ""))
     lines += ["", "## Where latentsynth's time over the plain loop goes", "",
-              f"One more run of `latentsynth.training.train` per thread count ({args.epochs} epochs), each call "
-              "below timed by a wrapper during the run (mean ms per training batch; indented rows are parts of the "
-              "row above; the wrappers add a few microseconds). The plain loop's step, for scale: "
-              + ", ".join(f"{plain_ms[n]:.2f} ms at {n} thread{'s' if n > 1 else ''}" for n in threads) + ".", "",
-              "| part | " + " | ".join(f"{n} thread{'s' if n > 1 else ''} (ms)" for n in threads) + " |",
-              "|---|" + "---:|" * len(threads)]
-    order = ["Lightning loop between batches (data loader, hooks, callbacks)",
-             "  of which the batch's frames (FrameWindows.__getitems__)", "training_step",
-             "  model forward (AutoEncoder.forward)", "  manual_backward", "    of which Tensor.backward",
-             "  LightningOptimizer.step", "    of which Adam.step (fused)", "  zero_grad (as the plain loop)",
-             "  self.log / log_dict (at the epoch's last batch and every 48th)",
-             "  the module's other bookkeeping (loss sum, non-finite check, epoch sums, hooks' lookups)",
-             "  Lightning wrappers (manual_backward + LightningOptimizer.step - their torch calls)"]
+              f"One more run of `latentsynth.training.train` per thread count ({args.epochs} epochs)"
+              + (f", now and at {args.before}," if old else "") + " each call below timed by a wrapper during "
+              "the run (mean ms per training batch, by the CPU time and by the wall clock; indented rows are parts "
+              "of the row above; the wrappers add a few microseconds). The plain loop's step by the CPU time, "
+              "for scale: " + ", ".join(f"{plain_ms[n]:.2f} ms at {th(n)}" for n in threads) + ".", "",
+              "| part | " + " | ".join(name(*c) for c in cols) + " |", "|---|" + "---:|" * len(cols)]
     lines += [f"| {'&nbsp;' * 4 * ((len(k) - len(k.lstrip())) // 2)}{k.strip()} | "
-              + " | ".join(f"{split[n].get(k, float('nan')):.3f}" for n in threads) + " |" for k in order]
-    lines += ["", "What is left between the two loops is Lightning's: its loop between batches (the data loader's "
-              "iterator, the batch hooks of every callback, the logger connector) and its wrappers around the "
-              "backward pass and the optimizer step (precision plugin, hooks, step counting that checkpoints and "
-              "resume rely on), and the logging at the epoch's end. The module's other bookkeeping is a few tenths "
-              "of a millisecond; the model's forward, backward and Adam step are the plain loop's work. "
-              "Removing Lightning's parts would mean replacing its loop (checkpoints, resume, DDP, logging), so "
-              "they are kept.", ""]
+              + " | ".join(f"{split[(w, n)][c].get(k, float('nan')):.3f}" for w, n, c in cols) + " |"
+              for k in SPLIT_ORDER]
+    lines += ["", "<!-- notes -->", ""]
     lines += ["", "## Where the time of a step goes (1 thread, batch 256)", "",
               "Each part timed alone on the same batch (mean of 20 after 3 warm-up calls); the parts overlap "
               "(the decoder's whole includes its trunk and the rendering).", "", "| part | ms |", "|---|---:|"]

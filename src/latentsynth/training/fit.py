@@ -74,27 +74,18 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return read_checkpoint(path, map_location)
 
 
-class _CountBatches(Callback):
-    """Counts the training batches of this fit (0: a resumed run had nothing left to train)."""
-
-    def __init__(self):
-        self.n = 0
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.n += 1
-
-
 class RunClock(Callback):
     """The run's time, segment by segment (one per start or resume), kept in the checkpoints so that a resumed
     run reports the whole run: each segment holds its epochs, wall seconds (from its start to its last
     checkpoint, or to the end) and its training samples and the seconds of its training batches (validation left
-    out, as in ``train/samples_per_s``)."""
+    out, as in ``train/samples_per_s``). ``batches``: the training batches of this fit (0: a resumed run had
+    nothing left to train; one callback for both, as each callback costs Lightning a few calls per step)."""
 
     def __init__(self):
         self.done: list[dict[str, Any]] = []  # segments of earlier starts (from the checkpoint)
         self.started = time.perf_counter()
         self.first_epoch: int | None = None
-        self.epochs = self.samples = 0
+        self.epochs = self.samples = self.batches = 0
         self.train_seconds = 0.0
         self._epoch_samples, self._epoch_start, self._val_start, self._val_seconds = 0, 0.0, 0.0, 0.0
 
@@ -107,6 +98,7 @@ class RunClock(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._epoch_samples += len(batch[0])
+        self.batches += 1
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self._val_start = time.perf_counter()
@@ -349,8 +341,8 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
 
     quiet = quiet or launched_rank() > 0
     tty = sys.stderr.isatty() and not quiet
-    callbacks, counter = _callbacks(cfg, ckpt_dir, quiet, tty, extra_callbacks)
-    clock = RunClock()  # the run's segments, kept in the checkpoints
+    callbacks = _callbacks(cfg, ckpt_dir, quiet, tty, extra_callbacks)
+    clock = RunClock()  # the run's segments, kept in the checkpoints; counts this fit's batches
     callbacks.append(clock)
     t = cfg.train
     warn_cpu_processes(t.accelerator, t.devices, quiet=launched_rank() > 0)
@@ -377,7 +369,7 @@ def _fit(cfg: RunConfig, run: Path, resume: bool, quiet: bool, extra_callbacks: 
     if best.exists():
         module.load_state_dict(read_checkpoint(best)["state_dict"])
     model = module.model.cpu().eval()
-    metrics = _training_metrics(trainer, run, resumed=ckpt_path is not None, trained=counter.n > 0, clock=clock)
+    metrics = _training_metrics(trainer, run, resumed=ckpt_path is not None, trained=clock.batches > 0, clock=clock)
     save_model(model, run, metrics)  # the trained model is kept even if the evaluation below fails
     labels = data.test.labels() if cfg.data.kind == "frames" else None
     metrics.update(evaluate(model, data.test.as_tensor(), iw_samples=t.eval_iw_samples,
@@ -410,8 +402,8 @@ def _quiet_lightning() -> None:
 
 
 def _callbacks(cfg: RunConfig, ckpt_dir: Path, quiet: bool, tty: bool,
-               extra: list[Callback] | None) -> tuple[list[Callback], _CountBatches]:
-    """Checkpoints (best and last), early stopping, the progress bar or lines, the batch counter and ``extra``."""
+               extra: list[Callback] | None) -> list[Callback]:
+    """Checkpoints (best and last), early stopping, the progress bar or lines and ``extra``."""
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1,
                         save_last=True, every_n_epochs=1, enable_version_counter=False),
@@ -422,8 +414,7 @@ def _callbacks(cfg: RunConfig, ckpt_dir: Path, quiet: bool, tty: bool,
         callbacks.append(TQDMProgressBar(refresh_rate=20))
     elif not quiet:
         callbacks.append(ProgressLines(cfg.train.progress_every_s))
-    counter = _CountBatches()
-    return [*callbacks, counter, *(extra or [])], counter
+    return [*callbacks, *(extra or [])]
 
 
 def _trainer(cfg: RunConfig, run: Path, callbacks: list[Callback], tty: bool, batches_per_epoch: int) -> L.Trainer:

@@ -78,10 +78,16 @@ class FrameWindows(Dataset):
         s = int(self.starts[i])
         return self.frames[s:s + self.window], self.note_labels[self.notes[i]]
 
-    def __getitems__(self, idx: list[int]) -> tuple[Tensor, Tensor]:
-        index = torch.as_tensor(idx)
-        rows = self.starts.index_select(0, index)[:, None] + self._offsets  # [B, W]
-        x = self.frames.index_select(0, rows.flatten()).unflatten(0, rows.shape)  # [B, W, F] (index_select: fast)
+    def __getitems__(self, idx: list[int] | Tensor) -> tuple[Tensor, Tensor]:
+        """The windows ``[B, W, F]`` and labels ``[B, 4]`` of items ``idx`` (a list, or an int64 tensor as the
+        training loader's batches are: taken as it is)."""
+        index = idx if isinstance(idx, Tensor) else torch.from_numpy(np.asarray(idx, dtype=np.int64))  # 10x faster
+        rows = self.starts.index_select(0, index)  # [B] (index_select: faster than advanced indexing)
+        if self.window == 1:
+            x = self.frames.index_select(0, rows).unsqueeze(1)
+        else:
+            rows = rows[:, None] + self._offsets  # [B, W]
+            x = self.frames.index_select(0, rows.flatten()).unflatten(0, rows.shape)
         return x, self.note_labels.index_select(0, self.notes.index_select(0, index))  # [B, W, F], [B, 4]
 
     def as_tensor(self) -> Tensor:
