@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from lightning.fabric.utilities.data import _set_sampler_epoch
-from torch.utils.data import BatchSampler
+from torch.utils.data import BatchSampler, DataLoader
 
 import latentsynth.data.loaders as loaders
 from latentsynth.data.audio.datamodule import FrameWindows
@@ -63,3 +63,20 @@ def test_training_loader_yields_the_sampler_batches():
         assert got == list(BatchSampler(want, 4, drop_last=False))
         orders.append(got)
     assert orders[0] != orders[1]  # a new order each epoch
+    # the loader's iterator may be made before Lightning sets the epoch (a resumed run): the order is drawn at the
+    # first batch, as with torch's BatchSampler over the per-item sampler (the loader before)
+    before = DataLoader(loader.dataset, batch_size=4, sampler=EpochSampler(22, seed=3), collate_fn=lambda b: b)
+    for dl in (loader, before):
+        _set_sampler_epoch(dl, 0)
+        it = iter(dl)
+        _set_sampler_epoch(dl, 2)
+        orders.append([b[0][:, 0, 0].long().tolist() for b in it])
+    assert orders[2] == orders[3] == orders[1]
+
+
+def test_batches_on_their_device_are_not_walked():
+    data = SplitDataModule()
+    batch = (torch.zeros(2, 3), torch.ones(2, 4))
+    assert data.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+    moved = data.transfer_batch_to_device(batch, torch.device("meta"), 0)  # another device: Lightning's move
+    assert [t.device.type for t in moved] == ["meta", "meta"] and [t.shape for t in moved] == [(2, 3), (2, 4)]

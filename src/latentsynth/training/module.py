@@ -48,6 +48,14 @@ class LitAutoEncoder(L.LightningModule):
         self._val_count = 0
         self._val_start = self._val_seconds = 0.0  # validation inside a training epoch: not training time
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets _current_fx_name before and after each hook it calls (~20 a training step); a string is
+        # never a parameter, buffer or submodule, so nn.Module's checks (~1 us each) are skipped for it alone
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     # ----------------------------------------------------------------------------------- helpers
     def reg_weight(self, batch_idx: int) -> float:
         """Regularizer weight at this batch: weight * schedule(fractional epoch)."""
