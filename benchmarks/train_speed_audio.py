@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -458,6 +459,8 @@ def main() -> None:
             for clock, k in (("", ""), ("_cpu", "-cpu")):
                 r[f"{w}_ratio{clock}_best"] = round(max(runs[(w + k, n)]) / max(runs[("plain" + k, n)]), 3)
                 r[f"{w}_ratio{clock}_mean"] = round(mean(runs[(w + k, n)]) / mean(runs[("plain" + k, n)]), 3)
+                paired = sorted(a / b for a, b in zip(runs[(w + k, n)], runs[("plain" + k, n)], strict=True))
+                r[f"{w}_ratio{clock}_paired_median"] = round(statistics.median(paired), 3)  # run r vs plain run r
         for w in rows:
             r[f"{w}_runs"] = [round(v) for v in runs[(w, n)]]
             r[f"{w}_cpu_runs"] = [round(v) for v in runs[(w + "-cpu", n)]]
@@ -482,25 +485,31 @@ def main() -> None:
              "that holds on a shared machine (the wall clock also counts the time spent waiting for a core; at 2 "
              "threads the CPU time also counts the worker threads' spinning, so the 2-thread rows are lower than "
              "the wall clock's):", "",
-             "| threads | plain loop (frames per CPU s) | latentsynth | latentsynth / plain (best) | (mean of runs) |"
-             + (" before | before / plain (best) | (mean) |" if old else ""),
-             "|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if old else "")]
+             "| threads | plain loop (frames per CPU s) | latentsynth | latentsynth / plain (best) | (mean of runs) "
+             "| (median of paired runs) |" + (" before | before / plain (best) | (mean) | (median paired) |"
+                                              if old else "") + " runs: plain / latentsynth" + (" / before" if old
+                                                                                                 else "") + " |",
+             "|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if old else "") + "---|"]
     for r in table:
         lines.append(f"| {r['threads']} | {r['plain_cpu_frames_per_s']:,} | {r['latentsynth_cpu_frames_per_s']:,} | "
-                     f"{r['latentsynth_ratio_cpu_best']:.3f}x | {r['latentsynth_ratio_cpu_mean']:.3f}x |"
+                     f"{r['latentsynth_ratio_cpu_best']:.3f}x | {r['latentsynth_ratio_cpu_mean']:.3f}x | "
+                     f"{r['latentsynth_ratio_cpu_paired_median']:.3f}x |"
                      + (f" {r['before_cpu_frames_per_s']:,} | {r['before_ratio_cpu_best']:.3f}x | "
-                        f"{r['before_ratio_cpu_mean']:.3f}x |" if old else ""))
+                        f"{r['before_ratio_cpu_mean']:.3f}x | {r['before_ratio_cpu_paired_median']:.3f}x |"
+                        if old else "")
+                     + f" {' / '.join(str(r[w + '_cpu_runs']) for w in rows)} |")
     lines += ["", "By the wall clock (on this shared machine the rows' ratios move with the load of the other "
               "processes, see the runs):", "",
-              "| threads | plain loop (frames/s) | latentsynth (frames/s) | latentsynth / plain (best) | (mean) |"
-              + (" before | before / plain (best) | (mean) |" if old else "")
+              "| threads | plain loop (frames/s) | latentsynth (frames/s) | latentsynth / plain (best) | (mean) "
+              "| (median paired) |" + (" before | before / plain (best) | (mean) | (median paired) |" if old else "")
               + " runs: plain / latentsynth" + (" / before" if old else "") + " | latentsynth, whole epochs |",
-              "|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if old else "") + "---|---:|"]
+              "|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if old else "") + "---|---:|"]
     for r in table:
         lines.append(f"| {r['threads']} | {r['plain_frames_per_s']:,} | {r['latentsynth_frames_per_s']:,} | "
-                     f"{r['latentsynth_ratio_best']:.3f}x | {r['latentsynth_ratio_mean']:.3f}x |"
+                     f"{r['latentsynth_ratio_best']:.3f}x | {r['latentsynth_ratio_mean']:.3f}x | "
+                     f"{r['latentsynth_ratio_paired_median']:.3f}x |"
                      + (f" {r['before_frames_per_s']:,} | {r['before_ratio_best']:.3f}x | "
-                        f"{r['before_ratio_mean']:.3f}x |" if old else "")
+                        f"{r['before_ratio_mean']:.3f}x | {r['before_ratio_paired_median']:.3f}x |" if old else "")
                      + f" {' / '.join(str(r[w + '_runs']) for w in rows)} | "
                      f"{r['latentsynth_whole_epoch_frames_per_s']:,} |")
     lines += ["", "The last column: latentsynth over whole epochs, validation excluded, the per-epoch checkpoint "
