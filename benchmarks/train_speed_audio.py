@@ -338,6 +338,41 @@ def overhead_split(epochs: int) -> dict:
     return res
 
 
+def reading(table: list[dict], split: dict, threads: list[int], rows: list[str], loads: list[float], cores: int,
+            plain_ms: dict[int, float]) -> list[str]:
+    """The paragraph that reads the tables: the CPU-time ratios, the overhead the split adds up to, and what the
+    load of the machine did to the rows."""
+    out = ["## Reading", ""]
+    keys = ["Lightning loop between batches (data loader, hooks, callbacks)", LOGK, OTHERK, WRAPK]
+    for r in table:
+        n = r["threads"]
+        text = (f"- {n} thread{'s' if n > 1 else ''}, by the CPU time: latentsynth / plain "
+                f"{r['latentsynth_ratio_cpu_best']:.3f}x (best of runs), {r['latentsynth_ratio_cpu_mean']:.3f}x "
+                f"(means), {r['latentsynth_ratio_cpu_paired_median']:.3f}x (median of paired runs)")
+        if "before" in rows:
+            text += (f"; before: {r['before_ratio_cpu_best']:.3f}x, {r['before_ratio_cpu_mean']:.3f}x, "
+                     f"{r['before_ratio_cpu_paired_median']:.3f}x")
+        over = {w: sum(split[(w, n)]["cpu"].get(k, 0.0) for k in keys) for w in rows[1:]}
+        text += (". The split's rows that the plain loop does not have (the loop between batches, `self.log`, the "
+                 "bookkeeping, which also holds the loss sum that the plain loop computes too, Lightning's "
+                 f"wrappers) add up to {over['latentsynth']:.2f} CPU ms a step"
+                 + (f" (before: {over['before']:.2f} ms)" if "before" in over else "")
+                 + f" against the plain loop's {plain_ms[n]:.2f} ms: the split's estimate of the ratio is "
+                 f"{plain_ms[n] / (plain_ms[n] + over['latentsynth']):.3f}x"
+                 + (f" (before: {plain_ms[n] / (plain_ms[n] + over['before']):.3f}x)" if "before" in over else "")
+                 + ".")
+        out.append(text)
+    if max(loads) > cores:
+        out += ["", f"The machine was loaded: a 1-minute load average of {min(loads):.1f}-{max(loads):.1f} on "
+                f"{cores} cores during the rows (other processes training on every core). A 2-thread step then "
+                "waits for the thread whose core is taken (each parallel operation ends when both threads are done), "
+                "so the 2-thread rows run many times slower than on a quiet machine and move by tens of percent from "
+                "run to run, the CPU time included (the waiting threads spin): they measure the contention, not the "
+                "code, and give no ratio. At 1 thread the wall clock also counts the waits for a core; the CPU-time "
+                "ratio at 1 thread is the figure of this run."]
+    return out
+
+
 LOGK = "  self.log / log_dict (at the epoch's last batch and every 48th)"
 OTHERK = "  the module's other bookkeeping (loss sum, non-finite check, epoch sums, hooks' lookups)"
 WRAPK = "  Lightning wrappers (manual_backward + LightningOptimizer.step - their torch calls)"
@@ -410,9 +445,14 @@ def main() -> None:
                     "extracted by git archive) in the same run: the rows and the split before a change")
     ap.add_argument("--only", choices=["plain", "latentsynth", "profile", "split"], help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    ap.add_argument("--render", action="store_true", help="write the .md and .csv again from the measurements "
+                    "of the last run (OUT/train_speed_audio.json), measuring nothing")
     args = ap.parse_args()
     import torch
 
+    if args.render:
+        render(json.loads((args.out / "train_speed_audio.json").read_text()), args.out)
+        return
     if args.only:
         n = int(args.threads.split(",")[0])
         torch.set_num_threads(n)
@@ -445,8 +485,30 @@ def main() -> None:
     prof = _fresh("profile", 1, 1)
     split = {(w, n): _fresh("split", args.epochs, n, old if w == "before" else None)
              for n in threads for w in rows[1:]}
+    from latentsynth.folders import atomic_write_text
+
+    raw = {"epochs": args.epochs, "repeats": args.repeats, "threads_arg": args.threads, "before": args.before,
+           "frames": frames, "load0": load0, "loads": loads, "load_end": os.getloadavg()[0],
+           "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+           "cores": os.cpu_count(), "torch": torch.__version__, "threads": threads, "rows": rows,
+           "runs": [[k[0], k[1], v] for k, v in runs.items()], "prof": prof,
+           "split": [[w, n, v] for (w, n), v in split.items()]}
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "train_speed_audio.json", json.dumps(raw, indent=1) + "\n")
+    render(raw, args.out)
+
+
+def render(raw: dict, out: Path) -> None:
+    """``out/train_speed_audio.{csv,md}`` from the measurements of one run (``raw``, as saved in
+    ``train_speed_audio.json``)."""
     from latentsynth.folders import atomic_write_text, write_csv
 
+    threads, rows, frames, load0, loads = raw["threads"], raw["rows"], raw["frames"], raw["load0"], raw["loads"]
+    runs = {(w, n): v for w, n, v in raw["runs"]}
+    split = {(w, n): v for w, n, v in raw["split"]}
+    prof, old = raw["prof"], raw["before"]
+    args = argparse.Namespace(epochs=raw["epochs"], repeats=raw["repeats"], threads=raw["threads_arg"], before=old,
+                              out=out)
     mean = lambda v: sum(v) / len(v)  # noqa: E731
     table = []
     for n in threads:
@@ -465,12 +527,10 @@ def main() -> None:
             r[f"{w}_runs"] = [round(v) for v in runs[(w, n)]]
             r[f"{w}_cpu_runs"] = [round(v) for v in runs[(w + "-cpu", n)]]
         table.append(r)
-    args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "train_speed_audio.csv", [{k: (json.dumps(v) if isinstance(v, list) else v)
                                                     for k, v in r.items()} for r in table])
-    env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
-           f"the machine was shared: 1-minute load average {load0:.1f} at the start, "
-           f"{min(loads):.1f}-{max(loads):.1f} after the rows, {os.getloadavg()[0]:.1f} at the end")
+    env = (f"{raw['cpu']}, torch {raw['torch']}; the machine was shared: 1-minute load average {load0:.1f} at the "
+           f"start, {min(loads):.1f}-{max(loads):.1f} after the rows, {raw['load_end']:.1f} at the end")
     th = lambda n: f"{n} thread{'s' if n > 1 else ''}"  # noqa: E731
     lines = [f"# Training throughput: the harmonic audio model ({PRESET}), batch 256, single STFT frames", "",
              f"Measured by `python benchmarks/train_speed_audio.py --epochs {args.epochs} --repeats {args.repeats} "
@@ -549,6 +609,7 @@ def main() -> None:
               "times an epoch here (4 step values every `log_every_n_steps`, 3 epoch means); the non-finite check "
               "is one `isfinite` (no host sync on CPU). Removing Lightning's parts would mean replacing its loop "
               "(checkpoints, resume, DDP, logging), so they are kept.", ""]
+    lines += reading(table, split, threads, rows, loads, raw["cores"], plain_ms)
     lines += ["", "## Where the time of a step goes (1 thread, batch 256)", "",
               "Each part timed alone on the same batch (mean of 20 after 3 warm-up calls); the parts overlap "
               "(the decoder's whole includes its trunk and the rendering).", "", "| part | ms |", "|---|---:|"]
