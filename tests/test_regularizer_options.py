@@ -19,6 +19,7 @@ from latentsynth.models.regularizers import (
     discriminator_updates,
     free_bits_kl,
     gradient_penalty,
+    instance_noise_std,
     kl_gaussian_analytic,
     kl_gaussian_per_dim,
 )
@@ -161,3 +162,86 @@ def test_prior_logit_adds_the_centred_gaussian_log_density():
     torch.testing.assert_close(reg.logits(z), net)  # no prior given: the network alone
     with pytest.raises(ValueError, match="disc_prior_logit"):
         reg.logits(z, build_prior(PriorConfig(kind="uniform"), 3))
+
+
+# ------------------------------------------------------------------------------------------------ instance noise
+def test_instance_noise_schedule_against_hand_values():
+    assert [instance_noise_std(0.5, s, 100) for s in (0, 50, 100, 200)] == [0.5, 0.5, 0.5, 0.5]
+    got = [instance_noise_std(0.8, s, 100, "linear") for s in (0, 25, 50, 99, 100, 150)]
+    assert got == pytest.approx([0.8, 0.6, 0.4, 0.008, 0.0, 0.0])
+    assert instance_noise_std(0.0, 10, 100, "linear") == 0.0
+    with pytest.raises(ValueError, match="disc_instance_noise_anneal"):
+        instance_noise_std(1.0, 0, 10, "cosine")
+
+
+def test_instance_noise_reaches_both_critic_inputs_with_its_std_and_not_the_decoder():
+    """The critic's inputs are z + sigma eps for codes and prior samples; R1 is taken at the noisy prior samples;
+    the encoder's penalty sees noisy codes but its gradient reaches the codes; the decoder's code stays clean."""
+    torch.manual_seed(0)
+    reg = AdversarialRegularizer(3, [8], penalty="r1", penalty_weight=2.0, instance_noise=0.7)
+    prior = build_prior(PriorConfig(), 3)
+    z = torch.randn(10, 3)
+    torch.manual_seed(1)
+    got, _ = reg.discriminator_step(z, prior)
+    torch.manual_seed(1)  # the same draws in the order of discriminator_step: prior, its noise, the codes' noise
+    zp = prior.sample(10)
+    zp = zp + 0.7 * torch.randn_like(zp)
+    ze = z + 0.7 * torch.randn_like(z)
+    ref = torch.nn.functional.softplus(-reg.logits(zp)).mean() + torch.nn.functional.softplus(reg.logits(ze)).mean()
+    ref = ref + 2.0 * gradient_penalty(reg.logits, zp, ze, "r1")
+    torch.testing.assert_close(got, ref)
+    # the noise has the stated std: capture what the critic sees on a large batch of zero codes
+    seen = []
+    reg.discriminator.register_forward_hook(lambda m, i, o: seen.append(i[0].detach()))
+    reg.discriminator_step(torch.zeros(20000, 3), build_prior(PriorConfig(scale=1e-6), 3))
+    assert seen[0].std().item() == pytest.approx(0.7, rel=0.02)  # the prior samples (scale ~0)
+    assert seen[1].std().item() == pytest.approx(0.7, rel=0.02)  # the codes
+    assert seen[1].mean().abs().item() < 0.02
+    # the encoder's penalty: noisy codes, gradient through them to z (d/dz of f(z + n) is f'(z + n))
+    zc = torch.randn(6, 3, requires_grad=True)
+    torch.manual_seed(2)
+    pen = reg.penalty(Encoding(zc), prior)
+    torch.manual_seed(2)
+    zn = zc.detach() + 0.7 * torch.randn(6, 3)
+    torch.testing.assert_close(pen, torch.nn.functional.softplus(-reg.logits(zn)).mean())
+    pen.backward()
+    assert zc.grad is not None and zc.grad.abs().sum() > 0
+    reg.noise_std = 0.0  # off: the critic sees the inputs as they are
+    torch.testing.assert_close(reg.blur(zc.detach()), zc.detach())
+
+
+def test_the_module_anneals_the_instance_noise_and_decodes_clean_codes():
+    import lightning as L
+
+    from latentsynth.training.module import LitAutoEncoder
+
+    cfg = load_config("mnist-wae-gan", ["model.network.hidden=[8]", "model.latent_dim=2", "regularizer.disc_hidden=[8]",
+                                        "regularizer.disc_instance_noise=0.8",
+                                        "regularizer.disc_instance_noise_anneal=linear", "train.max_epochs=1"])
+    torch.manual_seed(0)
+    module = LitAutoEncoder(to_dict(cfg), [1, 28, 28])
+    reg = module.model.regularizer
+    seen, decoded = [], []
+    orig_blur = reg.blur
+    reg.blur = lambda z: (seen.append(reg.noise_std), orig_blur(z))[1]
+    module.model.decoder.register_forward_pre_hook(lambda m, a: decoded.append(a[0].detach().clone()))
+    encoded = []
+    orig_encode = module.model.encode
+    module.model.encode = lambda *a, **k: (lambda e: (encoded.append(e.z.detach().clone()), e)[1])(orig_encode(*a, **k))
+    x = torch.rand(32, 1, 28, 28)
+    loader = DataLoader(TensorDataset(x, torch.zeros(32, dtype=torch.long)), batch_size=8)  # 4 batches, 1 epoch
+    L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0, accelerator="cpu",
+              devices=1).fit(module, train_dataloaders=loader)
+    # per step: the encoder's penalty, then the discriminator's prior samples and codes (3 blurs) at 0.8 (1 - t / 4)
+    assert seen == pytest.approx([v for v in (0.8, 0.6, 0.4, 0.2) for _ in range(3)])
+    assert len(decoded) >= 4
+    for e, d in zip(encoded[:4], decoded[:4], strict=True):
+        torch.testing.assert_close(d, e)  # the decoder got the encoder's code, without noise
+
+
+def test_instance_noise_options_are_validated():
+    with pytest.raises(ConfigError, match="disc_instance_noise"):
+        load_config("mnist-wae-gan", ["regularizer.disc_instance_noise=-1"])
+    with pytest.raises(ConfigError, match="disc_instance_noise_anneal"):
+        load_config("mnist-wae-gan", ["regularizer.disc_instance_noise_anneal=cosine"])

@@ -152,6 +152,10 @@ class RegularizerConfig(_Strict):
     disc_penalty_weight: float = Field(1.0, ge=0)
     disc_schedule: bool = True  # adversarial: the discriminator's lr follows optim.scheduler too
     disc_prior_logit: bool = False  # adversarial: D's logit = network + centred log p(z) (Gaussian prior)
+    # adversarial: instance noise, N(0, sigma^2 I) added to the codes and the prior samples the critic sees (not to
+    # the decoder's code), constant or annealed linearly to 0 over the training's steps
+    disc_instance_noise: float = Field(0.0, ge=0)
+    disc_instance_noise_anneal: Literal["none", "linear"] = "none"
     free_bits: float = Field(0.0, ge=0)  # KL: nats per latent dimension below which its KL is not penalised
 
     @model_validator(mode="after")

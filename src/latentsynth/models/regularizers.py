@@ -192,6 +192,20 @@ def discriminator_updates(step: int, steps: int = 1, warmup_steps: int = 0, warm
     return warmup_updates if step < warmup_steps else steps
 
 
+def instance_noise_std(sigma: float, step: int, total_steps: int, anneal: str = "none") -> float:
+    """The std of the critic's instance noise after ``step`` (0-based global step) of ``total_steps``.
+
+    ``none``: ``sigma`` throughout. ``linear``: sigma (1 - step / total_steps), 0 from ``total_steps`` on (the
+    supports of codes and prior samples are blurred early, when the critic would separate them perfectly, and
+    the game ends on the clean codes).
+    """
+    if anneal == "none" or sigma == 0:
+        return float(sigma)
+    if anneal == "linear":
+        return float(sigma) * max(0.0, 1.0 - step / max(1, total_steps))
+    raise ValueError(f"regularizer.disc_instance_noise_anneal: unknown schedule '{anneal}' (use 'none' or 'linear')")
+
+
 def gradient_penalty(logits_fn, z_prior: Tensor, z_enc: Tensor, kind: str) -> Tensor:
     """A discriminator's gradient penalty, before its weight: ``[n, d]`` samples -> ``[]``.
 
@@ -220,10 +234,17 @@ class AdversarialRegularizer(Regularizer):
     Encoder penalty: mean of -log sigmoid(D(z_enc)) (non-saturating).
     Discriminator loss: -(1 - s) log sigmoid(D(z_prior)) - s log(1 - sigmoid(D(z_prior))) - log(1 - sigmoid(D(z_enc)))
     (one-sided label smoothing ``s``), plus ``penalty_weight`` x a gradient penalty (``penalty``: none, r1, wgan-gp).
+
+    Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): with ``noise_std`` > 0 the critic sees
+    z + noise_std * eps, eps ~ N(0, I) drawn afresh, for the codes and the prior samples alike, in its own loss
+    (the R1 penalty is taken at the noisy prior samples) and in the encoder's penalty (whose gradient still reaches
+    the codes); the decoder always gets the clean code. Blurring both distributions makes their supports overlap,
+    so a critic cannot separate them perfectly and its logit keeps a slope. The training loop sets ``noise_std``
+    each step (:func:`instance_noise_std`); it starts at ``instance_noise``.
     """
 
     def __init__(self, dim: int, hidden: list[int], label_smoothing: float = 0.0, penalty: str = "none",
-                 penalty_weight: float = 1.0, prior_logit: bool = False):
+                 penalty_weight: float = 1.0, prior_logit: bool = False, instance_noise: float = 0.0):
         super().__init__()
         layers: list[nn.Module] = []
         width = dim
@@ -234,6 +255,13 @@ class AdversarialRegularizer(Regularizer):
         self.discriminator = nn.Sequential(*layers)
         self.label_smoothing, self.gp, self.gp_weight = label_smoothing, penalty, penalty_weight
         self.prior_logit = prior_logit
+        self.noise_std = float(instance_noise)  # the current instance-noise std (a float, not saved)
+
+    def blur(self, z: Tensor) -> Tensor:
+        """``[B, d]`` -> ``z + noise_std * eps`` (eps ~ N(0, I), fresh each call); ``z`` itself when noise_std is 0."""
+        if self.noise_std <= 0:
+            return z
+        return z + self.noise_std * torch.randn_like(z)
 
     def logits(self, z: Tensor, prior: Prior | None = None) -> Tensor:
         """``[B, d]`` -> ``[B]``. With ``prior_logit`` (and a ``prior``) the network's output plus the prior's
@@ -248,7 +276,7 @@ class AdversarialRegularizer(Regularizer):
         return out
 
     def penalty(self, enc: Encoding, prior: Prior) -> Tensor:
-        return F.softplus(-self.logits(enc.z, prior)).mean()
+        return F.softplus(-self.logits(self.blur(enc.z), prior)).mean()
 
     def discriminator_loss(self, z_enc: Tensor, prior: Prior) -> Tensor:
         """Loss of the discriminator on detached encodings ``[B, d]`` and as many prior samples."""
@@ -257,8 +285,8 @@ class AdversarialRegularizer(Regularizer):
     def discriminator_step(self, z_enc: Tensor, prior: Prior) -> tuple[Tensor, Tensor]:
         """(loss, accuracy): the discriminator's loss on detached encodings ``[B, d]`` and as many prior samples,
         and the fraction of both it classifies right (logit > 0 for the prior), a diagnostic."""
-        zp = prior.sample(len(z_enc)).to(z_enc)
-        ze = z_enc.detach()
+        zp = self.blur(prior.sample(len(z_enc)).to(z_enc))
+        ze = self.blur(z_enc.detach())
         lp, le = self.logits(zp, prior), self.logits(ze, prior)
         s = self.label_smoothing
         loss = (1 - s) * F.softplus(-lp).mean() + F.softplus(le).mean()
@@ -279,5 +307,5 @@ def build_regularizer(cfg: RegularizerConfig, dim: int) -> Regularizer:
         return MMDRegularizer(cfg.kernel, cfg.multiscale, cfg.bandwidth)
     if cfg.kind == "adversarial":
         return AdversarialRegularizer(dim, cfg.disc_hidden, cfg.disc_label_smoothing, cfg.disc_penalty,
-                                      cfg.disc_penalty_weight, cfg.disc_prior_logit)
+                                      cfg.disc_penalty_weight, cfg.disc_prior_logit, cfg.disc_instance_noise)
     raise ValueError(f"regularizer.kind: unknown regularizer '{cfg.kind}'")

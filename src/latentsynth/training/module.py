@@ -18,7 +18,8 @@ from torch import Tensor
 
 from ..config import RunConfig, validate
 from ..models import AutoEncoder
-from ..models.regularizers import AdversarialRegularizer, NoRegularizer, discriminator_updates
+from ..models.regularizers import (AdversarialRegularizer, NoRegularizer, discriminator_updates,
+                                   instance_noise_std)
 from ..models.schedules import schedule_factor
 
 
@@ -120,6 +121,12 @@ class LitAutoEncoder(L.LightningModule):
         x, y = batch
         x, y = self.augment(x, y)
         opt, disc_opt = self._optimizers()
+        r = self.cfg.regularizer
+        if self.adversarial and r.disc_instance_noise > 0:  # before the forward: the encoder's penalty sees it too
+            n = max(1, int(self.trainer.num_training_batches))
+            self.model.regularizer.noise_std = instance_noise_std(
+                r.disc_instance_noise, self.current_epoch * n + batch_idx, self.cfg.train.max_epochs * n,
+                r.disc_instance_noise_anneal)
         out = self.model(x, self.labels(y))
         recon = out.recon_loss.mean()
         weight = self.reg_weight(batch_idx)
@@ -147,7 +154,6 @@ class LitAutoEncoder(L.LightningModule):
 
         logs = {"train/loss": loss, "train/recon": recon, "train/reg": out.penalty}
         if disc_opt is not None:
-            r = self.cfg.regularizer
             step = self.current_epoch * max(1, int(self.trainer.num_training_batches)) + batch_idx
             for _ in range(discriminator_updates(step, r.disc_steps, r.disc_warmup_steps, r.disc_warmup_updates)):
                 d_loss, d_acc = self.model.regularizer.discriminator_step(out.enc.z.detach(), self.model.prior)
