@@ -18,8 +18,7 @@ from torch import Tensor
 
 from ..config import RunConfig, validate
 from ..models import AutoEncoder
-from ..models.regularizers import (AdversarialRegularizer, NoRegularizer, discriminator_updates,
-                                   instance_noise_std)
+from ..models.regularizers import AdversarialRegularizer, NoRegularizer, discriminator_updates, instance_noise_std
 from ..models.schedules import schedule_factor
 
 
