@@ -63,14 +63,14 @@ def main() -> None:
         body = held.model_dump(exclude_none=True)
         heat = api.HeatmapRequest(quantity="centroid", size=32, **lab)
 
-        def http():
+        def http(name=name, body=body):  # bound now: called within this iteration
             r = client.post(f"/api/models/{name}/decode", json=body)
             assert r.status_code == 200, r.text
 
-        cases = [("decode + render 0.5 s, held point (server side)", lambda: inst.decode(held)),
-                 ("decode + render 0.5 s, glide between two codes", lambda: inst.decode(glide)),
+        cases = [("decode + render 0.5 s, held point (server side)", lambda inst=inst, held=held: inst.decode(held)),
+                 ("decode + render 0.5 s, glide between two codes", lambda inst=inst, glide=glide: inst.decode(glide)),
                  ("same held block through HTTP (TestClient, f32 body)", http),
-                 ("heatmap 32 x 32 spectral centroid", lambda: inst.heatmap(heat))]
+                 ("heatmap 32 x 32 spectral centroid", lambda inst=inst, heat=heat: inst.heatmap(heat))]
         for label, fn in cases:
             med, p90 = timed(fn, args.repeats if "heatmap" not in label else max(5, args.repeats // 5))
             rows.append((name, "harmonic" if s.model.harmonic else "griffin-lim", label, med, p90))
