@@ -185,3 +185,41 @@ def test_encode_tracks_the_pitch_and_forward_plays(setup):
     out = host_call(mod, "forward", audio, 2048)
     assert out.shape == audio.shape and np.isfinite(out).all()
     assert np.abs(out[0, 0, 8192:]).max() > 0.01
+
+
+TIMBRE = MODEL.parent / "timbre-wae-mmd"
+
+
+@pytest.mark.skipif(not TIMBRE.exists(), reason="timbre reference model not in the checkout")
+def test_a_pitch_only_timbre_model_exports_and_streams_as_the_offline_render(tmp_path):
+    """A timbre model has no label inlets or attributes (the codes carry the timbre); it scripts (no empty
+    untyped list) and its streamed decode equals the Python render of the same controls."""
+    model = load(TIMBRE)
+    assert list(model.conditioning.labels) == ["pitch"]
+    mod = torch.jit.load(str(export_nn_tilde(model, tmp_path / "t.ts")))
+    d = model.latent_dim
+    assert mod.decode_params.tolist()[0] == d + 2  # latent, pitch, velocity: no label inlets
+    assert mod.get_attributes() == ["gain", "latent_offset", "temperature"]
+    self_test(mod)
+    full = control_signals(model, 1, 2 * 8192, seed=3)
+    sig = np.concatenate([full[:, :d + 1], full[:, -1:]], 1)  # drop the label inlets
+    mod.reset()
+    y = host_call(mod, "decode", sig, 4096)[:, 0]
+    spec, hop = model.audio.spec, model.audio.spec.hop_length
+    x = torch.from_numpy(sig[:, :, hop - 1::hop])  # [1, d + 2, T]
+    t, lb = x.shape[-1], lookahead(spec)
+    c = torch.zeros(t, len(LABELS))
+    c[:, 0] = x[0, d]
+    with torch.no_grad():
+        f0, amps, noise = model.harmonic_params(x[0, :d].T, c)
+    vel = x[0, -1].reshape(t, 1)
+    f0 = f0.reshape(t)
+    pf0 = torch.cat([f0[:1].expand(lb), f0])[None]
+    pa = torch.cat([torch.zeros(lb, amps.shape[-1]), amps.reshape(t, -1) * vel])[None]
+    pn = torch.cat([torch.zeros(lb, noise.shape[-1]), noise.reshape(t, -1) * vel])[None]
+    ta, tb = noise_phase_table(spec.n_fft // 2 + 1)
+    ph = torch.cat([torch.zeros(lb, ta.shape[1]), noise_phases(ta, tb, torch.arange(t))], 0)
+    ref = additive_synth(pf0, pa, pn, spec, noise_phase=ph[None]).numpy()
+    half, m = spec.n_fft // 2, min(y.shape[1], ref.shape[1])
+    assert float(np.abs(ref).max()) > 0.05
+    np.testing.assert_allclose(y[:, half:m], ref[:, half:m], atol=1e-3, rtol=0)

@@ -334,6 +334,11 @@ class NnTilde(nn.Module):
         return self._play(True, z, pitch, labels, torch.ones_like(pitch))
 
 
+# Typed as objects, not strings (this module postpones annotations): a pitch-only (timbre) model has no label
+# columns, and TorchScript cannot infer the type of an empty list.
+NnTilde.__annotations__.update(label_cols=list[int], label_max=list[float])
+
+
 class _quiet:
     """Silence the tracer's warnings (shape checks that hold for every batch size)."""
 
