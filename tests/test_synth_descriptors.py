@@ -132,12 +132,15 @@ def test_group_names_and_seed_expansion(tmp_path):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny conditioned harmonic VAE (2 epochs on a 3-instrument corpus)."""
-    root = tmp_path_factory.mktemp("synthdesc")
+    return tiny_run(tmp_path_factory.mktemp("synthdesc"), "sol-harmonic-vae", "train.eval_iw_samples=2", "name=tiny-s0")
+
+
+def tiny_run(root: Path, preset: str, *overrides: str):
+    """``preset`` trained 2 epochs, small, on a 4-notes-per-instrument corpus under ``root``."""
     corpus = make_corpus(root / "corpus", per_instrument=4)
-    cfg = load_config("sol-harmonic-vae", [f"data.corpus={corpus}", "train.max_epochs=2", "data.batch_size=64",
-                                           "model.network.hidden=[32]", "model.network.n_harmonics=8",
-                                           "model.network.noise_bands=4", "train.eval_iw_samples=2",
-                                           "train.eval_mmd_samples=50", "name=tiny-s0"])
+    cfg = load_config(preset, [f"data.corpus={corpus}", "train.max_epochs=2", "data.batch_size=64",
+                               "model.network.hidden=[32]", "model.network.n_harmonics=8",
+                               "model.network.noise_bands=4", "train.eval_mmd_samples=50", *overrides])
     return train(cfg, root / "runs", quiet=True)
 
 
@@ -179,13 +182,8 @@ def test_target_and_study_commands(tiny, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_timbre(tmp_path_factory):
     """A tiny pitch-only timbre WAE-MMD (2 epochs on the 3-instrument corpus): the instrument lives in its codes."""
-    root = tmp_path_factory.mktemp("synthtimbre")
-    corpus = make_corpus(root / "corpus", per_instrument=4)
-    cfg = load_config("sol-timbre-wae-mmd", [f"data.corpus={corpus}", "train.max_epochs=2", "data.batch_size=64",
-                                             "model.network.hidden=[32]", "model.network.n_harmonics=8",
-                                             "model.network.noise_bands=4", "train.eval_mmd_samples=50",
-                                             "train.eval_timbre=false", "name=timbre-s0"])
-    return train(cfg, root / "runs", quiet=True)
+    return tiny_run(tmp_path_factory.mktemp("synthtimbre"), "sol-timbre-wae-mmd", "train.eval_timbre=false",
+                    "name=timbre-s0")
 
 
 def test_study_of_a_pitch_only_model_scores_morphs_across_instruments(tiny_timbre, tmp_path, monkeypatch):
