@@ -550,28 +550,24 @@ def render(raw: dict, out: Path) -> None:
                                               if old else "") + " runs: plain / latentsynth" + (" / before" if old
                                                                                                  else "") + " |",
              "|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if old else "") + "---|"]
-    for r in table:
-        lines.append(f"| {r['threads']} | {r['plain_cpu_frames_per_s']:,} | {r['latentsynth_cpu_frames_per_s']:,} | "
-                     f"{r['latentsynth_ratio_cpu_best']:.3f}x | {r['latentsynth_ratio_cpu_mean']:.3f}x | "
-                     f"{r['latentsynth_ratio_cpu_paired_median']:.3f}x |"
-                     + (f" {r['before_cpu_frames_per_s']:,} | {r['before_ratio_cpu_best']:.3f}x | "
-                        f"{r['before_ratio_cpu_mean']:.3f}x | {r['before_ratio_cpu_paired_median']:.3f}x |"
-                        if old else "")
-                     + f" {' / '.join(str(r[w + '_cpu_runs']) for w in rows)} |")
+
+    def ratio_row(r: dict, s: str) -> str:
+        """One row of the ratio tables: ``s`` is ``"_cpu"`` (CPU-time keys) or ``""`` (wall clock)."""
+        return (f"| {r['threads']} | {r[f'plain{s}_frames_per_s']:,} | {r[f'latentsynth{s}_frames_per_s']:,} | "
+                f"{r[f'latentsynth_ratio{s}_best']:.3f}x | {r[f'latentsynth_ratio{s}_mean']:.3f}x | "
+                f"{r[f'latentsynth_ratio{s}_paired_median']:.3f}x |"
+                + (f" {r[f'before{s}_frames_per_s']:,} | {r[f'before_ratio{s}_best']:.3f}x | "
+                   f"{r[f'before_ratio{s}_mean']:.3f}x | {r[f'before_ratio{s}_paired_median']:.3f}x |" if old else "")
+                + f" {' / '.join(str(r[w + s + '_runs']) for w in rows)} |")
+
+    lines += [ratio_row(r, "_cpu") for r in table]
     lines += ["", "By the wall clock (on this shared machine the rows' ratios move with the load of the other "
               "processes, see the runs):", "",
               "| threads | plain loop (frames/s) | latentsynth (frames/s) | latentsynth / plain (best) | (mean) "
               "| (median paired) |" + (" before | before / plain (best) | (mean) | (median paired) |" if old else "")
               + " runs: plain / latentsynth" + (" / before" if old else "") + " | latentsynth, whole epochs |",
               "|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if old else "") + "---|---:|"]
-    for r in table:
-        lines.append(f"| {r['threads']} | {r['plain_frames_per_s']:,} | {r['latentsynth_frames_per_s']:,} | "
-                     f"{r['latentsynth_ratio_best']:.3f}x | {r['latentsynth_ratio_mean']:.3f}x | "
-                     f"{r['latentsynth_ratio_paired_median']:.3f}x |"
-                     + (f" {r['before_frames_per_s']:,} | {r['before_ratio_best']:.3f}x | "
-                        f"{r['before_ratio_mean']:.3f}x | {r['before_ratio_paired_median']:.3f}x |" if old else "")
-                     + f" {' / '.join(str(r[w + '_runs']) for w in rows)} | "
-                     f"{r['latentsynth_whole_epoch_frames_per_s']:,} |")
+    lines += [ratio_row(r, "") + f" {r['latentsynth_whole_epoch_frames_per_s']:,} |" for r in table]
     lines += ["", "The last column: latentsynth over whole epochs, validation excluded, the per-epoch checkpoint "
               "included."]
     plain_ms = {r["threads"]: 256_000 / r["plain_cpu_frames_per_s"] for r in table}
