@@ -178,9 +178,8 @@ def morph_classifier(folder: str | Path, out: Path, seed: int = 0, quiet: bool =
     None when the corpus is not here or not STFT frames."""
     from ..data import data_module
     from ..evaluation.audio_classifier import load_frame_classifier, save_frame_classifier
-    from ..evaluation.timbre import frame_classifier
+    from ..evaluation.timbre import INSTRUMENT, frame_classifier, loud_frames
     from ..folders import load
-    from ..models.conditioning import DbScale
 
     model = load(folder)
     if model.cfg.data.representation != "stft":
@@ -193,13 +192,10 @@ def morph_classifier(folder: str | Path, out: Path, seed: int = 0, quiet: bool =
     except (FileNotFoundError, ValueError):
         return None
     clf = frame_classifier(data, epochs=MORPH_CLASSIFIER_EPOCHS, seed=seed)
-    db = DbScale.from_info(data.audio_info())
-    x, y = data.test.__getitems__(list(range(len(data.test))))
-    loud = db.to_db(x[:, 0]).amax(1)
-    keep = loud > loud.max() - 50  # the frames it was trained on: within 50 dB of the loudest
+    mag, y = loud_frames(data, data.test, list(range(len(data.test))))  # the kind of frames it was trained on
     with torch.no_grad():
-        pred = clf(db.to_magnitude(x[keep][:, 0], data.spec))["instrument"].argmax(1)
-    truth = y[keep][:, 1].long()
+        pred = clf(mag)["instrument"].argmax(1)
+    truth = y[:, INSTRUMENT].long()
     recall = {f"test_recall_{name}": float((pred[truth == i] == i).float().mean())
               for i, name in enumerate(data.vocab["instrument"]) if bool((truth == i).any())}
     save_frame_classifier(clf, cache, {"epochs": MORPH_CLASSIFIER_EPOCHS, **recall})

@@ -44,8 +44,9 @@ from ..dsp import invert, spectral_convergence
 from ..dsp.griffinlim import stft
 from ..dsp.harmonic import midi_to_hz
 from ..dsp.metrics import MR_EPS, MR_RESOLUTIONS, log_magnitude_l1
-from ..models.conditioning import NAMED, DbScale, mix_labels
+from ..models.conditioning import LABELS, NAMED, DbScale, mix_labels
 
+INSTRUMENT = LABELS.index("instrument")  # the instrument column of a label row
 MORPH_INSTRUMENTS = ("Fl", "TpC", "Vc", "Vn")  # the pairs of the morph score, where the vocabulary has them
 MORPH_STEPS = 21  # points along each interpolation (also of the path smoothness)
 SOURCE_MIN_SC = 0.2  # a source-test note counts when its input and nearest twin differ at least this much
@@ -283,17 +284,24 @@ def frame_classifier(data, n_frames: int = 30000, epochs: int = MORPH_CLASSIFIER
     non-silent train frames of the data (linear magnitudes) for ``epochs`` epochs: the morph score's judge."""
     from .audio_classifier import train_frame_classifier
 
-    db = DbScale.from_info(data.audio_info())
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(data.train), generator=g)[: n_frames * 2].tolist()
-    x, y = data.train.__getitems__(idx)
-    mag = db.to_magnitude(x[:, 0], data.spec)
-    loud = db.to_db(x[:, 0]).amax(1)
-    keep = (loud > loud.max() - 50).nonzero()[:, 0][:n_frames]
+    mag, y = loud_frames(data, data.train, idx)
     sizes = {k: len(data.vocab[k]) for k in NAMED}
     with torch.enable_grad():
-        clf, _ = train_frame_classifier(mag[keep], y[keep], sizes, epochs=epochs, seed=seed)
+        clf, _ = train_frame_classifier(mag[:n_frames], y[:n_frames], sizes, epochs=epochs, seed=seed)
     return clf
+
+
+def loud_frames(data, split, index: list[int], floor_db: float = 50.0) -> tuple[Tensor, Tensor]:
+    """The frames ``index`` of a split's windows (their first frame) that lie within ``floor_db`` of the loudest
+    of them (what the morph score's judge is trained and checked on) -> linear magnitudes ``[N, F]`` and
+    labels ``[N, 4]``, in order."""
+    db = DbScale.from_info(data.audio_info())
+    x, y = split.__getitems__(index)
+    loud = db.to_db(x[:, 0]).amax(1)
+    keep = loud > loud.max() - floor_db
+    return db.to_magnitude(x[keep][:, 0], data.spec), y[keep]
 
 
 def morph_pairs(data, per_pair: int = 3) -> list[tuple[int, int]]:
@@ -345,7 +353,7 @@ def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: b
     clf = clf or frame_classifier(data)
     curves = []
     for a, b, mags in lines if lines is not None else morph_lines(model, data, steps, hold_labels):
-        ia, ib = int(data.note_labels[a][1]), int(data.note_labels[b][1])
+        ia, ib = int(data.note_labels[a][INSTRUMENT]), int(data.note_labels[b][INSTRUMENT])
         prob = torch.softmax(clf(mags.mean(1))["instrument"], dim=1)  # frames of a window averaged: [T, F]
         p_b, recognised = morph_curve(prob.numpy(), ia, ib)
         if recognised:

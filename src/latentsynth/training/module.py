@@ -57,10 +57,13 @@ class LitAutoEncoder(L.LightningModule):
             super().__setattr__(name, value)
 
     # ----------------------------------------------------------------------------------- helpers
+    def _batches_per_epoch(self) -> int:
+        """Training batches an epoch (1 before a trainer is attached)."""
+        return max(1, int(self.trainer.num_training_batches)) if self._trainer is not None else 1
+
     def reg_weight(self, batch_idx: int) -> float:
         """Regularizer weight at this batch: weight * schedule(fractional epoch)."""
-        n = max(1, int(self.trainer.num_training_batches)) if self._trainer is not None else 1
-        epoch = self.current_epoch + batch_idx / n
+        epoch = self.current_epoch + batch_idx / self._batches_per_epoch()
         return self.cfg.regularizer.weight * schedule_factor(self.cfg.regularizer.schedule, epoch)
 
     def labels(self, y: Tensor) -> Tensor | None:
@@ -121,11 +124,12 @@ class LitAutoEncoder(L.LightningModule):
         x, y = self.augment(x, y)
         opt, disc_opt = self._optimizers()
         r = self.cfg.regularizer
-        if self.adversarial and r.disc_instance_noise > 0:  # before the forward: the encoder's penalty sees it too
-            n = max(1, int(self.trainer.num_training_batches))
-            self.model.regularizer.noise_std = instance_noise_std(
-                r.disc_instance_noise, self.current_epoch * n + batch_idx, self.cfg.train.max_epochs * n,
-                r.disc_instance_noise_anneal)
+        if self.adversarial:  # the critic's schedules run on the global step
+            n = self._batches_per_epoch()
+            step = self.current_epoch * n + batch_idx
+            if r.disc_instance_noise > 0:  # before the forward: the encoder's penalty sees it too
+                self.model.regularizer.noise_std = instance_noise_std(
+                    r.disc_instance_noise, step, self.cfg.train.max_epochs * n, r.disc_instance_noise_anneal)
         out = self.model(x, self.labels(y))
         recon = out.recon_loss.mean()
         weight = self.reg_weight(batch_idx)
@@ -153,7 +157,6 @@ class LitAutoEncoder(L.LightningModule):
 
         logs = {"train/loss": loss, "train/recon": recon, "train/reg": out.penalty}
         if disc_opt is not None:
-            step = self.current_epoch * max(1, int(self.trainer.num_training_batches)) + batch_idx
             for _ in range(discriminator_updates(step, r.disc_steps, r.disc_warmup_steps, r.disc_warmup_updates)):
                 d_loss, d_acc = self.model.regularizer.discriminator_step(out.enc.z.detach(), self.model.prior)
                 if not torch.isfinite(d_loss):
