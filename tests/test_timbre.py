@@ -27,6 +27,44 @@ def test_probes_read_a_separable_attribute_and_not_noise():
     assert abs(noise["linear"] - 0.25) < 0.12 and abs(noise["knn"] - 0.25) < 0.12  # chance = 1 / 4 classes
 
 
+def test_path_summary_is_the_thirds_means_and_the_spread():
+    z = np.arange(12, dtype=float).reshape(6, 2)  # rows (0,1) (2,3) ... (10,11): thirds of 2 frames each
+    want = np.r_[z[0:2].mean(0), z[2:4].mean(0), z[4:6].mean(0), z.std(0)]
+    assert np.allclose(T.path_summary(z), want)
+    two = np.array([[1.0, -1.0], [3.0, 5.0]])  # thirds of 1, 1 and 0 frames: the empty end takes the mean
+    assert np.allclose(T.path_summary(two), np.r_[two[0], two[1], two.mean(0), two.std(0)])
+
+
+def test_the_path_summary_tells_notes_the_mean_code_cannot():
+    # two "instruments" with the same mean code: one swells (code rises along the note), the other decays
+    rng = np.random.default_rng(1)
+    t = np.linspace(-1, 1, 30)[:, None]
+
+    def notes(n):
+        y = rng.integers(0, 2, n)
+        return [np.where(k, 1.0, -1.0) * t * np.ones((1, 3)) + 0.2 * rng.normal(size=(30, 3)) for k in y], y
+
+    (pt, yt), (pv, yv) = notes(200), notes(100)
+    mean = T.probe_scores(np.stack([z.mean(0) for z in pt]), yt, np.stack([z.mean(0) for z in pv]), yv)
+    path = T.probe_scores(np.stack([T.path_summary(z) for z in pt]), yt,
+                          np.stack([T.path_summary(z) for z in pv]), yv)
+    assert abs(mean["linear"] - 0.5) < 0.15 and path["linear"] > 0.97
+
+
+def test_a_preset_shared_by_instruments_is_no_instrument_sound():
+    from types import SimpleNamespace
+
+    from latentsynth.data.audio.corpus import identifiable, shared_sounds
+
+    inst = ["Vn", "Va", "Vn", "Fl", "Fl", "Vc", "Ob", "Bn"]
+    src = ["sf:Pizz", "sf:Pizz", "sf:Violin", "sf:Flute", "sf:Flute", "other:Pizz", "tag", "tag"]
+    # one instrument on a preset twice is still its own sound; a tag that names no preset is no sound
+    assert shared_sounds(inst, src) == {"sf:Pizz"}
+    assert identifiable(inst, src) == [False, False, True, True, True, True, True, True]
+    data = SimpleNamespace(notes=[{"instrument": i, "source_file": s} for i, s in zip(inst, src, strict=True)])
+    assert T.identifiable_notes(data, [0, 2, 5, 1]) == [2, 5]
+
+
 def test_pitch_invariance_is_the_ratio_of_the_two_distances():
     # z(instrument i, pitch p) = (a i, b p): same instrument, other pitch -> b |dp|; same pitch -> a
     a, b = 4.0, 0.5

@@ -90,10 +90,15 @@ METRICS: tuple[Metric, ...] = (
     _m("probe_dynamics_acc", "k-NN dynamics", direction="higher", kind="frames", group="probe", views="report"),
     _m("probe_pitch_mae", "k-NN pitch MAE", kind="frames", group="probe", views="report"),
     # timbre (evaluation.timbre, issue #22), frames: what the codes carry, morphs, the source test, DDSP's scores
-    _m("timbre_inst_linear", "instrument probe (linear)", "instrument from note codes, linear probe (balanced acc.)",
+    _m("timbre_inst_linear", "instrument probe (linear)", "instrument from note paths, linear probe (balanced acc.)",
        "higher", kind="frames", group="probe", views="report effect card"),
-    _m("timbre_inst_knn", "instrument probe (k-NN)", "instrument from note codes, 10-NN (balanced acc.)", "higher",
+    _m("timbre_inst_knn", "instrument probe (k-NN)", "instrument from note paths, 10-NN (balanced acc.)", "higher",
        kind="frames", group="probe", views="report card"),
+    _m("timbre_inst_notes", "instrument probe notes", "test notes the instrument probe counts (identifiable)",
+       None, fmt=".0f", kind="frames", group="probe", views="card"),
+    _m("timbre_inst_mean_linear", "instrument probe (mean code)", "instrument from mean note codes, every note, "
+       "linear (balanced acc.; the probe before #22's path summary)", "higher", kind="frames", group="probe",
+       views="report card"),
     _m("timbre_dyn_linear", "dynamics probe", "dynamics from note codes, linear probe (balanced acc.)", "higher",
        kind="frames", group="probe", views="report card"),
     _m("timbre_dyn_knn", "dynamics probe (k-NN)", "dynamics from note codes, 10-NN (balanced acc.)", "higher",

@@ -3,9 +3,12 @@
 Every score has a pure core on arrays (tested on toy data with known answers) and a driver on a model and its
 frame data module (:func:`timbre_scores`, the keys of ``metrics.json``; definitions in docs/evaluation.md):
 
-* **probes** (:func:`probe_scores`): instrument / dynamics / style read off the *note codes* (the mean encoder
-  code over a note's frames within 20 dB of its loudest) of held-out notes, by a logistic regression and a
-  10-NN vote fitted on the train notes' codes; balanced accuracy (mean recall over classes, chance = 1/classes).
+* **probes** (:func:`probe_scores`): instrument / dynamics / style read off the *paths* of held-out notes (the
+  encoder codes of a note's frames within 20 dB of its loudest, summarised by :func:`path_summary`: the mean
+  code of the onset, body and end thirds and each unit's spread), by a logistic regression and a 10-NN vote
+  fitted on the train notes' paths; balanced accuracy (mean recall over classes, chance = 1/classes). The
+  instrument probe counts only notes whose instrument is a sound of its own (:func:`identifiable_notes`: GM
+  renders every string instrument's pizz and trem with one section preset).
 * **pitch invariance** (:func:`pitch_invariance`): mean distance between note codes of one instrument at
   different pitches over the mean distance between codes of different instruments at one pitch (< 1: codes
   group by instrument, not by pitch); and the instrument probe fitted on train notes and tested on notes at
@@ -230,17 +233,32 @@ def mrstft_split(x: Tensor, y: Tensor, sample_rate: int, f0: float) -> tuple[flo
 
 
 @torch.no_grad()
-def note_code(model, frames: Tensor, labels: Tensor, loud_db: float = 20.0) -> Tensor:
-    """The code of one note: mean encoder code (posterior mean) over its frames ``[T, F]`` (normalised; labels
-    ``[4]``) whose energy lies within ``loud_db`` of the loudest frame -> ``[d]``."""
+def note_frame_codes(model, frames: Tensor, labels: Tensor, loud_db: float = 20.0) -> Tensor:
+    """The path of one note in the latent space: the encoder codes (posterior means) of its windows over its
+    frames ``[T, F]`` (normalised; labels ``[4]``) whose energy lies within ``loud_db`` of the loudest window, in
+    time order -> ``[T', d]``."""
     w = model.audio.window if model.audio is not None else 1
     t = len(frames) - len(frames) % w if len(frames) >= w else 0
     x = frames[:t].reshape(-1, w, frames.shape[-1]) if t else frames[-1:].expand(w, -1)[None]
     c = labels[None].expand(len(x), -1) if model.conditioned else None
     z = model.encode(x, c, sample=False).z
     energy = model.db.to_db(x).amax(dim=(1, 2))  # loudest bin per window, dB
-    keep = energy >= energy.max() - loud_db
-    return z[keep].mean(0)
+    return z[energy >= energy.max() - loud_db]
+
+
+def note_code(model, frames: Tensor, labels: Tensor, loud_db: float = 20.0) -> Tensor:
+    """The code of one note: the mean of :func:`note_frame_codes` -> ``[d]`` (the morph lines' endpoints)."""
+    return note_frame_codes(model, frames, labels, loud_db).mean(0)
+
+
+def path_summary(z: Tensor | np.ndarray) -> np.ndarray:
+    """What the probes read of a note's path ``z [T, d]`` (time order): the mean code of its first, middle and
+    last third (onset, body, end; a part with no frame takes the whole path's mean) and the standard deviation
+    of each unit over the path -> ``[4 d]``. A note's timbre is also how its sound moves (attack, decay, a
+    tremolo): the mean alone drops that."""
+    z = np.asarray(z, dtype=np.float64)
+    parts = [z[i].mean(0) if len(i) else z.mean(0) for i in np.array_split(np.arange(len(z)), 3)]
+    return np.concatenate(parts + [z.std(0)])
 
 
 def _note_attrs(data, notes: list[int], key: str) -> np.ndarray:
@@ -251,27 +269,50 @@ def _note_code(model, data, note: int) -> Tensor:
     return note_code(model, data.note_tensor(note), data.note_labels[note])
 
 
-def _codes(model, data, notes: list[int]) -> np.ndarray:
-    return torch.stack([_note_code(model, data, k) for k in notes]).numpy()
+def _paths(model, data, notes: list[int]) -> list[Tensor]:
+    return [note_frame_codes(model, data.note_tensor(k), data.note_labels[k]) for k in notes]
+
+
+def identifiable_notes(data, notes: list[int]) -> list[int]:
+    """Those of ``notes`` whose instrument is a sound of its own (:func:`~..data.audio.corpus.identifiable`: not
+    rendered by a preset that several instruments share, like GM's pizzicato and tremolo string sections)."""
+    from ..data.audio.corpus import identifiable
+
+    ok = identifiable([str(r["instrument"]) for r in data.notes], [str(r.get("source_file", "")) for r in data.notes])
+    return [k for k in notes if ok[k]]
 
 
 def code_probes(model, data, max_train: int = 1200) -> dict[str, float | None]:
-    """Instrument / dynamics / style probes of note codes (train notes -> test notes), the pitch-invariance
-    ratio on the test notes, and the instrument probe on held-out pitches."""
+    """Instrument / dynamics / style probes of the notes' paths (:func:`path_summary`; train notes -> test
+    notes; the instrument on :func:`identifiable_notes` only), the pitch-invariance ratio of the test notes'
+    mean codes, the instrument probe on held-out pitches, and the mean-code instrument probe over every note
+    (``timbre_inst_mean_linear``: the definition before the path summary, kept for comparison)."""
     from ..data.audio.corpus import spread
 
     train, test = spread(data.note_indices("train"), max_train), data.note_indices("test")
-    zt, zv = _codes(model, data, train), _codes(model, data, test)
+    pt, pv = _paths(model, data, train), _paths(model, data, test)
+    st, sv = np.stack([path_summary(z) for z in pt]), np.stack([path_summary(z) for z in pv])
+    mt, mv = torch.stack([z.mean(0) for z in pt]).numpy(), torch.stack([z.mean(0) for z in pv]).numpy()
     out: dict[str, float | None] = {}
-    for key, short in zip(NAMED, ("inst", "dyn", "style"), strict=True):
-        p = probe_scores(zt, _note_attrs(data, train, key), zv, _note_attrs(data, test, key))
+    for key, short in (("dynamics", "dyn"), ("style", "style")):
+        p = probe_scores(st, _note_attrs(data, train, key), sv, _note_attrs(data, test, key))
         out[f"timbre_{short}_linear"], out[f"timbre_{short}_knn"] = p["linear"], p["knn"]
-    out["timbre_pitch_invariance"] = pitch_invariance(zv, _note_attrs(data, test, "instrument"),
+    # the instrument: up to max_train identifiable train notes, the identifiable test notes
+    it = spread(identifiable_notes(data, data.note_indices("train")), max_train)
+    iv = set(identifiable_notes(data, test))
+    jv = np.array([i for i, k in enumerate(test) if k in iv], dtype=np.int64)
+    s_it = np.stack([path_summary(z) for z in _paths(model, data, it)]) if it else np.zeros((0, st.shape[1]))
+    p = probe_scores(s_it, _note_attrs(data, it, "instrument"), sv[jv], _note_attrs(data, test, "instrument")[jv])
+    out["timbre_inst_linear"], out["timbre_inst_knn"] = p["linear"], p["knn"]
+    out["timbre_inst_notes"] = len(jv)
+    out["timbre_inst_mean_linear"] = probe_scores(mt, _note_attrs(data, train, "instrument"), mv,
+                                                  _note_attrs(data, test, "instrument"))["linear"]
+    out["timbre_pitch_invariance"] = pitch_invariance(mv, _note_attrs(data, test, "instrument"),
                                                       _note_attrs(data, test, "pitch"))
-    held = data.note_indices("pitch") if getattr(data, "pitch", None) is not None else []
-    if held:
-        p = probe_scores(zt, _note_attrs(data, train, "instrument"), _codes(model, data, held),
-                         _note_attrs(data, held, "instrument"))
+    held = identifiable_notes(data, data.note_indices("pitch")) if getattr(data, "pitch", None) is not None else []
+    if held and it:
+        sh = np.stack([path_summary(z) for z in _paths(model, data, held)])
+        p = probe_scores(s_it, _note_attrs(data, it, "instrument"), sh, _note_attrs(data, held, "instrument"))
         out["timbre_inst_newpitch"] = p["linear"]
     return out
 
@@ -281,11 +322,17 @@ MORPH_CLASSIFIER_EPOCHS = 30  # at 4 epochs it confused flute and trumpet frames
 
 def frame_classifier(data, n_frames: int = 30000, epochs: int = MORPH_CLASSIFIER_EPOCHS, seed: int = 0):
     """An instrument classifier (:class:`~.audio_classifier.FrameClassifier`) trained on ``n_frames`` seeded
-    non-silent train frames of the data (linear magnitudes) for ``epochs`` epochs: the morph score's judge."""
+    non-silent train frames of the data (linear magnitudes) for ``epochs`` epochs: the morph score's judge.
+    Only frames of :func:`identifiable_notes` are drawn: a frame of a shared section preset carries four labels'
+    worth of the same sound and would teach the judge to guess."""
     from .audio_classifier import train_frame_classifier
 
     g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(data.train), generator=g)[: n_frames * 2].tolist()
+    ok = torch.zeros(len(data.notes), dtype=torch.bool)
+    ok[identifiable_notes(data, list(range(len(data.notes))))] = True
+    pool = torch.nonzero(ok[data.train.notes]).flatten()  # the train windows of identifiable notes
+    pool = pool if len(pool) else torch.arange(len(data.train))  # no instrument has a sound of its own: all
+    idx = pool[torch.randperm(len(pool), generator=g)[: n_frames * 2]].tolist()
     mag, y = loud_frames(data, data.train, idx)
     sizes = {k: len(data.vocab[k]) for k in NAMED}
     with torch.enable_grad():

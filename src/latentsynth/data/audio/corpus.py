@@ -302,6 +302,28 @@ def twin_key(note: Note) -> tuple[str, str, int, str]:
     return note.instrument, note.style, note.pitch, note.dynamics
 
 
+def shared_sounds(instruments: list[str], sources: list[str]) -> set[str]:
+    """The sounds (``source_file``: a rendered note's ``<soundfont>:<preset>``) that render notes of more than one
+    instrument label. General MIDI has one pizzicato and one tremolo *section* preset, so a rendered corpus's Vn,
+    Va, Vc and Cb pizz / trem notes are one sound under four labels (SC 0.03-0.05 between two of them at one
+    pitch and dynamics, in FluidR3 and MuseScore General alike; their ordinary notes differ by 0.7-1.0):
+    nothing in their audio tells the instrument. Only a ``source_file`` that names a preset (``<source>:<preset>``,
+    as rendering writes it) can be shared; a file path or a corpus-wide tag is not a sound.
+    ``instruments [N]``, ``sources [N]``: per note."""
+    users: dict[str, set[str]] = defaultdict(set)
+    for inst, src in zip(instruments, sources, strict=True):
+        if ":" in src:
+            users[src].add(inst)
+    return {src for src, insts in users.items() if len(insts) > 1}
+
+
+def identifiable(instruments: list[str], sources: list[str]) -> list[bool]:
+    """Per note: is its instrument a sound of its own, i.e. its ``source_file`` not among :func:`shared_sounds`
+    (what the instrument probe and the morph judge count)."""
+    shared = shared_sounds(instruments, sources)
+    return [src not in shared for src in sources]
+
+
 def assign_twin_splits(notes: list[Note], val: float = 0.1, test: float = 0.1, seed: int = 0) -> list[str]:
     """Splits of a corpus of several sources in which twins (:func:`twin_key`) share one split: the splits of
     :func:`assign_splits` drawn over the distinct twin keys, stratified by instrument."""
