@@ -104,6 +104,26 @@ def test_spectral_objectives_against_formulas():
     assert float(lik.loss(x, x).abs().max()) < 1e-6
 
 
+def test_the_level_term_is_the_mean_frame_level_error_in_db():
+    torch.manual_seed(1)
+    f = 7
+    db = DbScale(f)
+    db.set(torch.linspace(-60, -20, f), torch.linspace(10, 40, f))
+    plain = SpectralLikelihood(db, scale=2.0, output="identity", log_weight=0.5)
+    level = SpectralLikelihood(db, scale=2.0, output="identity", log_weight=0.5, level_weight=0.3)
+    x, out = torch.rand(3, 2, f), torch.rand(3, 2, f)
+    s, e = db.to_linear(x).double().numpy(), db.to_linear(out).double().numpy()  # [3, 2, F] magnitudes
+    for i in range(3):
+        gap = np.mean([abs(10 * np.log10((s[i, t] ** 2).sum()) - 10 * np.log10((e[i, t] ** 2).sum()))
+                       for t in range(2)])
+        assert float(level.loss(out, x)[i] - plain.loss(out, x)[i]) == pytest.approx(2.0 * 0.3 * gap, rel=1e-4)
+    # a frame 6.02 dB too quiet everywhere (half the magnitude): the term reads 20 log10 2
+    half = db.from_db(db.to_db(x) - 20 * np.log10(2))
+    want = 0.3 * 20 * np.log10(2)
+    got = level.loss(half, x) - plain.loss(half, x)
+    torch.testing.assert_close(got, torch.full((3,), 2.0 * want, dtype=got.dtype), rtol=1e-4, atol=1e-4)
+
+
 def test_db_affine_is_saved_with_the_weights(corpus, tmp_path):
     cfg = frames_cfg(corpus, "ae", "likelihood.kind=spectral", "likelihood.output=identity")
     model = AutoEncoder(cfg, (1, 513))

@@ -178,6 +178,10 @@ class LikelihoodConfig(_Strict):
     sc: Literal["batch", "item"] = "item"
     log_weight: float = Field(1.0, ge=0)
     resolutions: int = Field(1, ge=1, le=6)
+    # spectral: + level_weight x mean over frames |L - L_hat|, L = 10 log10 sum_f S^2 (dB): the frame's level.
+    # SC and the log term estimate each bin's mean / median magnitude, which under-states the power of noisy
+    # bins (a Rayleigh bin's median is 1.59 dB under its RMS); this term holds the level (issue #22)
+    level_weight: float = Field(0.0, ge=0)
 
 
 class ConditioningConfig(_Strict):

@@ -103,6 +103,11 @@ class LogMagL1Likelihood(_Spectral):
         return self.scale * _flat_sum((self.db.to_db(self.mean(out)) - self.db.to_db(x)).abs()) / 20.0
 
 
+def frame_level_db(mag: Tensor) -> Tensor:
+    """The level of each frame of linear magnitudes ``[..., F]``: ``10 log10(sum_f S_f^2 + 1e-10)`` dB ``[...]``."""
+    return 10 * torch.log10(mag.pow(2).sum(-1) + 1e-10)
+
+
 class SpectralLikelihood(_Spectral):
     """scale * (spectral convergence + log_weight * mean |ln S - ln S_hat|), S the linear magnitudes of an
     item's frames: the STFT loss of Yamamoto et al. (2020), with the formulas of :mod:`latentsynth.dsp.metrics`.
@@ -112,12 +117,16 @@ class SpectralLikelihood(_Spectral):
     every item (energy-weighted: a quiet frame counts for its energy), shared out over the items in proportion
     to their squared error so that the mean over the batch is exactly the batch SC. ``resolutions = R > 1``
     adds the same terms on magnitudes averaged over 2, 4, ... 2^(R-1) adjacent bins and averages the R terms.
+    ``level_weight > 0`` adds ``level_weight * mean_t |L_t - L_hat_t|`` per item, ``L_t = 10 log10 sum_f S^2`` the
+    level of frame t in dB (:func:`frame_level_db`): the mean and median estimates of the terms above fall
+    short of a noisy bin's power, so the decoded frames come out quieter than the note without it.
     """
 
     def __init__(self, db, scale: float = 1.0, output: str = "identity", sc: str = "item",
-                 log_weight: float = 1.0, resolutions: int = 1):
+                 log_weight: float = 1.0, resolutions: int = 1, level_weight: float = 0.0):
         super().__init__(db, scale, output)
         self.sc, self.log_weight, self.resolutions = sc, log_weight, resolutions
+        self.level_weight = level_weight
 
     def loss(self, out: Tensor, x: Tensor) -> Tensor:
         ref = self.db.to_linear(x).flatten(0, -2)  # [B * W, F]
@@ -135,7 +144,11 @@ class SpectralLikelihood(_Spectral):
                 batch_sc = err.sum().sqrt() / r_i.pow(2).sum().sqrt().clamp_min(1e-8)
                 sc = batch_sc * b * err / err.sum().clamp_min(1e-20)
             total = total + sc + self.log_weight * log_magnitude_l1(r_i, e_i, eps=0.0)
-        return self.scale * total / self.resolutions
+        total = total / self.resolutions
+        if self.level_weight:
+            r_l, e_l = frame_level_db(self.db.to_linear(x)), frame_level_db(self.db.to_linear(self.mean(out)))
+            total = total + self.level_weight * (r_l - e_l).abs().flatten(1).mean(1)  # [B]
+        return self.scale * total
 
 
 def build_likelihood(cfg: LikelihoodConfig, shape: tuple[int, ...] | None = None, db=None) -> Likelihood:
@@ -153,5 +166,6 @@ def build_likelihood(cfg: LikelihoodConfig, shape: tuple[int, ...] | None = None
             raise ValueError(f"likelihood.kind: '{cfg.kind}' is for spectrogram frames (data.name=frames)")
         if cfg.kind == "logmag_l1":
             return LogMagL1Likelihood(db, cfg.scale, cfg.output)
-        return SpectralLikelihood(db, cfg.scale, cfg.output, cfg.sc, cfg.log_weight, cfg.resolutions)
+        return SpectralLikelihood(db, cfg.scale, cfg.output, cfg.sc, cfg.log_weight, cfg.resolutions,
+                                  cfg.level_weight)
     raise ValueError(f"likelihood.kind: unknown likelihood '{cfg.kind}'")
