@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 KEYS = ("test_spec_sc", "test_pitch_spec_sc", "test_fit_spec_sc", "timbre_inst_linear", "timbre_inst_knn",
+        "timbre_inst_notes", "timbre_inst_mean_linear",
         "timbre_dyn_linear", "timbre_style_linear", "timbre_inst_newpitch", "timbre_pitch_invariance",
         "morph_rho", "morph_cross", "morph_even", "morph_ramp", "morph_pairs", "source_closer", "source_counted",
         "source_sc", "source_sc_ratio", "loudness_l1", "f0_cents", "f0_outliers", "mrstft_partials",
