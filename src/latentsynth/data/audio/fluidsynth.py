@@ -24,6 +24,7 @@ from .corpus import (
     assign_twin_splits,
     note_filename,
     pitch_name,
+    shared_sounds,
     write_metadata,
     write_wav,
 )
@@ -185,6 +186,11 @@ def render_corpus(
     for n, split in zip(notes, splits, strict=True):
         n.split = split
     write_metadata(out, notes)
+    shared = shared_sounds([n.instrument for n in notes], [n.source_file for n in notes])
+    for src in sorted(shared):  # one preset under several labels: the instrument probe does not count them
+        insts = sorted({n.instrument for n in notes if n.source_file == src})
+        report.warn(src, f"one preset renders {', '.join(insts)}: those notes sound the same at one pitch, so "
+                         "their instrument labels are not audible (timbre probes leave them out)")
     write_json(out / "corpus.json", {"source": "render", "soundfont": ", ".join(map(str, sf2s)),
                                      "sample_rate": sample_rate,
                                      "dynamics": list(dynamics), "sustain": sustain, "release": release})
