@@ -233,17 +233,24 @@ def mrstft_split(x: Tensor, y: Tensor, sample_rate: int, f0: float) -> tuple[flo
 
 
 @torch.no_grad()
-def note_frame_codes(model, frames: Tensor, labels: Tensor, loud_db: float = 20.0) -> Tensor:
-    """The path of one note in the latent space: the encoder codes (posterior means) of its windows over its
-    frames ``[T, F]`` (normalised; labels ``[4]``) whose energy lies within ``loud_db`` of the loudest window, in
-    time order -> ``[T', d]``."""
+def note_windows(model, frames: Tensor, loud_db: float = 20.0) -> tuple[Tensor, Tensor]:
+    """One note's frames ``[T, F]`` (normalised) cut into the model's windows ``[N, W, F]`` (a note shorter than
+    a window: its last frame repeated), and the mask ``[N]`` of the windows a note's path keeps: those whose
+    loudest bin lies within ``loud_db`` of the loudest window's."""
     w = model.audio.window if model.audio is not None else 1
     t = len(frames) - len(frames) % w if len(frames) >= w else 0
     x = frames[:t].reshape(-1, w, frames.shape[-1]) if t else frames[-1:].expand(w, -1)[None]
-    c = labels[None].expand(len(x), -1) if model.conditioned else None
-    z = model.encode(x, c, sample=False).z
     energy = model.db.to_db(x).amax(dim=(1, 2))  # loudest bin per window, dB
-    return z[energy >= energy.max() - loud_db]
+    return x, energy >= energy.max() - loud_db
+
+
+@torch.no_grad()
+def note_frame_codes(model, frames: Tensor, labels: Tensor, loud_db: float = 20.0) -> Tensor:
+    """The path of one note in the latent space: the encoder codes (posterior means) of its windows over its
+    frames ``[T, F]`` (normalised; labels ``[4]``) kept by :func:`note_windows`, in time order -> ``[T', d]``."""
+    x, keep = note_windows(model, frames, loud_db)
+    c = labels[None].expand(len(x), -1) if model.conditioned else None
+    return model.encode(x, c, sample=False).z[keep]
 
 
 def note_code(model, frames: Tensor, labels: Tensor, loud_db: float = 20.0) -> Tensor:
