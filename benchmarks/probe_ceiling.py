@@ -191,24 +191,30 @@ def reading(shared: list[dict], probes: list[dict]) -> list[str]:
     sh = [r["sc_median"] for r in shared if r["kind"] == "shared"]
     ctl = [r["sc_median"] for r in shared if r["kind"] == "control"]
     if sh and ctl:
-        out.append(f"* Shared presets: the median SC between two instruments' notes of one key lies in "
-                   f"{min(sh):.2f}-{max(sh):.2f} (per instrument pair and preset), against {min(ctl):.2f}-"
-                   f"{max(ctl):.2f} between the same instruments' own presets: under a shared preset the labels "
-                   "name one sound.")
+        out.append(f"* **Shared presets are one sound.** The median SC between two instruments' notes of one style, "
+                   f"pitch and dynamics under a shared preset lies in {min(sh):.2f}-{max(sh):.2f} (per instrument "
+                   f"pair, preset and source), against {min(ctl):.2f}-{max(ctl):.2f} between the same instruments' "
+                   "own presets: no feature can tell those labels apart.")
+
+    def get(m: list[dict], f: str, s: str, n: str) -> dict:
+        return next(r for r in m if (r["features"], r["summary"], r["notes"]) == (f, s, n))
+
     for model in dict.fromkeys(r["model"] for r in probes):
         m = [r for r in probes if r["model"] == model]
         ident, every = _best(m, notes="identifiable"), _best(m, notes="all")
-
-        def acc(r: dict) -> str:
-            return f"{max(r['linear'], r['knn']):.3f} ({r['features']}/{r['summary']}, " \
-                   f"{'linear' if r['linear'] >= r['knn'] else '10-NN'})"
-
-        cp = _best(m, features="code", summary="path", notes="identifiable")
-        vp = _best(m, features="view", summary="path", notes="identifiable")
-        out.append(f"* {model}: best probe on identifiable notes {acc(ident)}, on all notes {acc(every)}. "
-                   f"Path summaries on identifiable notes: codes {cp['linear']:.3f} linear / {cp['knn']:.3f} "
-                   f"10-NN, the encoder's view {vp['linear']:.3f} / {vp['knn']:.3f} "
-                   f"(code - view, best of the two probes: {max(cp['linear'], cp['knn']) - max(vp['linear'], vp['knn']):+.3f}).")
+        ci, ca = get(m, "code", "path", "identifiable"), get(m, "code", "path", "all")
+        vi, va = get(m, "view", "path", "identifiable"), get(m, "view", "path", "all")
+        cm = get(m, "code", "mean", "identifiable")
+        out.append(
+            f"* **{model}.** Ceiling (best probe on any feature): {max(ident['linear'], ident['knn']):.3f} on "
+            f"identifiable notes ({ident['features']}/{ident['summary']}), {max(every['linear'], every['knn']):.3f} "
+            f"on all notes ({every['features']}/{every['summary']}). The codes' path summary: "
+            f"{ci['linear']:.3f} linear / {ci['knn']:.3f} 10-NN on identifiable notes, {ca['linear']:.3f} / "
+            f"{ca['knn']:.3f} on all; the encoder's view: {vi['linear']:.3f} / {vi['knn']:.3f} and "
+            f"{va['linear']:.3f} / {va['knn']:.3f}. The codes lose {vi['linear'] - ci['linear']:.3f} "
+            f"(identifiable) and {va['linear'] - ca['linear']:.3f} (all) of the linear probe against their "
+            f"input; by 10-NN, codes - view: {ci['knn'] - vi['knn']:+.3f} (identifiable). The path summary over "
+            f"the mean code: {ci['linear'] - cm['linear']:+.3f} linear (identifiable).")
     return out
 
 
@@ -230,6 +236,7 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, required=True, help="path stem: writes <out>.csv and <out>.md")
     ap.add_argument("--pairs", type=int, default=15, help="note pairs per instrument pair and sound (spread)")
+    ap.add_argument("--note", default="", help="a sentence on the machine for the doc's header (e.g. its load)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -250,8 +257,10 @@ def main() -> None:
     cmd = f"python benchmarks/probe_ceiling.py {' '.join(map(str, args.runs))} --out {args.out}"
     if args.pairs != 15:
         cmd += f" --pairs {args.pairs}"
+    if args.note:
+        cmd += f" --note '{args.note}'"
     md = [f"# The instrument probe's ceiling: `{cmd}`", "",
-          f"On {machine()}; {wall / 60:.0f} min wall clock. Corpus: {', '.join(map(str, corpora))}. Written by "
+          f"On {machine()}; {wall / 60:.0f} min wall clock{'; ' + args.note if args.note else ''}. Corpus: {', '.join(map(str, corpora))}. Written by "
           "the script (module doc: the definitions).", "", "## Reading", ""]
     md += reading(shared, probes)
     md += ["", "## 1. Shared sounds: SC between two instruments' notes of one style, pitch and dynamics", "",
