@@ -260,7 +260,8 @@ def main() -> None:
     if args.note:
         cmd += f" --note '{args.note}'"
     md = [f"# The instrument probe's ceiling: `{cmd}`", "",
-          f"On {machine()}; {wall / 60:.0f} min wall clock{'; ' + args.note if args.note else ''}. Corpus: {', '.join(map(str, corpora))}. Written by "
+          f"On {machine()}; {wall / 60:.0f} min wall clock{'; ' + args.note if args.note else ''}. "
+          f"Corpus: {', '.join(map(str, corpora))}. Written by "
           "the script (module doc: the definitions).", "", "## Reading", ""]
     md += reading(shared, probes)
     md += ["", "## 1. Shared sounds: SC between two instruments' notes of one style, pitch and dynamics", "",
