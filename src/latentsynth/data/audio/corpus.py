@@ -305,8 +305,9 @@ def twin_key(note: Note) -> tuple[str, str, int, str]:
 def shared_sounds(instruments: list[str], sources: list[str]) -> set[str]:
     """The sounds (``source_file``: a rendered note's ``<soundfont>:<preset>``) that render notes of more than one
     instrument label. General MIDI has one pizzicato and one tremolo *section* preset, so a rendered corpus's Vn,
-    Va, Vc and Cb pizz / trem notes are one sound under four labels (SC 0.03-0.05 between two of them at one
-    pitch and dynamics, in FluidR3 and MuseScore General alike; their ordinary notes differ by 0.7-1.0):
+    Va, Vc and Cb pizz / trem notes are one sound under four labels (median SC 0.01-0.04 between two of them at one
+    pitch and dynamics, in FluidR3 and MuseScore General alike; their ordinary notes differ by 0.76-0.93;
+    docs/results/probe-ceiling.md):
     nothing in their audio tells the instrument. Only a ``source_file`` that names a preset (``<source>:<preset>``,
     as rendering writes it) can be shared; a file path or a corpus-wide tag is not a sound.
     ``instruments [N]``, ``sources [N]``: per note."""
