@@ -84,6 +84,24 @@ def test_resume_refuses_a_changed_config(real_data_dir, tmp_path):
     assert load_metrics(run)["epochs"] == 2
 
 
+class WorseEveryEpoch(Callback):
+    """Makes the monitored val/loss grow every epoch (runs before the checkpoint callbacks, which go last)."""
+
+    def on_validation_end(self, trainer, pl_module):
+        trainer.callback_metrics["val/loss"] = torch.tensor(1.0 + trainer.current_epoch)
+
+
+def test_last_checkpoint_follows_every_epoch_not_only_the_best(real_data_dir, tmp_path):
+    # Lightning's save_last writes last.ckpt only with a new best: a run killed after epochs that did not
+    # improve would replay them all
+    cfg = load_config("mnist-ae", tiny_overrides(real_data_dir, **{"train.max_epochs": 3}))
+    train(cfg, tmp_path, quiet=True, extra_callbacks=[WorseEveryEpoch()])
+    ckpt = tmp_path / "mnist-ae" / "checkpoints"
+    assert torch.load(ckpt / "best.ckpt", weights_only=True)["epoch"] == 0
+    last = torch.load(ckpt / "last.ckpt", weights_only=True)  # the third epoch
+    assert last["epoch"] == 2
+
+
 class PoisonWeights(Callback):
     """Sets one weight to NaN in the middle of epoch 2."""
 

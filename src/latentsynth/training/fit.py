@@ -418,9 +418,13 @@ def _quiet_lightning() -> None:
 def _callbacks(cfg: RunConfig, ckpt_dir: Path, quiet: bool, tty: bool,
                extra: list[Callback] | None) -> list[Callback]:
     """Checkpoints (best and last), early stopping, the progress bar or lines and ``extra``."""
-    callbacks: list[Callback] = [
+    callbacks: list[Callback] = [  # the first is trainer.checkpoint_callback (best_model_score)
         ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1,
-                        save_last=True, every_n_epochs=1, enable_version_counter=False),
+                        every_n_epochs=1, enable_version_counter=False),
+        # last.ckpt after every epoch: Lightning's save_last writes it only when a best checkpoint is written,
+        # so a run stopped after epochs that did not improve replayed them all on resume
+        ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, every_n_epochs=1,
+                        enable_version_counter=False),
     ]
     if cfg.train.early_stopping_patience:
         callbacks.append(EarlyStopping("val/loss", patience=cfg.train.early_stopping_patience, mode="min"))
