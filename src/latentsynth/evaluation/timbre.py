@@ -276,16 +276,17 @@ def _note_code(model, data, note: int) -> Tensor:
     return note_code(model, data.note_tensor(note), data.note_labels[note])
 
 
-def _paths(model, data, notes: list[int]) -> list[Tensor]:
-    return [note_frame_codes(model, data.note_tensor(k), data.note_labels[k]) for k in notes]
+def _identifiable(data) -> list[bool]:
+    """Per note of the data: :func:`~..data.audio.corpus.identifiable`."""
+    from ..data.audio.corpus import identifiable
+
+    return identifiable([str(r["instrument"]) for r in data.notes], [str(r.get("source_file", "")) for r in data.notes])
 
 
 def identifiable_notes(data, notes: list[int]) -> list[int]:
     """Those of ``notes`` whose instrument is a sound of its own (:func:`~..data.audio.corpus.identifiable`: not
     rendered by a preset that several instruments share, like GM's pizzicato and tremolo string sections)."""
-    from ..data.audio.corpus import identifiable
-
-    ok = identifiable([str(r["instrument"]) for r in data.notes], [str(r.get("source_file", "")) for r in data.notes])
+    ok = _identifiable(data)
     return [k for k in notes if ok[k]]
 
 
@@ -297,30 +298,35 @@ def code_probes(model, data, max_train: int = 1200) -> dict[str, float | None]:
     from ..data.audio.corpus import spread
 
     train, test = spread(data.note_indices("train"), max_train), data.note_indices("test")
-    pt, pv = _paths(model, data, train), _paths(model, data, test)
-    st, sv = np.stack([path_summary(z) for z in pt]), np.stack([path_summary(z) for z in pv])
-    mt, mv = torch.stack([z.mean(0) for z in pt]).numpy(), torch.stack([z.mean(0) for z in pv]).numpy()
+    it = spread(identifiable_notes(data, data.note_indices("train")), max_train)  # the instrument's train notes
+    iv = identifiable_notes(data, test)
+    held = identifiable_notes(data, data.note_indices("pitch")) if getattr(data, "pitch", None) is not None else []
+    paths = {k: note_frame_codes(model, data.note_tensor(k), data.note_labels[k])  # each note encoded once
+             for k in dict.fromkeys(train + it + test + held)}
+    summary = {k: path_summary(z) for k, z in paths.items()}
+
+    def summ(notes: list[int]) -> np.ndarray:  # [N, 4 d]
+        return np.stack([summary[k] for k in notes]) if notes else np.zeros((0, 4 * model.latent_dim))
+
+    def mean(notes: list[int]) -> np.ndarray:  # [N, d]
+        return torch.stack([paths[k].mean(0) for k in notes]).numpy()
+
+    def attrs(notes: list[int], key: str) -> np.ndarray:
+        return _note_attrs(data, notes, key)
+
     out: dict[str, float | None] = {}
     for key, short in (("dynamics", "dyn"), ("style", "style")):
-        p = probe_scores(st, _note_attrs(data, train, key), sv, _note_attrs(data, test, key))
+        p = probe_scores(summ(train), attrs(train, key), summ(test), attrs(test, key))
         out[f"timbre_{short}_linear"], out[f"timbre_{short}_knn"] = p["linear"], p["knn"]
-    # the instrument: up to max_train identifiable train notes, the identifiable test notes
-    it = spread(identifiable_notes(data, data.note_indices("train")), max_train)
-    iv = set(identifiable_notes(data, test))
-    jv = np.array([i for i, k in enumerate(test) if k in iv], dtype=np.int64)
-    s_it = np.stack([path_summary(z) for z in _paths(model, data, it)]) if it else np.zeros((0, st.shape[1]))
-    p = probe_scores(s_it, _note_attrs(data, it, "instrument"), sv[jv], _note_attrs(data, test, "instrument")[jv])
+    p = probe_scores(summ(it), attrs(it, "instrument"), summ(iv), attrs(iv, "instrument"))
     out["timbre_inst_linear"], out["timbre_inst_knn"] = p["linear"], p["knn"]
-    out["timbre_inst_notes"] = len(jv)
-    out["timbre_inst_mean_linear"] = probe_scores(mt, _note_attrs(data, train, "instrument"), mv,
-                                                  _note_attrs(data, test, "instrument"))["linear"]
-    out["timbre_pitch_invariance"] = pitch_invariance(mv, _note_attrs(data, test, "instrument"),
-                                                      _note_attrs(data, test, "pitch"))
-    held = identifiable_notes(data, data.note_indices("pitch")) if getattr(data, "pitch", None) is not None else []
+    out["timbre_inst_notes"] = len(iv)
+    out["timbre_inst_mean_linear"] = probe_scores(mean(train), attrs(train, "instrument"), mean(test),
+                                                  attrs(test, "instrument"))["linear"]
+    out["timbre_pitch_invariance"] = pitch_invariance(mean(test), attrs(test, "instrument"), attrs(test, "pitch"))
     if held and it:
-        sh = np.stack([path_summary(z) for z in _paths(model, data, held)])
-        p = probe_scores(s_it, _note_attrs(data, it, "instrument"), sh, _note_attrs(data, held, "instrument"))
-        out["timbre_inst_newpitch"] = p["linear"]
+        out["timbre_inst_newpitch"] = probe_scores(summ(it), attrs(it, "instrument"), summ(held),
+                                                   attrs(held, "instrument"))["linear"]
     return out
 
 
@@ -335,8 +341,7 @@ def frame_classifier(data, n_frames: int = 30000, epochs: int = MORPH_CLASSIFIER
     from .audio_classifier import train_frame_classifier
 
     g = torch.Generator().manual_seed(seed)
-    ok = torch.zeros(len(data.notes), dtype=torch.bool)
-    ok[identifiable_notes(data, list(range(len(data.notes))))] = True
+    ok = torch.tensor(_identifiable(data))  # [n_notes] bool
     pool = torch.nonzero(ok[data.train.notes]).flatten()  # the train windows of identifiable notes
     pool = pool if len(pool) else torch.arange(len(data.train))  # no instrument has a sound of its own: all
     idx = pool[torch.randperm(len(pool), generator=g)[: n_frames * 2]].tolist()

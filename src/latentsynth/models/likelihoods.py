@@ -129,8 +129,8 @@ class SpectralLikelihood(_Spectral):
         self.level_weight = level_weight
 
     def loss(self, out: Tensor, x: Tensor) -> Tensor:
-        ref = self.db.to_linear(x).flatten(0, -2)  # [B * W, F]
-        est = self.db.to_linear(self.mean(out)).flatten(0, -2)
+        lin_ref, lin_est = self.db.to_linear(x), self.db.to_linear(self.mean(out))  # [B, W, F]
+        ref, est = lin_ref.flatten(0, -2), lin_est.flatten(0, -2)  # [B * W, F]
         b = len(x)
         total = torch.zeros(b, device=x.device, dtype=x.dtype)
         for r in range(self.resolutions):
@@ -146,8 +146,8 @@ class SpectralLikelihood(_Spectral):
             total = total + sc + self.log_weight * log_magnitude_l1(r_i, e_i, eps=0.0)
         total = total / self.resolutions
         if self.level_weight:
-            r_l, e_l = frame_level_db(self.db.to_linear(x)), frame_level_db(self.db.to_linear(self.mean(out)))
-            total = total + self.level_weight * (r_l - e_l).abs().flatten(1).mean(1)  # [B]
+            gap = frame_level_db(lin_ref) - frame_level_db(lin_est)  # [B, W]
+            total = total + self.level_weight * gap.abs().flatten(1).mean(1)  # [B]
         return self.scale * total
 
 
