@@ -84,6 +84,22 @@ def server(tmp_path_factory):
         yield folder, application, url
 
 
+def settle(renders, quiet: float = 1.0, limit: float = 120.0) -> None:
+    """Wait until no request is queued or rendering for ``quiet`` seconds: a connection dropped by a client
+    thread that has finished can still be waiting for a slot or rendering (30 s of audio) on the server, and the
+    memory or skip counts read before it ends would count it (CI saw +159 MB and one skip too many)."""
+    deadline, idle_since = time.time() + limit, None
+    while time.time() < deadline:
+        if renders.pending:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.time()
+        elif time.time() - idle_since >= quiet:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the server still had {renders.pending} requests in flight after {limit} s")
+
+
 def block(url: str, code: list[float], pitch: float, phase: str | None) -> tuple[int, dict, np.ndarray]:
     body = {"codes": [code], "duration": BLOCK, "phase_at": BLOCK - 0.005, "pitch": pitch, "instrument": "Fl",
             "format": "f32", **({"phase": float(phase)} if phase is not None else {})}
@@ -140,6 +156,7 @@ def test_fifty_clients_holding_voices_while_others_drop_and_send_garbage(server)
         return results, {"garbage": garbage_status}
 
     results, other = load()
+    settle(application.state.renders)
     rss_after_first = rss_mb()
     assert len(results) == clients * voices
     for i, out in results.items():
@@ -151,18 +168,66 @@ def test_fifty_clients_holding_voices_while_others_drop_and_send_garbage(server)
         # each first block is its own voice's audio (its pitch), not a neighbour's: a direct render of the same
         assert np.abs(out[0][2] - first[pitches[i]]).max() < 1e-4, i
     assert other["garbage"] and all(400 <= s < 500 for s in other["garbage"]), set(other["garbage"])
-    results, other = load()  # the same load again: the memory stays where the first round left it
-    rss_after_second = rss_mb()
-    assert all(r[0] == 200 for out in results.values() for r in out)
-    # measured on the 2-core machine: +5 to +40 MB between rounds (allocator noise), +500 MB per round and
-    # growing before long renders gave their memory back and renders were limited to one per core
-    print(f"RSS after round 1: {rss_after_first:.0f} MB, after round 2: {rss_after_second:.0f} MB")
-    assert rss_after_second - rss_after_first < 150, (rss_after_first, rss_after_second)
+    rss = [rss_after_first]
+    for _ in range(2):  # the same load twice more: the memory stays where the first round left it
+        results, other = load()
+        settle(application.state.renders)
+        rss.append(rss_mb())
+        assert all(r[0] == 200 for out in results.values() for r in out)
+    # measured on the 2-core machine, each round settled: the RSS wanders by up to ~160 MB between rounds, up and
+    # down (allocator arenas of ~100 client and pool threads in this one process), and does not climb; before long
+    # renders gave their memory back and renders were limited to one per core it grew by +500 MB every round.
+    # Two more rounds: a leak of 150 MB a round or more fails, the wander does not.
+    print(f"RSS after rounds 1-3: {', '.join(f'{r:.0f}' for r in rss)} MB")
+    assert rss[-1] - rss[0] < 300, rss
+
+
+def test_release_memory_gives_back_what_a_threads_arena_kept():
+    """The mechanism the load test above is too small to tell apart from allocator wander (measured: without it
+    and without the slot limit, +100 MB a round there): 2,000 blocks of 100 kB (below glibc's mmap threshold, so
+    from the thread's own arena) freed but the last, which pins the arena's top; free() alone gives back nothing,
+    ``release_memory`` gives back the pages in between."""
+    from latentsynth.serve.app import release_memory
+
+    n, size, seen = 2000, 100_000, {}
+
+    def work():
+        blocks = [np.ones(size // 8) for _ in range(n)]
+        last = blocks[-1]
+        del blocks
+        seen["freed"] = rss_mb()
+        release_memory()
+        seen["trimmed"] = rss_mb()
+        seen["last"] = last
+
+    before = rss_mb()
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(60)
+    allocated = n * size / 2**20  # 191 MB
+    assert seen["freed"] - before > 0.7 * allocated, (before, seen["freed"])  # the arena kept it
+    assert seen["freed"] - seen["trimmed"] > 0.7 * allocated, (seen["freed"], seen["trimmed"])
+
+
+def test_a_render_longer_than_the_threshold_releases_memory(server, monkeypatch):
+    from latentsynth.serve import app as serve_app
+
+    calls = []
+    monkeypatch.setattr(serve_app, "release_memory", lambda: calls.append(1))
+    _, application, url = server
+    settle(application.state.renders)
+    monkeypatch.setattr(serve_app, "LONG_RENDER_S", 1e9)
+    status, _, y = block(url, [0.0] * 16, 60.0, None)
+    assert status == 200 and len(y) > 0 and not calls
+    monkeypatch.setattr(serve_app, "LONG_RENDER_S", 0.0)
+    status, _, y = block(url, [0.0] * 16, 60.0, None)
+    assert status == 200 and len(y) > 0 and calls == [1]
 
 
 def test_a_client_that_left_before_its_render_costs_nothing(server):
     _, application, url = server
     renders = application.state.renders
+    settle(renders)  # nothing left over from an earlier test's dropped connections
     skipped = renders.skipped
     for _ in range(renders.n):  # every render slot busy, as under load
         renders.slots.acquire()

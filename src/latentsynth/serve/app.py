@@ -140,9 +140,17 @@ class RenderSlots:
         self.n = n
         self.slots = threading.BoundedSemaphore(n)
         self.skipped = 0  # requests dropped by their client before their render started
+        self.pending = 0  # requests between their arrival here and the end of their render (or skip)
 
     async def run(self, request: Request, fn, *args):
         """``fn(*args)`` in the threadpool once a slot is free; None (and nothing rendered) if the client left."""
+        self.pending += 1  # the event loop's thread only: no lock needed
+        try:
+            return await self._run(request, fn, *args)
+        finally:
+            self.pending -= 1
+
+    async def _run(self, request: Request, fn, *args):
         from anyio import from_thread
         from starlette.concurrency import run_in_threadpool
 
