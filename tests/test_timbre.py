@@ -105,6 +105,32 @@ def test_morph_score_on_a_toy_decoder():
     assert switch["morph_cross"] == pytest.approx(0.2, abs=0.05) and switch["morph_even"] == 0.0
 
 
+def test_the_judge_ensemble_is_the_mean_posterior_of_its_judges():
+    """Two judges that disagree on a frame: the ensemble's posterior is the plain mean of theirs (a numpy
+    softmax), so a frame one judge calls A at 0.9 and the other B at 0.7 is 0.6 / 0.4, not either; one judge
+    alone is that judge."""
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = torch.tensor(logits)
+
+        def forward(self, mag):
+            return {"instrument": self.logits.expand(len(mag), -1)}
+
+    def softmax(v):
+        e = np.exp(np.asarray(v) - np.max(v))
+        return e / e.sum()
+
+    a, b = [np.log(0.9), np.log(0.1), -30.0], [np.log(0.3), np.log(0.7), -30.0]
+    frames = torch.zeros(4, 8)
+    both = torch.softmax(T.JudgeEnsemble([Fixed(a), Fixed(b)])(frames)["instrument"], dim=1)
+    assert np.allclose(both.numpy(), (softmax(a) + softmax(b)) / 2, atol=1e-6)
+    assert both[0, :2].numpy() == pytest.approx([0.6, 0.4], abs=1e-6)
+    one = torch.softmax(T.JudgeEnsemble([Fixed(b)])(frames)["instrument"], dim=1)
+    assert np.allclose(one.numpy(), softmax(b), atol=1e-6)
+
+
 def _harmonic_spectrum(tilt: float, n_bins: int = 64, f0_bin: int = 4, frames: int = 10) -> torch.Tensor:
     mag = torch.zeros(n_bins, frames)
     for k in range(1, n_bins // f0_bin):

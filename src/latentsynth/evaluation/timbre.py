@@ -18,7 +18,8 @@ frame data module (:func:`timbre_scores`, the keys of ``metrics.json``; definiti
   every corpus twin (same instrument, style, pitch, dynamics), counted on notes whose input differs from its
   nearest twin by SC >= 0.2; and their mean SC over the corpus test notes' (``source_sc_ratio``).
 * **morph** (:func:`morph_curve_scores`): along straight lines between the codes of two notes of different
-  instruments at one pitch, a frame classifier trained on real frames gives ``p_B(t) = P(B) / (P(A) + P(B))``;
+  instruments at one pitch, a judge (:func:`morph_judge`: the mean posterior of frame classifiers trained on
+  real frames from several seeds) gives ``p_B(t) = P(B) / (P(A) + P(B))``;
   a pair counts when the endpoints are recognised (argmax A at t = 0, B at t = 1); per pair the Spearman rho
   of p_B with t, where p_B first crosses 1/2, and the mean |p_B(t) - t| (distance from a straight ramp). The
   per-path measures (:func:`morph_curve`, :func:`morph_path_scores`) also score the synthesis study's paths.
@@ -352,6 +353,30 @@ def frame_classifier(data, n_frames: int = 30000, epochs: int = MORPH_CLASSIFIER
     return clf
 
 
+MORPH_JUDGES = 5  # judges (seeds 0..4) of the morph score; one judge's seed moved a model's morph_even 0.58-0.86
+
+
+class JudgeEnsemble(torch.nn.Module):
+    """Several frame classifiers as one judge: ``[B, F]`` linear magnitudes -> ``{"instrument": log of the mean
+    instrument posterior [B, K]}`` (so a softmax of it is the mean posterior). Decoded morph frames lie off the
+    real frames the judges were trained on, where one small classifier's boundary is set by its seed; the mean
+    posterior of several is the better calibrated judge there (deep ensembles, Lakshminarayanan et al. 2017)."""
+
+    def __init__(self, judges: list[torch.nn.Module]):
+        super().__init__()
+        self.judges = torch.nn.ModuleList(judges)
+
+    def forward(self, mag: Tensor) -> dict[str, Tensor]:
+        prob = torch.stack([torch.softmax(j(mag)["instrument"], dim=1) for j in self.judges]).mean(0)
+        return {"instrument": prob.clamp_min(1e-12).log()}
+
+
+def morph_judge(data, n: int = MORPH_JUDGES) -> JudgeEnsemble:
+    """The morph score's judge: :func:`frame_classifier` from seeds ``0..n-1`` (each its own draw of frames),
+    their instrument posteriors averaged (:class:`JudgeEnsemble`)."""
+    return JudgeEnsemble([frame_classifier(data, seed=s) for s in range(n)])
+
+
 def loud_frames(data, split, index: list[int], floor_db: float = 50.0) -> tuple[Tensor, Tensor]:
     """The frames ``index`` of a split's windows (their first frame) that lie within ``floor_db`` of the loudest
     of them (what the morph score's judge is trained and checked on) -> linear magnitudes ``[N, F]`` and
@@ -409,7 +434,7 @@ def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: b
                  lines: list[tuple[int, int, Tensor]] | None = None) -> dict[str, float | None]:
     """The morph score (module doc) over the pairs of :func:`morph_pairs` (``lines``: those of
     :func:`morph_lines`, computed here when not given)."""
-    clf = clf or frame_classifier(data)
+    clf = clf or morph_judge(data)
     curves = []
     for a, b, mags in lines if lines is not None else morph_lines(model, data, steps, hold_labels):
         ia, ib = int(data.note_labels[a][INSTRUMENT]), int(data.note_labels[b][INSTRUMENT])
