@@ -1,7 +1,6 @@
 """Decoded-space geometry (latentsynth.latent.geodesic): lengths, geodesics, constant-speed reparametrisation."""
 
 import math
-import time
 
 import pytest
 import torch
@@ -77,15 +76,16 @@ def test_geodesic_density_term_pulls_toward_data():
     assert float(near.ratio) > 1.0  # longer than the line, in exchange for staying near the data
 
 
-def test_geodesic_timing_small_mlp():
+def test_geodesic_through_a_decoder_leaves_its_weights_alone():
+    """Its speed is benchmarks/synthesis.py's (a timed assertion here would only measure the machine's load)."""
     torch.manual_seed(0)
     mlp = torch.nn.Sequential(torch.nn.Linear(16, 512), torch.nn.Tanh(), torch.nn.Linear(512, 513))
     z0, z1 = torch.randn(16), torch.randn(16)
-    t = time.perf_counter()
+    before = [p.detach().clone() for p in mlp.parameters()]
     r = geodesic(z0, z1, mlp, n_points=16, steps=200)
-    elapsed = time.perf_counter() - t
-    assert elapsed < 2.0, f"geodesic took {elapsed:.2f} s"
     assert float(r.ratio) <= 1.0 + 1e-6
+    assert all(torch.equal(a, p) for a, p in zip(before, mlp.parameters(), strict=True))
+    assert all(p.grad is None for p in mlp.parameters())  # the decoder's own gradients are untouched
     assert all(p.grad is None for p in mlp.parameters())  # the decoder's own gradients are untouched
 
 
