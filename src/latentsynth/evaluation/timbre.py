@@ -434,7 +434,7 @@ def morph_scores(model, data, clf=None, steps: int = MORPH_STEPS, hold_labels: b
                  lines: list[tuple[int, int, Tensor]] | None = None) -> dict[str, float | None]:
     """The morph score (module doc) over the pairs of :func:`morph_pairs` (``lines``: those of
     :func:`morph_lines`, computed here when not given)."""
-    clf = clf or morph_judge(data)
+    clf = clf if clf is not None else morph_judge(data)
     curves = []
     for a, b, mags in lines if lines is not None else morph_lines(model, data, steps, hold_labels):
         ia, ib = int(data.note_labels[a][INSTRUMENT]), int(data.note_labels[b][INSTRUMENT])
