@@ -13,8 +13,6 @@ a decoder fitted to the median of noisy bins comes out that much quiet there. Wr
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import platform
 from pathlib import Path
 
@@ -30,7 +28,7 @@ def main() -> None:
     from latentsynth.dsp.harmonic import midi_to_hz
     from latentsynth.evaluation.audio import note_magnitudes, pick_notes
     from latentsynth.evaluation.timbre import a_weighting, loudness_db, partial_mask
-    from latentsynth.folders import atomic_write_text
+    from latentsynth.folders import atomic_write_text, write_csv
     from latentsynth.models.conditioning import DbScale
 
     ap = argparse.ArgumentParser()
@@ -66,11 +64,7 @@ def main() -> None:
             row[f"bias_{lo}_{hi}"] = round(float(err[sel].mean()), 3) if sel.any() else None
         rows.append(row)
         print(row, flush=True)
-    buf = io.StringIO()
-    wr = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    wr.writeheader()
-    wr.writerows(rows)
-    atomic_write_text(args.out.with_suffix(".csv"), buf.getvalue())
+    write_csv(args.out.with_suffix(".csv"), rows)
     bands = [f"{lo}-{hi} dB down" for lo, hi in BANDS]
     md = [f"# Level of the decoded frames: `python benchmarks/level_bias.py {' '.join(map(str, args.runs))} "
           f"--out {args.out}`", "",

@@ -12,8 +12,6 @@ was the single judge of seed 0. Writes ``<out>.csv`` and ``<out>.md``.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import platform
 from pathlib import Path
 
@@ -26,7 +24,7 @@ def main() -> None:
     from latentsynth import load
     from latentsynth.data import data_module
     from latentsynth.evaluation.timbre import MORPH_JUDGES, JudgeEnsemble, frame_classifier, morph_lines, morph_scores
-    from latentsynth.folders import atomic_write_text
+    from latentsynth.folders import atomic_write_text, write_csv
 
     ap = argparse.ArgumentParser()
     ap.add_argument("runs", nargs="+", type=Path)
@@ -53,11 +51,7 @@ def main() -> None:
             rows.append({"model": run.name, "judge": f"mean of seeds {group[0]}-{group[-1]}", "lines": len(lines),
                          **{k: m.get(k) for k in KEYS}})
             print(rows[-1], flush=True)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(args.out.with_suffix(".csv"), buf.getvalue())
+    write_csv(args.out.with_suffix(".csv"), rows)
 
     def cell(v) -> str:
         return "" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)

@@ -32,8 +32,6 @@ Two parts, written to ``<out>.csv`` (one table, a ``part`` column) and ``<out>.m
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import platform
 import time
@@ -230,7 +228,7 @@ def machine() -> str:
 
 
 def main() -> None:
-    from latentsynth.folders import atomic_write_text
+    from latentsynth.folders import atomic_write_text, write_csv
 
     ap = argparse.ArgumentParser()
     ap.add_argument("runs", nargs="+", type=Path)
@@ -247,12 +245,8 @@ def main() -> None:
     probes = [r for run in args.runs for r in probe_rows(run)]
     wall = time.perf_counter() - t0
 
-    fields = list(dict.fromkeys(k for r in shared + probes for k in r if not k.startswith("_")))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    w.writerows(shared + probes)
-    atomic_write_text(args.out.with_suffix(".csv"), buf.getvalue())
+    write_csv(args.out.with_suffix(".csv"),  # the "_" keys are the markdown's, not the table's
+              [{k: v for k, v in r.items() if not k.startswith("_")} for r in shared + probes])
 
     cmd = f"python benchmarks/probe_ceiling.py {' '.join(map(str, args.runs))} --out {args.out}"
     if args.pairs != 15:
